@@ -1,0 +1,57 @@
+"""One call to value a mapping of owners in-process, with the same pieces the Flower apps use."""
+
+from __future__ import annotations
+
+import time
+from typing import Mapping
+
+from .data import Dataset, TrainerData
+from .errors import InputError
+from .owner import select_for_query
+from .presets import StrategyConfig, load_strategy
+from .replies import check_reply
+from .report import Report
+from .valuation import OwnerResult, Progress, Trainer, TrainerConfig, value_owners_subsets
+
+
+def collect_reply(owner_id: str, query_budget: int | None, trainer: Trainer, x, y, indices, **extra) -> OwnerResult:
+    """Check one owner's reply; a bad one becomes a `rejected` result with its reason."""
+    subset, reason = check_reply(x, y, indices, sample_shape=trainer.data.train.sample_shape,
+                                 n_classes=trainer.data.n_classes, budget=query_budget)
+    if reason is not None:
+        return OwnerResult(owner_id, status="rejected", reason=reason, **extra)
+    return OwnerResult(owner_id, subset=subset, **extra)
+
+
+def value_owners(trainer_data: TrainerData, owners: Mapping[str, Dataset], *,
+                 strategy: str | StrategyConfig = "mycroft", budget: int | None = None, seed: int = 0,
+                 trainer: TrainerConfig | None = None, scenario: str = "in-process",
+                 progress: Progress | None = None) -> Report:
+    """Value `owners` for the trainer: each selects at most `budget` samples with the strategy's method,
+    the trainer scores each subset on held-out hard samples, ranks the owners, and trains a combined
+    model. Returns the report (`Report.to_dict()` is report.json)."""
+    if not owners:
+        raise InputError("no owners to value")
+    start = time.perf_counter()
+    config = strategy if isinstance(strategy, StrategyConfig) else load_strategy(strategy, budget=budget)
+    if isinstance(strategy, StrategyConfig) and budget is not None:
+        config = StrategyConfig(config.name, config.method, budget, config.ridge, config.penalty)
+    model_trainer = Trainer(trainer_data, trainer, seed=seed)
+    query = model_trainer.query(config)
+    results = []
+    for i, (owner_id, data) in enumerate(owners.items()):
+        t0 = time.perf_counter()
+        try:
+            picked = select_for_query(query, data)
+        except Exception as exc:  # an owner's failure is its own; the run goes on
+            results.append(OwnerResult(owner_id, status="failed", reason=f"{type(exc).__name__}: {exc}"))
+            continue
+        results.append(collect_reply(owner_id, config.budget if config.budgeted else None, model_trainer,
+                                     data.x[picked], data.y[picked], picked,
+                                     selection_s=time.perf_counter() - t0, local_size=len(data)))
+        if progress:
+            progress("querying owners", i + 1, len(owners))
+    combined = value_owners_subsets(model_trainer, results, progress=progress)
+    return Report(scenario=scenario, strategy=config.name, method=config.method, budget=config.budget, seed=seed,
+                  trainer=model_trainer.summary(), owners=results, combined=combined,
+                  timings={"total_s": time.perf_counter() - start})

@@ -1,0 +1,75 @@
+"""Strategy presets: which selection method, at what budget, with which parameters.
+
+Presets are TOML files in `strategies/`, found by name (`--strategy mycroft`) from a checkout, an
+installed wheel or a Flower app bundle, or given as a path to a file of the same form.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError
+from .selection import METHODS
+
+PRESET_DIRS = (
+    Path(__file__).resolve().parent.parent / "strategies",  # checkout, or a Flower app bundle
+    Path(__file__).resolve().parent / "strategies",  # installed wheel (package-dir mapping)
+)
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """A selection method with its budget and parameters (`ridge` λ, `penalty` λ₂ of Mycroft)."""
+
+    name: str
+    method: str
+    budget: int = 32
+    ridge: float = 0.5
+    penalty: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InputError(f"strategy {self.name!r}: unknown method {self.method!r} (use one of {', '.join(METHODS)})")
+        if not isinstance(self.budget, int) or isinstance(self.budget, bool) or self.budget < 1:
+            raise InputError(f"budget must be a positive integer, got {self.budget!r}")
+        for field in ("ridge", "penalty"):
+            value = getattr(self, field)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise InputError(f"strategy {self.name!r}: {field} must be a number >= 0, got {value!r}")
+
+    @property
+    def budgeted(self) -> bool:
+        return self.method != "full-information"
+
+
+def available_presets() -> list[str]:
+    names = {p.stem for d in PRESET_DIRS if d.is_dir() for p in d.glob("*.toml")}
+    return sorted(names)
+
+
+def load_strategy(name_or_path: str, *, budget: int | None = None) -> StrategyConfig:
+    """A preset by name or a strategy TOML file by path; `budget` overrides the preset's."""
+    path = Path(name_or_path)
+    if not (path.suffix == ".toml" or path.is_file()):
+        path = next((d / f"{name_or_path}.toml" for d in PRESET_DIRS if (d / f"{name_or_path}.toml").is_file()), None)
+        if path is None:
+            raise InputError(f"unknown strategy {name_or_path!r}: use one of {', '.join(available_presets())} or a .toml file")
+    if not path.is_file():
+        raise InputError(f"{path}: no such strategy file")
+    try:
+        table = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from None
+    known = {"name", "method", "budget", "ridge", "penalty", "description"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise InputError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    if "method" not in table:
+        raise InputError(f"{path}: missing key 'method'")
+    table.pop("description", None)
+    table.setdefault("name", path.stem)
+    if budget is not None:
+        table["budget"] = budget
+    return StrategyConfig(**table)

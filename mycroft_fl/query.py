@@ -1,0 +1,65 @@
+"""The query a trainer sends to owners, as flat arrays and scalars so any transport can carry it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError
+from .models import ModelSpec
+
+_WEIGHTS = "weights/"
+_EMBEDDER = "embedder/"
+
+
+@dataclass(frozen=True)
+class Query:
+    """Everything an owner needs to select its subset: the trainer's model, its hard query samples,
+    the embedder, the method and its parameters, and the budget."""
+
+    method: str
+    budget: int
+    model: ModelSpec
+    weights: dict[str, np.ndarray]
+    hard_x: np.ndarray
+    hard_y: np.ndarray
+    embedder: str
+    embedder_state: dict[str, np.ndarray] = field(default_factory=dict)
+    ridge: float = 0.5
+    penalty: float = 2.0
+    seed: int = 0
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {"hard_x": self.hard_x, "hard_y": self.hard_y}
+        arrays.update({_WEIGHTS + k: v for k, v in self.weights.items()})
+        arrays.update({_EMBEDDER + k: v for k, v in self.embedder_state.items()})
+        return arrays
+
+    def to_config(self) -> dict[str, int | float | str | list[int]]:
+        return {
+            "method": self.method, "budget": int(self.budget), "seed": int(self.seed),
+            "model": self.model.name, "sample_shape": [int(s) for s in self.model.sample_shape],
+            "n_classes": int(self.model.n_classes), "embedder": self.embedder,
+            "ridge": float(self.ridge), "penalty": float(self.penalty),
+        }
+
+    @classmethod
+    def from_parts(cls, arrays: dict[str, np.ndarray], config: dict) -> "Query":
+        """Rebuild a query from `to_arrays()` and `to_config()`; a missing part raises InputError."""
+        missing = [k for k in ("hard_x", "hard_y") if k not in arrays]
+        missing += [k for k in ("method", "budget", "model", "sample_shape", "n_classes", "embedder")
+                    if k not in config]
+        if missing:
+            raise InputError(f"query is missing {', '.join(missing)}")
+        return cls(
+            method=str(config["method"]), budget=int(config["budget"]), seed=int(config.get("seed", 0)),
+            model=ModelSpec(str(config["model"]), tuple(int(s) for s in config["sample_shape"]),
+                            int(config["n_classes"])),
+            weights={k[len(_WEIGHTS):]: v for k, v in arrays.items() if k.startswith(_WEIGHTS)},
+            hard_x=np.asarray(arrays["hard_x"], dtype=np.float32),
+            hard_y=np.asarray(arrays["hard_y"], dtype=np.int64),
+            embedder=str(config["embedder"]),
+            embedder_state={k[len(_EMBEDDER):]: v for k, v in arrays.items() if k.startswith(_EMBEDDER)},
+            ridge=float(config.get("ridge", 0.5)), penalty=float(config.get("penalty", 2.0)),
+        )

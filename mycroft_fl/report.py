@@ -1,0 +1,106 @@
+"""The run's report: report.json (the public contract), report.md, and a ranking plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from .valuation import OwnerResult
+
+
+@dataclass
+class Report:
+    scenario: str
+    strategy: str
+    method: str
+    budget: int
+    seed: int
+    trainer: dict
+    owners: Sequence[OwnerResult]
+    combined: dict
+    timings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return _clean({
+            "scenario": self.scenario, "strategy": self.strategy, "method": self.method, "budget": self.budget,
+            "seed": self.seed, "trainer": self.trainer,
+            "owners": sorted((o.to_dict() for o in self.owners),
+                             key=lambda d: (d["rank"] is None, d["rank"] or 0, d["id"])),
+            "combined": self.combined,
+            "exposure": {"total_shared": sum(o.shared for o in self.owners),
+                         "owners_sharing": sum(1 for o in self.owners if o.shared)},
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        })
+
+    def table(self) -> str:
+        """The ranking as a plain-text table."""
+        rows = [("rank", "owner", "status", "shared", "hard acc", "test acc", "utility")]
+        for d in self.to_dict()["owners"]:
+            ok = d["status"] == "ok"
+            rows.append((
+                str(d["rank"] or "-"), d["id"], d["status"] if ok else f"{d['status']}: {d['reason']}", str(d["shared"]),
+                f"{d['hard_accuracy']:.3f}" if ok else "", f"{d['test_accuracy']:.3f}" if ok else "",
+                f"{d['utility']:+.3f}" if ok else "",
+            ))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+        t, c = self.trainer, self.combined
+        lines.append(f"trainer (control): hard {t['hard_accuracy']:.3f}  test {t['test_accuracy']:.3f}  "
+                     f"({t['hard_query']} hard samples shown to owners, {t['hard_eval']} held out)")
+        lines.append(f"combined ({', '.join(c['owners']) or 'no owner'}): hard {c['hard_accuracy']:.3f}  "
+                     f"test {c['test_accuracy']:.3f}  shared {c['shared']}")
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        d = self.to_dict()
+        return "\n".join([
+            f"# mycroft-fl report: {d['scenario']}", "",
+            f"Strategy `{d['strategy']}` (method `{d['method']}`), budget {d['budget']} samples per owner, seed {d['seed']}.",
+            "Hard accuracy is measured on held-out hard samples that owners never saw; utility is an owner's hard",
+            "accuracy minus the trainer's control (the same retraining with no owner data).", "",
+            "```", self.table(), "```", "",
+            f"Samples shared in total: {d['exposure']['total_shared']} by {d['exposure']['owners_sharing']} owners. "
+            f"Wall time: {d['timings'].get('total_s', float('nan')):.1f} s.", "",
+            "![ranking](ranking.png)", "",
+        ])
+
+    def write(self, out: str | Path) -> Path:
+        """Write report.json, report.md and ranking.png into directory `out`; return report.json's path."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        (out / "report.md").write_text(self.markdown())
+        self.plot(out / "ranking.png")
+        return out / "report.json"
+
+    def plot(self, path: Path) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ranked = [d for d in self.to_dict()["owners"] if d["status"] == "ok"]
+        fig, ax = plt.subplots(figsize=(7, 0.4 * len(ranked) + 1.5))
+        ax.barh([f"{d['rank']}. {d['id']}" for d in ranked][::-1], [d["utility"] for d in ranked][::-1], color="tab:blue")
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_xlabel("utility: held-out hard accuracy − control")
+        ax.set_title(f"{self.scenario}: {self.strategy}, budget {self.budget}, seed {self.seed}")
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+
+def _clean(value):
+    """JSON-safe: nan becomes null, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

@@ -1,0 +1,157 @@
+"""Owner-side selection: which of its samples an owner shares, under a budget, for the trainer's hard samples.
+
+The single entry point `select` is used by the in-process API and by the Flower ClientApp alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .gradmatch import as_count, as_labels, as_matrix, geometric_median, nonneg_ridge_omp, share_budget
+from .retrieval import interleave, normalize_rows, select_retrieval
+
+METHODS = ("mycroft", "gradmatch", "retrieval", "random", "full-information")
+
+
+@dataclass(frozen=True)
+class HardView:
+    """What an owner is told about the trainer's hard samples.
+
+    y: (m,) labels. embeddings: (m, e) from the shared embedder (retrieval, mycroft). targets: per hard
+    class, the SUM of that class's hard samples' last-layer gradients, (D,) (gradmatch, mycroft).
+    """
+
+    y: np.ndarray
+    embeddings: np.ndarray | None = None
+    targets: dict[int, np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "y", as_labels(self.y, "hard.y"))
+        if self.embeddings is not None:
+            object.__setattr__(self, "embeddings", as_matrix(self.embeddings, "hard.embeddings", rows=len(self.y)))
+        if self.targets is not None:
+            targets = {int(c): np.asarray(t) for c, t in self.targets.items()}
+            sizes = {t.shape for t in targets.values()}
+            if len(sizes) > 1 or any(len(s) != 1 for s in sizes):
+                raise ValueError(f"hard.targets must all be 1-D of one length, got shapes {sorted(sizes)}")
+            if not all(np.isfinite(t).all() for t in targets.values()):
+                raise ValueError("hard.targets contains NaN or inf")
+            object.__setattr__(self, "targets", targets)
+
+    @property
+    def classes(self) -> np.ndarray:
+        """The hard classes, ascending."""
+        return np.unique(self.y)
+
+    @property
+    def counts(self) -> dict[int, int]:
+        """Number of hard samples per hard class."""
+        classes, counts = np.unique(self.y, return_counts=True)
+        return {int(c): int(n) for c, n in zip(classes, counts)}
+
+
+@dataclass(frozen=True)
+class OwnerView:
+    """What an owner computes on its own data with the model and embedder it was sent.
+
+    y: (n,) labels. embeddings: (n, e) (retrieval, mycroft). gradients: (n, D) from
+    `last_layer_gradients` (gradmatch, mycroft).
+    """
+
+    y: np.ndarray
+    embeddings: np.ndarray | None = None
+    gradients: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "y", as_labels(self.y, "owner.y"))
+        for name in ("embeddings", "gradients"):
+            if getattr(self, name) is not None:
+                checked = as_matrix(getattr(self, name), f"owner.{name}", rows=len(self.y))
+                object.__setattr__(self, name, checked)
+
+
+def select(
+    method: str,
+    owner: OwnerView,
+    hard: HardView,
+    budget: int,
+    *,
+    seed: int = 0,
+    ridge: float = 0.5,
+    penalty: float = 2.0,
+) -> np.ndarray:
+    """Indices of the owner samples to share, unique int64, only of hard-class labels.
+
+    At most `budget` of them, except for "full-information" (every owner sample of a hard class).
+    For "gradmatch", "mycroft" and "random" the budget is shared over the hard classes in proportion to
+    their hard-sample counts, capped by the owner's samples per class (`share_budget`); the result lists
+    the classes interleaved (each class's best pick, then each class's second, ...), best first within a
+    class (largest OMP weight; random order for "random"). The OMP methods may return fewer than the
+    budget when no candidate correlates positively with the residual.
+
+    - "gradmatch": per hard class, `nonneg_ridge_omp` of the candidates' gradients to the class target.
+    - "mycroft": the same with a penalty that keeps picks near the class's hard samples in embedding
+      space: penalty_i = penalty · s · d_i², d_i the distance of candidate i's L2-normalised embedding to
+      the geometric median of the class's normalised hard embeddings, s the mean ||g_i||² over the
+      class's candidates, so `penalty` is free of the gradients' scale.
+    - "retrieval": `select_retrieval` on the embeddings (round-robin nearest same-label neighbours).
+    - "random": class-stratified uniform sample, `numpy.random.default_rng(seed)`.
+    - "full-information": all owner samples whose label is a hard class, ascending.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    budget = as_count(budget, "budget", minimum=1)
+    if not (np.isfinite(penalty) and penalty >= 0):
+        raise ValueError(f"penalty must be a finite number >= 0, got {penalty}")
+    if method == "full-information":
+        return np.flatnonzero(np.isin(owner.y, hard.classes)).astype(np.int64)
+    if method in ("retrieval", "mycroft"):
+        _require(owner.embeddings, "owner.embeddings", method)
+        _require(hard.embeddings, "hard.embeddings", method)
+        if owner.embeddings.shape[1] != hard.embeddings.shape[1]:
+            raise ValueError(
+                f"hard.embeddings has {hard.embeddings.shape[1]} dimensions "
+                f"but owner.embeddings has {owner.embeddings.shape[1]}"
+            )
+    if method == "retrieval":
+        return select_retrieval(owner.embeddings, owner.y, hard.embeddings, hard.y, budget)
+    if method == "random":
+        rng = np.random.default_rng(as_count(seed, "seed", minimum=0))
+        return interleave([rng.choice(cand, size=k, replace=False) for _, cand, k in _quotas(owner, hard, budget)])
+
+    _require(owner.gradients, "owner.gradients", method)
+    _require(hard.targets, "hard.targets", method)
+    picks = []
+    for c, cand, k in _quotas(owner, hard, budget):
+        if c not in hard.targets:
+            raise ValueError(f"hard.targets has no entry for hard class {c}")
+        target = hard.targets[c]
+        if target.shape != (owner.gradients.shape[1],):
+            raise ValueError(
+                f"hard.targets[{c}] has shape {target.shape} but owner.gradients has "
+                f"{owner.gradients.shape[1]} columns"
+            )
+        gradients = owner.gradients[cand]
+        weights = None
+        if method == "mycroft":
+            centre = geometric_median(normalize_rows(hard.embeddings[hard.y == c]))
+            distance2 = ((normalize_rows(owner.embeddings[cand]) - centre) ** 2).sum(axis=1)
+            scale = np.einsum("ij,ij->i", gradients, gradients, dtype=np.float64).mean()
+            weights = penalty * scale * distance2
+        chosen, _ = nonneg_ridge_omp(gradients, target, k, ridge=ridge, penalty=weights)
+        picks.append(cand[chosen])
+    return interleave(picks)
+
+
+def _require(value: object, name: str, method: str) -> None:
+    if value is None:
+        raise ValueError(f"{name} is required by method {method!r}")
+
+
+def _quotas(owner: OwnerView, hard: HardView, budget: int) -> list[tuple[int, np.ndarray, int]]:
+    """(class, owner candidates of that class, share of the budget) for each hard class with a share."""
+    candidates = {int(c): np.flatnonzero(owner.y == c) for c in hard.classes}
+    shares = share_budget(hard.counts, budget, {c: len(v) for c, v in candidates.items()})
+    return [(c, candidates[c], shares[c]) for c in sorted(candidates) if shares[c] > 0]

@@ -1,0 +1,183 @@
+"""The trainer's side: baseline, hard samples, the query to owners, and owners valued by retraining.
+
+Every owner is scored by the same procedure with the same seed: the baseline is fine-tuned (or, with
+`retrain`, a model is trained from scratch) on the trainer's training set plus the owner's subset.
+The trainer's own figures come from the control run of that procedure with no owner data, so an
+owner's utility measures its data and not the retraining.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .data import Dataset, TrainerData
+from .embedders import check_embedder_name, embedder_state
+from .errors import InputError
+from .hard import split_hard_samples
+from .models import Classifier, ModelSpec, TrainConfig, accuracy, fine_tune, get_weights, predict, train_new
+from .presets import StrategyConfig
+from .query import Query
+from .ranking import rank_owners
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """How the trainer trains, finds its hard samples, embeds, and values owners.
+
+    `combine_top`: the combined model uses the subsets of this many best-ranked owners (those with
+    positive utility only).
+    """
+
+    model: str = "mlp"
+    training: TrainConfig = field(default_factory=TrainConfig)
+    embedder: str = "trainer"
+    hard_classes: tuple[int, ...] | None = None
+    query_fraction: float = 0.5
+    retrain: bool = False
+    combine_top: int = 3
+
+    def __post_init__(self) -> None:
+        check_embedder_name(self.embedder)
+        if self.combine_top < 1:
+            raise InputError(f"combine_top must be >= 1, got {self.combine_top}")
+
+
+@dataclass(frozen=True)
+class Score:
+    """Accuracy on the held-out hard samples and on the test set, and which test samples were right."""
+
+    hard_accuracy: float
+    test_accuracy: float
+    test_correct: np.ndarray = field(repr=False)
+
+
+def harm(control: Score, score: Score, other: np.ndarray, *, z: float = 2.0) -> tuple[float, bool]:
+    """Accuracy lost on the test samples outside the hard classes (`other` mask), and whether the
+    loss is beyond the test set's noise: a one-sided McNemar test on the paired right/wrong outcomes
+    (b samples lost, c gained; harmful when b - c > z * sqrt(b + c))."""
+    lost = int(np.count_nonzero(control.test_correct & ~score.test_correct & other))
+    gained = int(np.count_nonzero(~control.test_correct & score.test_correct & other))
+    n_other = int(np.count_nonzero(other))
+    drop = (lost - gained) / n_other if n_other else 0.0
+    return drop, lost - gained > z * np.sqrt(lost + gained) and lost > gained
+
+
+class Trainer:
+    """The model trainer: fits its baseline, finds hard samples, builds queries, scores owner subsets."""
+
+    def __init__(self, data: TrainerData, config: TrainerConfig | None = None, *, seed: int = 0):
+        self.data = data
+        self.config = config or TrainerConfig()
+        self.seed = seed
+        self.spec = ModelSpec(self.config.model, data.train.sample_shape, data.n_classes)
+        if self.config.hard_classes is not None:
+            bad = [c for c in self.config.hard_classes if not 0 <= c < data.n_classes]
+            if bad:
+                raise InputError(f"hard_classes {bad} outside 0..{data.n_classes - 1}")
+        self.baseline: Classifier = train_new(self.spec, data.train, self.config.training, seed=seed)
+        split = split_hard_samples(data.val, predict(self.baseline, data.val.x), classes=self.config.hard_classes,
+                                   query_fraction=self.config.query_fraction, seed=seed)
+        self.hard_query = data.val.subset(split.query)
+        self.hard_eval = data.val.subset(split.eval)
+        if len(self.hard_eval) == 0:
+            raise InputError(f"only {len(self.hard_query)} hard samples, one per class: none left to hold out "
+                             "for evaluation (use a larger validation set)")
+        self.hard_classes = split.classes(data.val)
+        self.baseline_test_accuracy = accuracy(self.baseline, data.test)
+        self.control = self.score(None)
+
+    def query(self, strategy: StrategyConfig) -> Query:
+        """The query for owners: model, hard query samples, embedder and the strategy's method."""
+        return Query(
+            method=strategy.method, budget=strategy.budget, model=self.spec, weights=get_weights(self.baseline),
+            hard_x=self.hard_query.x, hard_y=self.hard_query.y, embedder=self.config.embedder,
+            embedder_state=embedder_state(self.config.embedder, self.data.train.x),
+            ridge=strategy.ridge, penalty=strategy.penalty, seed=self.seed,
+        )
+
+    def score(self, extra: Dataset | None) -> Score:
+        """Hard (held-out) and test accuracy after training with `extra` added to the training set."""
+        train = self.data.train if extra is None or len(extra) == 0 else Dataset.concat([self.data.train, extra])
+        if self.config.retrain:
+            model = train_new(self.spec, train, self.config.training, seed=self.seed)
+        else:
+            model = fine_tune(self.baseline, train, self.config.training, seed=self.seed)
+        correct = predict(model, self.data.test.x) == self.data.test.y
+        return Score(accuracy(model, self.hard_eval), float(correct.mean()), correct)
+
+    def summary(self) -> dict:
+        return {
+            "hard_accuracy": self.control.hard_accuracy, "test_accuracy": self.control.test_accuracy,
+            "baseline_test_accuracy": self.baseline_test_accuracy,
+            "hard_query": len(self.hard_query), "hard_eval": len(self.hard_eval), "hard_classes": self.hard_classes,
+        }
+
+
+@dataclass
+class OwnerResult:
+    """One owner's outcome. `status` is ok, rejected (its reply failed a check) or failed (no usable reply)."""
+
+    id: str
+    status: str = "ok"
+    subset: Dataset | None = field(default=None, repr=False)
+    reason: str | None = None
+    selection_s: float | None = None
+    local_size: int | None = None
+    hard_accuracy: float | None = None
+    test_accuracy: float | None = None
+    utility: float | None = None
+    other_accuracy_drop: float | None = None
+    harmful: bool = False
+    rank: int | None = None
+
+    @property
+    def shared(self) -> int:
+        return 0 if self.subset is None else len(self.subset)
+
+    def to_dict(self) -> dict:
+        out = {"id": self.id, "status": self.status, "shared": self.shared}
+        if self.status == "ok":
+            out.update(hard_accuracy=self.hard_accuracy, test_accuracy=self.test_accuracy, utility=self.utility,
+                       other_accuracy_drop=self.other_accuracy_drop, harmful=self.harmful)
+        else:
+            out["reason"] = self.reason
+        out["rank"] = self.rank
+        if self.local_size is not None:
+            out["local_size"] = self.local_size
+        if self.selection_s is not None:
+            out["selection_s"] = round(self.selection_s, 4)
+        return out
+
+
+def value_owners_subsets(trainer: Trainer, owners: Sequence[OwnerResult], *,
+                         progress: Progress | None = None) -> dict:
+    """Score every ok owner's subset, rank the owners, and train the combined model. Fills the
+    owner results in place; returns the report's `combined` part."""
+    ok = [o for o in owners if o.status == "ok"]
+    other = ~np.isin(trainer.data.test.y, trainer.hard_classes)
+    for i, owner in enumerate(ok):
+        s = trainer.score(owner.subset)
+        owner.hard_accuracy, owner.test_accuracy = s.hard_accuracy, s.test_accuracy
+        owner.utility = s.hard_accuracy - trainer.control.hard_accuracy
+        owner.other_accuracy_drop, owner.harmful = harm(trainer.control, s, other)
+        if progress:
+            progress("valuing owners", i + 1, len(ok))
+    ranks = rank_owners({o.id: o.utility for o in owners}, harmful={o.id: o.harmful for o in owners},
+                        tie_break={o.id: o.test_accuracy for o in owners})
+    for o in owners:
+        o.rank = ranks[o.id]
+    best = sorted((o for o in ok if o.utility is not None and o.utility > 0 and not math.isnan(o.utility)),
+                  key=lambda o: (o.rank, o.id))[: trainer.config.combine_top]
+    subset = Dataset.concat([o.subset for o in best]) if best else None
+    s = trainer.score(subset) if best else trainer.control
+    if progress:
+        progress("combined model", 1, 1)
+    return {"owners": [o.id for o in best], "shared": sum(o.shared for o in best),
+            "hard_accuracy": s.hard_accuracy, "test_accuracy": s.test_accuracy}
+

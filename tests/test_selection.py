@@ -1,0 +1,136 @@
+import numpy as np
+import pytest
+
+from mycroft_fl.gradmatch import geometric_median, last_layer_gradients, share_budget
+from mycroft_fl.retrieval import normalize_rows
+from mycroft_fl.selection import METHODS, HardView, OwnerView, select
+
+HARD_CLASSES = (1, 3, 4)
+
+
+def _views(seed=0, n=600, d=12, n_classes=5, e=6):
+    rng = np.random.default_rng(seed)
+    weight = rng.normal(size=(n_classes, d))
+
+    def sample(m, labels):
+        features = np.maximum(rng.normal(size=(m, d)) + weight[labels] * 0.3, 0).astype(np.float32)
+        embeddings = (rng.normal(size=(m, e)) + np.eye(n_classes, e)[labels] * 2).astype(np.float32)
+        return last_layer_gradients(features, features @ weight.T, labels), embeddings
+
+    owner_y = rng.integers(0, n_classes, size=n)
+    owner_g, owner_e = sample(n, owner_y)
+    hard_y = np.repeat(HARD_CLASSES, [5, 3, 8])
+    hard_g, hard_e = sample(len(hard_y), hard_y)
+    targets = {c: hard_g[hard_y == c].sum(axis=0) for c in HARD_CLASSES}
+    return OwnerView(owner_y, owner_e, owner_g), HardView(hard_y, hard_e, targets)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("budget", [1, 7, 40])
+def test_returns_unique_hard_class_indices_within_budget(method, budget):
+    owner, hard = _views()
+    picks = select(method, owner, hard, budget)
+    assert picks.dtype == np.int64
+    assert len(picks) == len(set(picks.tolist()))
+    assert set(owner.y[picks].tolist()) <= set(HARD_CLASSES)
+    if method == "full-information":
+        assert set(picks.tolist()) == set(np.flatnonzero(np.isin(owner.y, HARD_CLASSES)).tolist())
+    else:
+        assert 0 < len(picks) <= budget
+
+
+@pytest.mark.parametrize("method", ["gradmatch", "mycroft", "random"])
+def test_budget_shared_over_hard_classes_and_interleaved(method):
+    owner, hard = _views()
+    budget = 32
+    picks = select(method, owner, hard, budget)
+    capacity = {c: int(np.sum(owner.y == c)) for c in HARD_CLASSES}
+    shares = share_budget(hard.counts, budget, capacity)
+    per_class = {c: int(np.sum(owner.y[picks] == c)) for c in HARD_CLASSES}
+    assert all(per_class[c] <= shares[c] for c in HARD_CLASSES)
+    if method == "random":
+        assert per_class == shares
+    assert sorted(owner.y[picks[:3]].tolist()) == list(HARD_CLASSES)  # first pick of each class first
+
+
+def test_random_is_reproducible_by_seed():
+    owner, hard = _views()
+    first = select("random", owner, hard, 20, seed=3)
+    np.testing.assert_array_equal(first, select("random", owner, hard, 20, seed=3))
+    assert not np.array_equal(np.sort(first), np.sort(select("random", owner, hard, 20, seed=4)))
+
+
+def test_mycroft_penalty_pulls_picks_towards_the_hard_samples():
+    owner, hard = _views()
+
+    def mean_distance(picks):
+        out = []
+        for c in HARD_CLASSES:
+            centre = geometric_median(normalize_rows(hard.embeddings[hard.y == c]))
+            mine = picks[owner.y[picks] == c]
+            out.append(np.linalg.norm(normalize_rows(owner.embeddings[mine]) - centre, axis=1))
+        return np.concatenate(out).mean()
+
+    loose = select("mycroft", owner, hard, 30, penalty=0.0)
+    tight = select("mycroft", owner, hard, 30, penalty=50.0)
+    assert mean_distance(tight) < mean_distance(loose)
+
+
+def test_penalty_is_free_of_the_gradient_scale():
+    owner, hard = _views()
+    scaled_owner = OwnerView(owner.y, owner.embeddings, owner.gradients * 10)
+    scaled_hard = HardView(hard.y, hard.embeddings, {c: t * 10 for c, t in hard.targets.items()})
+    # with the ridge scaled alike (ridge weighs w², so by 10²) the problem is the same up to a factor
+    np.testing.assert_array_equal(
+        select("mycroft", owner, hard, 25, ridge=0.5),
+        select("mycroft", scaled_owner, scaled_hard, 25, ridge=50.0),
+    )
+
+
+def test_classes_without_owner_samples_get_nothing():
+    owner, hard = _views()
+    hard = HardView(np.append(hard.y, 9), np.vstack([hard.embeddings, hard.embeddings[:1]]), hard.targets)
+    for method in ("random", "retrieval", "full-information"):
+        assert 9 not in owner.y[select(method, owner, hard, 30)]
+
+
+def _narrow(hard):
+    return HardView(hard.y, hard.embeddings[:, :3], hard.targets)
+
+
+def _targets(hard, targets):
+    return HardView(hard.y, hard.embeddings, targets)
+
+
+BAD_CALLS = {
+    "unknown method": (lambda o, h: select("bogus", o, h, 5), "method must be one of mycroft, gradmatch"),
+    "budget 0": (lambda o, h: select("random", o, h, 0), "budget"),
+    "budget not int": (lambda o, h: select("random", o, h, 2.5), "budget"),
+    "no gradients": (lambda o, h: select("gradmatch", OwnerView(o.y, o.embeddings), h, 5), "owner.gradients"),
+    "no targets": (lambda o, h: select("gradmatch", o, HardView(h.y, h.embeddings), 5), "hard.targets"),
+    "short target": (
+        lambda o, h: select("gradmatch", o, _targets(h, {c: t[:-1] for c, t in h.targets.items()}), 5),
+        r"hard.targets\[1\]",
+    ),
+    "target missing": (lambda o, h: select("gradmatch", o, _targets(h, {1: h.targets[1]}), 5), "hard.targets"),
+    "no owner embeddings": (
+        lambda o, h: select("mycroft", OwnerView(o.y, None, o.gradients), h, 5),
+        "owner.embeddings",
+    ),
+    "no hard embeddings": (lambda o, h: select("retrieval", o, HardView(h.y), 5), "hard.embeddings"),
+    "embedding width": (lambda o, h: select("retrieval", o, _narrow(h), 5), "hard.embeddings"),
+    "negative penalty": (lambda o, h: select("mycroft", o, h, 5, penalty=-1.0), "penalty"),
+    "zero ridge": (lambda o, h: select("mycroft", o, h, 5, ridge=0.0), "ridge"),
+    "negative seed": (lambda o, h: select("random", o, h, 5, seed=-1), "seed"),
+    "gradient rows": (lambda o, h: OwnerView(o.y, o.embeddings, o.gradients[:-1]), "owner.gradients"),
+    "float labels": (lambda o, h: OwnerView(o.y.astype(float), o.embeddings), "owner.y"),
+    "hard embedding rows": (lambda o, h: HardView(h.y, h.embeddings[:-1]), "hard.embeddings"),
+    "ragged targets": (lambda o, h: HardView(h.y, None, {1: np.ones(3), 3: np.ones(4)}), "hard.targets"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CALLS)
+def test_bad_arguments_raise_value_error_naming_them(case):
+    call, message = BAD_CALLS[case]
+    with pytest.raises(ValueError, match=message):
+        call(*_views())
