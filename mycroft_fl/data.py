@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,12 +54,15 @@ class TrainerData:
 
 def check_dataset(x: object, y: object, *, name: str = "data", n_classes: int | None = None) -> Dataset:
     """Validate and convert arrays to a Dataset; raise InputError naming `name` and the problem."""
-    x = np.asarray(x)
-    y = np.asarray(y)
+    try:
+        x = np.asarray(x)
+        y = np.asarray(y)
+    except ValueError as exc:  # ragged nested sequences
+        raise InputError(f"{name}: x and y must be rectangular arrays ({exc})") from None
     if x.dtype.kind not in "fiub":
         raise InputError(f"{name}: x must be numeric, got dtype {x.dtype}")
     if y.dtype.kind not in "iu":
-        if y.dtype.kind == "f" and y.size and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
             y = y.astype(np.int64)
         else:
             raise InputError(f"{name}: y must hold integer class labels, got dtype {y.dtype}")
@@ -86,16 +90,19 @@ def load_npz(path: str | Path, *, n_classes: int | None = None) -> Dataset:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):  # also a .npy, a text or a truncated file, which np.load treats differently
+        raise InputError(f"{path}: not an .npz file (save arrays x and y with numpy.savez)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in ("x", "y") if k not in npz.files]
             if missing:
                 raise InputError(f"{path}: missing array {' and '.join(map(repr, missing))} (found {npz.files})")
             x, y = npz["x"], npz["y"]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        if isinstance(exc, InputError):
-            raise
-        raise InputError(f"{path}: not a readable .npz file ({exc})") from None
+    except InputError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        reason = " ".join(str(exc).split())
+        raise InputError(f"{path}: not a readable .npz file ({reason})") from None
     return check_dataset(x, y, name=str(path), n_classes=n_classes)
 
 

@@ -63,7 +63,13 @@ def make_embedder(name: str, state: dict[str, np.ndarray], model: Classifier | N
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise InputError(f"embedder {name!r}: cannot import ({exc})") from None
-    return factory()
+    try:
+        embed = factory()
+    except Exception as exc:  # the user's code: report it on one line
+        raise InputError(f"embedder {name!r}: the factory failed ({type(exc).__name__}: {exc})") from None
+    if not callable(embed):
+        raise InputError(f"embedder {name!r}: the factory must return a callable mapping (n, ...) arrays to (n, e)")
+    return embed
 
 
 def _cache_dir() -> Path:

@@ -121,17 +121,34 @@ def _from_factory(name: str, sample_shape: tuple[int, ...], n_classes: int) -> C
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise InputError(f"model {name!r}: cannot import ({exc})") from None
-    module = factory(sample_shape=sample_shape, n_classes=n_classes)
+    try:
+        module = factory(sample_shape=sample_shape, n_classes=n_classes)
+    except Exception as exc:  # the user's code: report it on one line
+        raise InputError(f"model {name!r}: the factory failed ({type(exc).__name__}: {exc})") from None
     if isinstance(module, Classifier):
-        return module
-    if hasattr(module, "features") and isinstance(getattr(module, "head", None), nn.Linear):
-        return Classifier(module.features, module.head)
-    if isinstance(module, nn.Sequential) and isinstance(module[-1], nn.Linear):
-        return Classifier(module[:-1], module[-1])
-    raise InputError(
-        f"model {name!r}: the factory must return a module with `features` and a Linear `head`, "
-        "or an nn.Sequential ending in nn.Linear"
-    )
+        model = module
+    elif isinstance(module, nn.Module) and hasattr(module, "features") and isinstance(getattr(module, "head", None), nn.Linear):
+        model = Classifier(module.features, module.head)
+    elif isinstance(module, nn.Sequential) and len(module) and isinstance(module[-1], nn.Linear):
+        model = Classifier(module[:-1], module[-1])
+    else:
+        raise InputError(
+            f"model {name!r}: the factory must return a module with `features` and a Linear `head`, "
+            "or an nn.Sequential ending in nn.Linear"
+        )
+    was_training = model.training
+    model.eval()
+    try:  # a dry run: the model must map (n, *sample_shape) to (n, n_classes)
+        with torch.no_grad():
+            out = model(torch.zeros((2, *sample_shape)))
+    except Exception as exc:
+        raise InputError(f"model {name!r}: fails on inputs of shape (n, {', '.join(map(str, sample_shape))}) "
+                         f"({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+    model.train(was_training)
+    if tuple(out.shape) != (2, n_classes):
+        raise InputError(f"model {name!r}: outputs shape (n, {', '.join(map(str, out.shape[1:]))}) "
+                         f"but the data has {n_classes} classes")
+    return model
 
 
 @dataclass(frozen=True)
@@ -147,11 +164,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for field in ("epochs", "finetune_epochs", "batch_size"):
-            if int(getattr(self, field)) < 1:
-                raise InputError(f"{field} must be >= 1, got {getattr(self, field)}")
-        for field in ("lr", "finetune_lr"):
-            if not float(getattr(self, field)) > 0:
-                raise InputError(f"{field} must be > 0, got {getattr(self, field)}")
+            value = getattr(self, field)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise InputError(f"{field} must be an integer >= 1, got {value!r}")
+        for field, low in (("lr", 0.0), ("finetune_lr", 0.0), ("weight_decay", None)):
+            value = getattr(self, field)
+            number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            if not number or not np.isfinite(value) or (value <= low if low is not None else value < 0):
+                raise InputError(f"{field} must be a number {'> 0' if low is not None else '>= 0'}, got {value!r}")
 
 
 def fit(model: Classifier, data: Dataset, *, epochs: int, lr: float, batch_size: int = 64,

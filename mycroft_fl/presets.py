@@ -71,5 +71,10 @@ def load_strategy(name_or_path: str, *, budget: int | None = None) -> StrategyCo
     table.pop("description", None)
     table.setdefault("name", path.stem)
     if budget is not None:
+        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+            raise InputError(f"budget must be a positive integer, got {budget!r}")
         table["budget"] = budget
-    return StrategyConfig(**table)
+    try:
+        return StrategyConfig(**table)
+    except InputError as exc:  # a bad value in the file: name the file
+        raise InputError(f"{path}: {exc}") from None

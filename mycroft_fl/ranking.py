@@ -19,7 +19,8 @@ def rank_owners(utilities: Mapping[str, float | None], harmful: Mapping[str, boo
     scored = {k: float(u) for k, u in utilities.items() if u is not None and not math.isnan(u)}
 
     def key(k: str) -> tuple:
-        return (bool(harmful.get(k)), -scored[k], -(tie_break.get(k) or 0.0))
+        t = tie_break.get(k)
+        return (bool(harmful.get(k)), -scored[k], 0.0 if t is None or math.isnan(t) else -float(t))
 
     keys = sorted(scored, key=key)
     ranks: dict[str, int | None] = {k: None for k in utilities}

@@ -70,7 +70,12 @@ class Scenario:
         if spec is None:
             raise InputError(f"{self.path}: no owner {owner_id!r}")
         if spec.data is not None:
-            return load_npz(spec.data, n_classes=self.trainer_data().n_classes)
+            trainer = self.trainer_data()
+            data = load_npz(spec.data, n_classes=trainer.n_classes)
+            if data.sample_shape != trainer.train.sample_shape:
+                raise InputError(f"{spec.data}: samples of shape {data.sample_shape}, but the trainer's are "
+                                 f"{trainer.train.sample_shape}")
+            return data
         return self._built[1][owner_id]
 
     def owners_data(self) -> dict[str, Dataset]:
@@ -84,7 +89,10 @@ class Scenario:
             for k, p in self.trainer_files.items():
                 if parts[k].y.max() >= n_classes:
                     raise InputError(f"{p}: labels outside 0..{n_classes - 1}")
-            return TrainerData(parts["train"], parts["val"], parts["test"], n_classes), {}
+            try:
+                return TrainerData(parts["train"], parts["val"], parts["test"], n_classes), {}
+            except InputError as exc:
+                raise InputError(f"{self.path}: {exc}") from None
         return _split_source(self)
 
 
@@ -94,6 +102,15 @@ def _split_source(sc: Scenario) -> tuple[TrainerData, dict[str, Dataset]]:
     by_class = [list(rng.permutation(np.flatnonzero(pool.y == c))) for c in range(n_classes)]
     s = sc.split
     thin = set(s.get("thin_classes", []))
+    if thin and max(thin) >= n_classes:
+        raise InputError(f"{sc.path}: [trainer] thin_classes outside 0..{n_classes - 1} of {sc.source!r}")
+    for spec in sc.owners:
+        used = set(spec.classes or ()) | set(spec.shares)
+        if used and (min(used) < 0 or max(used) >= n_classes):
+            raise InputError(f"{sc.path}: owner {spec.id!r}: classes outside 0..{n_classes - 1} of {sc.source!r}")
+        base = set(spec.classes) if spec.classes is not None else set(range(n_classes))
+        if spec.data is None and not base - set(spec.shares) and abs(sum(spec.shares.values()) - 1) > 1e-9:
+            raise InputError(f"{sc.path}: owner {spec.id!r}: shares must sum to 1 when they name all of its classes")
 
     def take(c: int, n: int, who: str) -> list[int]:
         if n > len(by_class[c]):
@@ -167,7 +184,10 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     if not files and source is None:
         raise InputError(f"{where}: [trainer] needs train, val and test files, or [data] source = \"digits\"")
     if source is not None:
-        load_source(str(source))  # fails early on an unknown source
+        try:
+            load_source(str(source))  # fails early on an unknown source
+        except InputError as exc:
+            raise InputError(f"{where}: [data] {exc}") from None
     owners = doc.get("owners")
     if not isinstance(owners, list) or not owners:
         raise InputError(f"{where}: no [[owners]]")
@@ -176,6 +196,16 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
         raise InputError(f"{where}: duplicate owner id {dup[0]!r}")
+    for key in _SPLIT_KEYS & set(trainer):
+        if key == "thin_classes":
+            _classes(trainer[key], f"{where}: [trainer] thin_classes", allow_empty=True)
+        else:
+            _int(trainer[key], f"{where}: [trainer] {key}", minimum=0 if key == "thin_per_class" else 1)
+    if "hard_classes" in trainer:
+        _classes(trainer["hard_classes"], f"{where}: [trainer] hard_classes")
+    qf = trainer.get("query_fraction", 0.5)
+    if not isinstance(qf, (int, float)) or isinstance(qf, bool) or not 0 < qf < 1:
+        raise InputError(f"{where}: [trainer] query_fraction must be a fraction in (0, 1), got {qf!r}")
     try:
         config = TrainerConfig(
             training=TrainConfig(**{k: trainer[k] for k in _TRAINING_KEYS if k in trainer}),
@@ -215,13 +245,21 @@ def _owner(doc: object, i: int, path: Path, source: object) -> OwnerSpec:
     if any(v < 0 for v in shares.values()) or sum(shares.values()) > 1 + 1e-9:
         raise InputError(f"{where}: shares must be fractions >= 0 that sum to at most 1")
     noise = doc.get("label_noise", 0.0)
-    if not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
+    if not isinstance(noise, (int, float)) or isinstance(noise, bool) or not 0 <= noise <= 1:
         raise InputError(f"{where}: label_noise must be a fraction in [0, 1], got {noise!r}")
     classes = doc.get("classes")
-    if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, int) for c in classes)):
-        raise InputError(f"{where}: classes must be a list of class numbers")
+    if classes is not None:
+        _classes(classes, f"{where}: classes")
     return OwnerSpec(doc["id"], size=_int(doc.get("size"), f"{where}: size", minimum=1),
                      classes=None if classes is None else tuple(classes), shares=shares, label_noise=float(noise))
+
+
+def _classes(value: object, where: str, *, allow_empty: bool = False) -> list[int]:
+    if (not isinstance(value, list) or not (value or allow_empty)
+            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in value)):
+        what = "a list" if allow_empty else "a non-empty list"
+        raise InputError(f"{where} must be {what} of class numbers >= 0, got {value!r}")
+    return value
 
 
 def _table(value: object, where: str) -> dict:

@@ -57,7 +57,7 @@ class Score:
     test_correct: np.ndarray = field(repr=False)
 
 
-def harm(control: Score, score: Score, other: np.ndarray, *, z: float = 2.0) -> tuple[float, bool]:
+def harm(control: Score, score: Score, other: np.ndarray, *, z: float = 3.0) -> tuple[float, bool]:
     """Accuracy lost on the test samples outside the hard classes (`other` mask), and whether the
     loss is beyond the test set's noise: a one-sided McNemar test on the paired right/wrong outcomes
     (b samples lost, c gained; harmful when b - c > z * sqrt(b + c))."""

@@ -1,0 +1,72 @@
+"""The data owner as a Flower ClientApp: answers a `query.select` message with its budgeted subset.
+
+Where the owner's data comes from:
+- a deployment: `flower-supernode ... --node-config 'data-path="owner.npz"'` (optionally
+  `owner-id="clinic-a"`; by default the file's stem names the owner);
+- the simulation engine: the scenario file named in the query, owner number `partition-id`.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from flwr.app import Context, Message
+from flwr.clientapp import ClientApp
+
+from .data import Dataset, load_npz
+from .errors import InputError
+from .owner import select_for_query
+from .query import Query
+from .replies import check_reply
+from .scenario import Scenario, load_scenario
+from .strategy import error_content, reply_content
+
+app = ClientApp()
+
+
+@lru_cache(maxsize=4)
+def _scenario(path: str, mtime: float) -> Scenario:
+    """A parsed scenario, kept per process: simulated owners on one worker share its built data."""
+    return load_scenario(path)
+
+
+def owner_data(context: Context, scenario: str, n_classes: int) -> tuple[str, Dataset]:
+    """This node's owner id and data, from its node config (deployment) or the scenario (simulation)."""
+    node = context.node_config
+    if "data-path" in node:
+        path = Path(str(node["data-path"]))
+        return str(node.get("owner-id", path.stem)), load_npz(path, n_classes=n_classes)
+    if "partition-id" in node and scenario:
+        sc = _scenario(scenario, Path(scenario).stat().st_mtime)
+        index = int(node["partition-id"])
+        if not 0 <= index < len(sc.owners):
+            raise InputError(f"partition-id {index} but the scenario has {len(sc.owners)} owners")
+        owner_id = sc.owners[index].id
+        return owner_id, sc.owner_data(owner_id)
+    raise InputError("no data: start the SuperNode with --node-config 'data-path=\"owner.npz\"'")
+
+
+@app.query("select")
+def select(msg: Message, context: Context) -> Message:
+    """Select at most the query's budget of this owner's samples and send only those."""
+    config = msg.content["config"]
+    owner_id = str(context.node_config.get("owner-id", f"node-{context.node_id}"))
+    try:
+        query = Query.from_parts({k: v.numpy() for k, v in msg.content["query"].items()}, dict(config))
+        owner_id, data = owner_data(context, str(config.get("scenario", "")), query.model.n_classes)
+        start = time.perf_counter()
+        picked = select_for_query(query, data)
+        seconds = time.perf_counter() - start
+        x, y = data.x[picked], data.y[picked]
+        # the owner checks its own output with the trainer's checks before anything leaves it
+        _, problem = check_reply(x, y, picked, sample_shape=query.model.sample_shape,
+                                 n_classes=query.model.n_classes,
+                                 budget=None if query.method == "full-information" else query.budget)
+        if problem:
+            raise RuntimeError(f"selection produced an invalid subset: {problem}")
+    except Exception as exc:  # reported to the trainer with this owner's id; the run goes on
+        return Message(error_content(owner_id, f"{type(exc).__name__}: {exc}"), reply_to=msg)
+    return Message(reply_content(owner_id, query.method, x, y, picked, local_size=len(data), selection_s=seconds),
+                   reply_to=msg)
