@@ -226,10 +226,10 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
 def _owner(doc: object, i: int, path: Path, source: object) -> OwnerSpec:
     where = f"{path}: owner {i + 1}"
     doc = _table(doc, where)
-    _known(doc, _OWNER_KEYS, where)
     if "id" not in doc or not isinstance(doc["id"], str) or not doc["id"]:
         raise InputError(f"{where}: needs an id (a non-empty string)")
     where = f"{path}: owner {doc['id']!r}"
+    _known(doc, _OWNER_KEYS, where)
     if "data" in doc:
         extra = sorted(set(doc) - {"id", "data", "description"})
         if extra:

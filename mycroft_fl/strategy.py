@@ -153,26 +153,28 @@ class MycroftStrategy(Strategy):
     def _owner_results(self, trainer: Trainer, nodes: list[int], replies: dict[int, Message]) -> list[OwnerResult]:
         budget = self.config.budget if self.config.budgeted else None
         results: dict[str, OwnerResult] = {}
-        silent = []
+        anonymous: list[OwnerResult] = []  # failed without saying which owner they are
         for node in nodes:
             reply = replies.get(node)
             if reply is None:
-                silent.append(node)
-                continue
-            result = self._check(trainer, node, reply, budget)
-            if result.id in results:
-                result = OwnerResult(f"{result.id}@node-{node}", status="rejected",
-                                     reason=f"owner id {result.id!r} already answered from another node")
-            results[result.id] = result
-        # owners that never answered: named when the expected list says who is missing
+                result = OwnerResult(f"node-{node}", status="failed", reason=f"no reply within {self.reply_timeout:g} s")
+            else:
+                result = self._check(trainer, node, reply, budget)
+            if result.id == f"node-{node}":
+                anonymous.append(result)
+            elif result.id in results:
+                results[f"node-{node}"] = OwnerResult(f"node-{node}", status="rejected",
+                                                      reason=f"owner id {result.id!r} already answered from another node")
+            else:
+                results[result.id] = result
         missing = [o for o in self.expected if o not in results]
-        reason = f"no reply within {self.reply_timeout:g} s"
-        for node in silent:
-            owner_id = missing.pop(0) if missing else f"node-{node}"
-            results[owner_id] = OwnerResult(owner_id, status="failed", reason=reason)
-        for owner_id in missing:
-            results[owner_id] = OwnerResult(owner_id, status="failed",
-                                            reason=f"never connected within {self.wait_timeout:g} s")
+        if len(anonymous) == 1 and len(missing) == 1:  # only one owner it can be
+            anonymous[0].id = missing.pop()
+        results.update((r.id, r) for r in anonymous)
+        if not anonymous:
+            for owner_id in missing:
+                results[owner_id] = OwnerResult(owner_id, status="failed",
+                                                reason=f"never connected within {self.wait_timeout:g} s")
         return list(results.values())
 
     def _check(self, trainer: Trainer, node: int, reply: Message, budget: int | None) -> OwnerResult:

@@ -1,0 +1,119 @@
+"""`mycroft-fl simulate` end to end on Flower's simulation engine, and its handling of bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mycroft_fl.data import save_npz
+from mycroft_fl.scenario import load_scenario
+
+CLI = [sys.executable, "-m", "mycroft_fl.cli"]
+
+
+def simulate(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, "simulate", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """The digits scenario simulated twice with the same seed (each run starts its own Ray engine)."""
+    outs = [tmp_path_factory.mktemp(f"run{i}") for i in range(2)]
+    procs = [simulate("simulations/digits.toml", "--budget", "8", "--seed", "3", "--out", str(o), "--quiet")
+             for o in outs]
+    for p in procs:
+        assert p.returncode == 0, p.stderr[-2000:]
+    return procs, [json.loads((o / "report.json").read_text()) for o in outs], outs
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_simulate_writes_report_with_the_contract_fields(two_runs):
+    procs, (report, _), (out, _) = two_runs
+    assert (out / "report.md").is_file() and (out / "ranking.png").stat().st_size > 1000
+    assert report["scenario"] == "digits" and report["strategy"] == "mycroft" and report["budget"] == 8
+    assert report["seed"] == 3
+    t = report["trainer"]
+    assert isinstance(t["hard_accuracy"], float) and isinstance(t["test_accuracy"], float)
+    assert t["hard_query"] > 0 and t["hard_eval"] > 0
+    ids = {o.id for o in load_scenario("digits").owners}
+    assert {o["id"] for o in report["owners"]} == ids
+    for o in report["owners"]:
+        assert o["status"] == "ok" and isinstance(o["rank"], int)
+        assert 0 <= o["shared"] <= 8
+        assert isinstance(o["hard_accuracy"], float) and isinstance(o["test_accuracy"], float)
+        assert o["utility"] == pytest.approx(o["hard_accuracy"] - t["hard_accuracy"])
+    assert sorted(o["rank"] for o in report["owners"])[0] == 1
+    c = report["combined"]
+    assert set(c["owners"]) <= ids and isinstance(c["hard_accuracy"], float) and c["shared"] <= 8 * len(c["owners"])
+    assert report["timings"]["total_s"] > 0
+    assert "rank" in procs[0].stdout and "specialist" in procs[0].stdout  # the ranking table
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_same_seed_gives_the_same_report(two_runs):
+    _, (a, b), _ = two_runs
+    a.pop("timings"), b.pop("timings")
+    for r in (a, b):
+        for o in r["owners"]:
+            o.pop("selection_s", None)
+    assert a == b
+
+
+@pytest.fixture
+def file_scenario(tmp_path):
+    """A scenario of the user's own files, with a hook to break one of them."""
+    rng = np.random.default_rng(0)
+    from mycroft_fl.data import Dataset
+
+    def data(n):
+        return Dataset(rng.random((n, 4), dtype=np.float32), rng.integers(0, 3, n))
+
+    for name in ("train", "val", "test", "owner"):
+        save_npz(tmp_path / f"{name}.npz", data(30))
+    path = tmp_path / "study.toml"
+    path.write_text('name = "study"\n[trainer]\ntrain = "train.npz"\nval = "val.npz"\ntest = "test.npz"\n'
+                    'n_classes = 3\n[[owners]]\nid = "a"\ndata = "owner.npz"\n')
+    return path
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mycroft-fl: error:"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for f in fragments:
+        assert f in lines[0]
+
+
+def test_missing_scenario_file():
+    assert_one_line_error(simulate("no/such/scenario.toml"), "no/such/scenario.toml", "no such")
+
+
+def test_missing_owner_file(file_scenario):
+    (file_scenario.parent / "owner.npz").unlink()
+    assert_one_line_error(simulate(str(file_scenario)), "owner.npz", "no such file")
+
+
+def test_npz_without_x(file_scenario):
+    np.savez(file_scenario.parent / "owner.npz", y=np.zeros(3, dtype=np.int64))
+    assert_one_line_error(simulate(str(file_scenario)), "owner.npz", "'x'")
+
+
+def test_labels_out_of_range(file_scenario):
+    np.savez(file_scenario.parent / "owner.npz", x=np.zeros((3, 4), np.float32), y=np.array([0, 1, 7]))
+    assert_one_line_error(simulate(str(file_scenario)), "owner.npz", "labels outside 0..2")
+
+
+def test_unknown_strategy():
+    assert_one_line_error(simulate("simulations/digits.toml", "--strategy", "best-ever"), "best-ever", "mycroft")
+
+
+def test_budget_zero():
+    assert_one_line_error(simulate("simulations/digits.toml", "--budget", "0"), "--budget")

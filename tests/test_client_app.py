@@ -1,0 +1,76 @@
+"""The owner ClientApp called directly with hand-built Flower messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from flower_fakes import make_context, make_message
+
+from mycroft_fl.client_app import app as client_app
+from mycroft_fl.data import save_npz
+from mycroft_fl.presets import load_strategy
+from mycroft_fl.scenario import load_scenario
+from mycroft_fl.strategy import query_content
+from mycroft_fl.valuation import Trainer
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return load_scenario("digits")
+
+
+@pytest.fixture(scope="module")
+def trainer(scenario):
+    return Trainer(scenario.trainer_data(), scenario.trainer, seed=0)
+
+
+def ask(trainer, scenario, node_config, method="mycroft", budget=8):
+    query = trainer.query(load_strategy(method, budget=budget))
+    msg = make_message(query_content(query, scenario=str(scenario.path)), dst=7)
+    return client_app(msg, make_context(7, node_config))
+
+
+@pytest.mark.parametrize("method", ["mycroft", "gradmatch", "retrieval", "random"])
+def test_simulated_owner_replies_with_its_budgeted_subset(trainer, scenario, method):
+    reply = ask(trainer, scenario, {"partition-id": 0, "num-partitions": 5}, method=method)
+    assert not reply.has_error()
+    owner = scenario.owners[0].id
+    data = scenario.owner_data(owner)
+    assert reply.content["info"]["owner_id"] == owner
+    assert reply.content["info"]["method"] == method
+    subset = reply.content["subset"]
+    idx = subset["indices"].numpy()
+    assert 0 < len(idx) <= 8 and len(np.unique(idx)) == len(idx)
+    np.testing.assert_array_equal(subset["x"].numpy(), data.x[idx])
+    np.testing.assert_array_equal(subset["y"].numpy(), data.y[idx])
+    assert set(subset["y"].numpy()) <= set(trainer.hard_classes)
+    assert reply.content["metrics"]["local_size"] == len(data)
+    assert reply.content["metrics"]["selection_s"] >= 0
+
+
+def test_full_information_sends_every_hard_class_sample(trainer, scenario):
+    reply = ask(trainer, scenario, {"partition-id": 0, "num-partitions": 5}, method="full-information", budget=1)
+    data = scenario.owner_data(scenario.owners[0].id)
+    assert len(reply.content["subset"]["indices"].numpy()) == int(np.isin(data.y, trainer.hard_classes).sum())
+
+
+def test_deployed_owner_reads_data_path_and_is_named_by_it(trainer, scenario, tmp_path):
+    path = tmp_path / "clinic-a.npz"
+    save_npz(path, scenario.owner_data("specialist"))
+    reply = ask(trainer, scenario, {"data-path": str(path)})
+    assert reply.content["info"]["owner_id"] == "clinic-a"
+    assert len(reply.content["subset"]["indices"].numpy()) == 8
+    named = ask(trainer, scenario, {"data-path": str(path), "owner-id": "north"})
+    assert named.content["info"]["owner_id"] == "north"
+
+
+@pytest.mark.parametrize("node_config, reason", [
+    ({}, "no data"),
+    ({"data-path": "/nonexistent/owner.npz"}, "no such file"),
+    ({"partition-id": 99, "num-partitions": 100}, "partition-id 99"),
+])
+def test_owner_that_cannot_select_replies_with_its_reason(trainer, scenario, node_config, reason):
+    reply = ask(trainer, scenario, node_config)
+    assert not reply.has_error()
+    assert "subset" not in reply.content.array_records
+    assert reason in reply.content["info"]["error"]
