@@ -52,7 +52,7 @@ def available_presets() -> list[str]:
 def load_strategy(name_or_path: str, *, budget: int | None = None) -> StrategyConfig:
     """A preset by name or a strategy TOML file by path; `budget` overrides the preset's."""
     path = Path(name_or_path)
-    if not (path.suffix == ".toml" or path.is_file()):
+    if path.suffix != ".toml" and len(path.parts) == 1:  # a bare name is a preset, never a stray file
         path = next((d / f"{name_or_path}.toml" for d in PRESET_DIRS if (d / f"{name_or_path}.toml").is_file()), None)
         if path is None:
             raise InputError(f"unknown strategy {name_or_path!r}: use one of {', '.join(available_presets())} or a .toml file")

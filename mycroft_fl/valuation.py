@@ -44,8 +44,13 @@ class TrainerConfig:
 
     def __post_init__(self) -> None:
         check_embedder_name(self.embedder)
-        if self.combine_top < 1:
-            raise InputError(f"combine_top must be >= 1, got {self.combine_top}")
+        if not isinstance(self.combine_top, int) or isinstance(self.combine_top, bool) or self.combine_top < 1:
+            raise InputError(f"combine_top must be an integer >= 1, got {self.combine_top!r}")
+        if not isinstance(self.retrain, bool):
+            raise InputError(f"retrain must be true or false, got {self.retrain!r}")
+        if isinstance(self.query_fraction, bool) or not isinstance(self.query_fraction, (int, float)) \
+                or not 0 < self.query_fraction < 1:
+            raise InputError(f"query_fraction must be a number in (0, 1), got {self.query_fraction!r}")
 
 
 @dataclass(frozen=True)
