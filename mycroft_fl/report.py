@@ -37,13 +37,16 @@ class Report:
 
     def table(self) -> str:
         """The ranking as a plain-text table."""
-        rows = [("rank", "owner", "status", "shared", "hard acc", "test acc", "utility")]
+        rows = [("rank", "owner", "status", "shared", "hard acc", "test acc", "utility", "other classes")]
         for d in self.to_dict()["owners"]:
-            ok = d["status"] == "ok"
+            if d["status"] != "ok":
+                rows.append((str(d["rank"] or "-"), d["id"], f"{d['status']}: {d['reason']}", str(d["shared"]),
+                             "", "", "", ""))
+                continue
             rows.append((
-                str(d["rank"] or "-"), d["id"], d["status"] if ok else f"{d['status']}: {d['reason']}", str(d["shared"]),
-                f"{d['hard_accuracy']:.3f}" if ok else "", f"{d['test_accuracy']:.3f}" if ok else "",
-                f"{d['utility']:+.3f}" if ok else "",
+                str(d["rank"]), d["id"], "harmful" if d["harmful"] else "ok", str(d["shared"]),
+                f"{d['hard_accuracy']:.3f}", f"{d['test_accuracy']:.3f}", f"{d['utility']:+.3f}",
+                f"{0.0 - 100 * d['other_accuracy_drop']:+.1f} pts",
             ))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
@@ -60,7 +63,9 @@ class Report:
             f"# mycroft-fl report: {d['scenario']}", "",
             f"Strategy `{d['strategy']}` (method `{d['method']}`), budget {d['budget']} samples per owner, seed {d['seed']}.",
             "Hard accuracy is measured on held-out hard samples that owners never saw; utility is an owner's hard",
-            "accuracy minus the trainer's control (the same retraining with no owner data).", "",
+            "accuracy minus the trainer's control (the same retraining with no owner data). `other classes` is the",
+            "change in test accuracy outside the hard classes; an owner whose subset lowers it by more than the test",
+            "set's noise allows is flagged harmful and ranked below all others.", "",
             "```", self.table(), "```", "",
             f"Samples shared in total: {d['exposure']['total_shared']} by {d['exposure']['owners_sharing']} owners. "
             f"Wall time: {d['timings'].get('total_s', float('nan')):.1f} s.", "",

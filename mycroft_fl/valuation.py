@@ -8,7 +8,6 @@ owner's utility measures its data and not the retraining.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -31,7 +30,7 @@ class TrainerConfig:
     """How the trainer trains, finds its hard samples, embeds, and values owners.
 
     `combine_top`: the combined model uses the subsets of this many best-ranked owners (those with
-    positive utility only).
+    positive utility and not flagged harmful).
     """
 
     model: str = "mlp"
@@ -177,7 +176,7 @@ def value_owners_subsets(trainer: Trainer, owners: Sequence[OwnerResult], *,
                         tie_break={o.id: o.test_accuracy for o in owners})
     for o in owners:
         o.rank = ranks[o.id]
-    best = sorted((o for o in ok if o.utility is not None and o.utility > 0 and not math.isnan(o.utility)),
+    best = sorted((o for o in ok if o.utility > 0 and not o.harmful),
                   key=lambda o: (o.rank, o.id))[: trainer.config.combine_top]
     subset = Dataset.concat([o.subset for o in best]) if best else None
     s = trainer.score(subset) if best else trainer.control
