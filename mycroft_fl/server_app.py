@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
@@ -29,6 +30,10 @@ def run_scenario(grid: Grid, scenario: Scenario, strategy: StrategyConfig, *, se
                  progress: Progress | None = None, wait_timeout: float = 120.0,
                  reply_timeout: float = 900.0) -> Report:
     """Value the scenario's owners, who answer as Flower nodes on `grid`."""
+    # The trainer's small models train several times faster on one thread than competing for the
+    # cores with Flower's own processes (digits: valuation 40 s -> 14 s in simulation, 10.6 s -> 2.4 s
+    # for the trainer on a loopback deployment).
+    torch.set_num_threads(1)
     return MycroftStrategy(
         scenario.trainer_data(), strategy=strategy, seed=seed, trainer=scenario.trainer, owners=scenario.owner_ids,
         scenario=str(scenario.path), name=scenario.name, wait_timeout=wait_timeout, reply_timeout=reply_timeout,

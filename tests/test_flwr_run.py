@@ -1,0 +1,74 @@
+"""`flwr run .` on the local simulation engine: the default digits scenario, five simulated owners.
+
+`flwr run` starts a detached local SuperLink that outlives the command; this test isolates it on free
+ports and a private FLWR_HOME, and stops it by its PID (found by that FLWR_HOME path) afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from flower_procs import (REPO, VENV_BIN, alive, flower_env, free_ports, kill_pids, marked_processes,
+                          owned_processes, wait_gone)
+
+
+def _local_superlinks(home: Path) -> list[int]:
+    """PIDs of the local SuperLink that `flwr run` started for this FLWR_HOME."""
+    out = []
+    for pid in marked_processes(str(home)):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "flower-superlink" in cmd and f"{home}/local-superlink" in cmd:
+            out.append(pid)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(360)
+def test_flwr_run_default_scenario_on_local_simulation(tmp_path):
+    home = tmp_path / "flwr-home"
+    home.mkdir()
+    out = tmp_path / "out"
+    http_port, control_port = free_ports(2)
+    env = flower_env(home, FLWR_LOCAL_SUPERLINK_HTTP_API_PORT=str(http_port),
+                     FLWR_LOCAL_CONTROL_API_PORT=str(control_port))
+    t0 = time.monotonic()
+    with owned_processes(tmp_path, str(tmp_path)) as procs:
+        run = procs.start("flwr-run", [
+            str(VENV_BIN / "flwr"), "run", str(REPO), "--stream",
+            "--federation-config", "num-supernodes=5 client-resources-num-cpus=1",
+            "-c", f"out='{out}'",
+        ], env=env, cwd=tmp_path)
+        try:
+            rc = run.wait(timeout=240)
+        except Exception:
+            pytest.fail("flwr run did not finish within 240 s\n" + procs.logs())
+        t_run = time.monotonic() - t0
+        log = procs.log("flwr-run")
+        assert rc == 0, procs.logs()
+        assert f"127.0.0.1:{http_port}" in log, log  # our isolated local SuperLink, not a developer's one
+        assert "Traceback" not in log, log
+
+        links = _local_superlinks(home)
+        assert len(links) == 1, f"expected one local SuperLink for {home}, found {links}\n{log}"
+        assert not kill_pids(links), "the local SuperLink survived SIGTERM and SIGKILL"
+        assert not alive(links[0])
+        leftovers = wait_gone(marked_processes(str(tmp_path)), 15)  # SuperExec, simulation, Ray: end with it
+        assert not leftovers, f"processes of this test still running after the SuperLink stopped: {leftovers}"
+
+    report = json.loads((out / "report.json").read_text())
+    print(f"flwr run (simulation, 5 nodes): {t_run:.1f} s; timings {report.get('timings')}")
+    assert report["scenario"] == "digits"
+    owners = report["owners"]
+    assert len(owners) == 5, owners
+    assert {o["id"] for o in owners} == {"specialist", "generalist", "sparse", "unrelated", "noisy"}, owners
+    assert all(o["status"] == "ok" for o in owners), owners
+    assert sorted(o["rank"] for o in owners) == [1, 2, 3, 4, 5]
+    assert all(0 <= o["shared"] <= report["budget"] for o in owners), owners
+    for key in ("hard_accuracy", "test_accuracy", "hard_query", "hard_eval"):
+        assert key in report["trainer"], report["trainer"]
