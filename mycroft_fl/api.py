@@ -8,7 +8,7 @@ from typing import Mapping
 from .data import Dataset, TrainerData
 from .errors import InputError
 from .owner import select_for_query
-from .presets import StrategyConfig, load_strategy
+from .presets import StrategyConfig, resolve_strategy
 from .replies import check_reply
 from .report import Report
 from .valuation import OwnerResult, Progress, Trainer, TrainerConfig, value_owners_subsets
@@ -30,14 +30,19 @@ def value_owners(trainer_data: TrainerData, owners: Mapping[str, Dataset], *,
     """Value `owners` for the trainer: each selects at most `budget` samples with the strategy's method,
     the trainer scores each subset on held-out hard samples, ranks the owners, and trains a combined
     model. Returns the report (`Report.to_dict()` is report.json)."""
+    start = time.perf_counter()
+    config = resolve_strategy(strategy, budget)
+    return value_with(Trainer(trainer_data, trainer, seed=seed), owners, config, scenario=scenario,
+                      progress=progress, start=start)
+
+
+def value_with(trainer: Trainer, owners: Mapping[str, Dataset], config: StrategyConfig, *,
+               scenario: str = "in-process", progress: Progress | None = None, start: float | None = None) -> Report:
+    """`value_owners` for a trainer already fitted, so several strategies can share its baseline."""
     if not owners:
         raise InputError("no owners to value")
-    start = time.perf_counter()
-    config = strategy if isinstance(strategy, StrategyConfig) else load_strategy(strategy, budget=budget)
-    if isinstance(strategy, StrategyConfig) and budget is not None:
-        config = StrategyConfig(config.name, config.method, budget, config.ridge, config.penalty)
-    model_trainer = Trainer(trainer_data, trainer, seed=seed)
-    query = model_trainer.query(config)
+    start = time.perf_counter() if start is None else start
+    query = trainer.query(config)
     results = []
     for i, (owner_id, data) in enumerate(owners.items()):
         t0 = time.perf_counter()
@@ -46,12 +51,12 @@ def value_owners(trainer_data: TrainerData, owners: Mapping[str, Dataset], *,
         except Exception as exc:  # an owner's failure is its own; the run goes on
             results.append(OwnerResult(owner_id, status="failed", reason=f"{type(exc).__name__}: {exc}"))
             continue
-        results.append(collect_reply(owner_id, config.budget if config.budgeted else None, model_trainer,
+        results.append(collect_reply(owner_id, config.budget if config.budgeted else None, trainer,
                                      data.x[picked], data.y[picked], picked,
                                      selection_s=time.perf_counter() - t0, local_size=len(data)))
         if progress:
             progress("querying owners", i + 1, len(owners))
-    combined = value_owners_subsets(model_trainer, results, progress=progress)
-    return Report(scenario=scenario, strategy=config.name, method=config.method, budget=config.budget, seed=seed,
-                  trainer=model_trainer.summary(), owners=results, combined=combined,
+    combined = value_owners_subsets(trainer, results, progress=progress)
+    return Report(scenario=scenario, strategy=config.name, method=config.method, budget=config.budget,
+                  seed=trainer.seed, trainer=trainer.summary(), owners=results, combined=combined,
                   timings={"total_s": time.perf_counter() - start})

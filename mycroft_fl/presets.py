@@ -7,7 +7,7 @@ installed wheel or a Flower app bundle, or given as a path to a file of the same
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import InputError
@@ -78,3 +78,10 @@ def load_strategy(name_or_path: str, *, budget: int | None = None) -> StrategyCo
         return StrategyConfig(**table)
     except InputError as exc:  # a bad value in the file: name the file
         raise InputError(f"{path}: {exc}") from None
+
+
+def resolve_strategy(strategy: str | StrategyConfig, budget: int | None = None) -> StrategyConfig:
+    """A strategy given by name, file or object, with `budget` (when given) replacing its own."""
+    if isinstance(strategy, StrategyConfig):
+        return strategy if budget is None else replace(strategy, budget=budget)
+    return load_strategy(strategy, budget=budget)

@@ -19,7 +19,7 @@ from flwr.serverapp.strategy import Strategy
 
 from .api import collect_reply
 from .data import TrainerData
-from .presets import StrategyConfig, load_strategy
+from .presets import StrategyConfig, resolve_strategy
 from .query import Query
 from .report import Report
 from .valuation import OwnerResult, Progress, Trainer, TrainerConfig, value_owners_subsets
@@ -74,10 +74,7 @@ class MycroftStrategy(Strategy):
                  wait_timeout: float = 120.0, reply_timeout: float = 900.0, poll_interval: float = 0.2,
                  progress: Progress | None = None):
         self.trainer_data = trainer_data
-        self.config = strategy if isinstance(strategy, StrategyConfig) else load_strategy(strategy, budget=budget)
-        if budget is not None and self.config.budget != budget:
-            self.config = StrategyConfig(self.config.name, self.config.method, budget, self.config.ridge,
-                                         self.config.penalty)
+        self.config = resolve_strategy(strategy, budget)
         self.seed = seed
         self.trainer_config = trainer
         self.expected = list(owners) if not isinstance(owners, int) else []
