@@ -88,6 +88,8 @@ class Report:
         import matplotlib.pyplot as plt
 
         ranked = [d for d in self.to_dict()["owners"] if d["status"] == "ok"]
+        if len(ranked) > 40:  # a readable chart: the 20 best and the 20 worst
+            ranked = ranked[:20] + ranked[-20:]
         fig, ax = plt.subplots(figsize=(7, 0.4 * len(ranked) + 1.5))
         ax.barh([f"{d['rank']}. {d['id']}" for d in ranked][::-1], [d["utility"] for d in ranked][::-1], color="tab:blue")
         ax.axvline(0, color="black", lw=0.8)
