@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Mapping
 
+import numpy as np
+
 from .data import Dataset, TrainerData
 from .errors import InputError
 from .owner import select_for_query
@@ -18,9 +20,10 @@ def collect_reply(owner_id: str, query_budget: int | None, trainer: Trainer, x, 
     """Check one owner's reply; a bad one becomes a `rejected` result with its reason."""
     subset, reason = check_reply(x, y, indices, sample_shape=trainer.data.train.sample_shape,
                                  n_classes=trainer.data.n_classes, budget=query_budget)
+    received = len(y) if isinstance(y, np.ndarray) and y.ndim == 1 else 0  # what left the owner
     if reason is not None:
-        return OwnerResult(owner_id, status="rejected", reason=reason, **extra)
-    return OwnerResult(owner_id, subset=subset, **extra)
+        return OwnerResult(owner_id, status="rejected", reason=reason, received=received, **extra)
+    return OwnerResult(owner_id, subset=subset, received=received, **extra)
 
 
 def value_owners(trainer_data: TrainerData, owners: Mapping[str, Dataset], *,

@@ -30,8 +30,10 @@ class Report:
             "owners": sorted((o.to_dict() for o in self.owners),
                              key=lambda d: (d["rank"] is None, d["rank"] or 0, d["id"])),
             "combined": self.combined,
-            "exposure": {"total_shared": sum(o.shared for o in self.owners),
-                         "owners_sharing": sum(1 for o in self.owners if o.shared)},
+            "exposure": {"total_received": sum(o.received for o in self.owners),
+                         "total_shared": sum(o.shared for o in self.owners),
+                         "total_replayed": sum(o.replayed for o in self.owners),
+                         "owners_sharing": sum(1 for o in self.owners if o.received)},
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         })
 
@@ -67,7 +69,9 @@ class Report:
             "change in test accuracy outside the hard classes; an owner whose subset lowers it by more than the test",
             "set's noise allows is flagged harmful and ranked below all others.", "",
             "```", self.table(), "```", "",
-            f"Samples shared in total: {d['exposure']['total_shared']} by {d['exposure']['owners_sharing']} owners. "
+            f"Samples that left owners: {d['exposure']['total_received']} (from {d['exposure']['owners_sharing']} owners); "
+            f"used: {d['exposure']['total_shared']}; replays of the trainer's own hard samples dropped: "
+            f"{d['exposure']['total_replayed']}. "
             f"Wall time: {d['timings'].get('total_s', float('nan')):.1f} s.", "",
             "![ranking](ranking.png)", "",
         ])

@@ -21,6 +21,7 @@ from .models import Classifier, ModelSpec, TrainConfig, accuracy, fine_tune, get
 from .presets import StrategyConfig
 from .query import Query
 from .ranking import rank_owners
+from .screening import Screen
 
 Progress = Callable[[str, int, int], None]
 
@@ -95,6 +96,7 @@ class Trainer:
         self.hard_classes = split.classes(data.val)
         self.baseline_test_accuracy = accuracy(self.baseline, data.test)
         self.control = self.score(None)
+        self.screen = Screen(Dataset.concat([data.train, data.val]), self.hard_query, seed=seed)
 
     def query(self, strategy: StrategyConfig) -> Query:
         """The query for owners: model, hard query samples, embedder and the strategy's method."""
@@ -125,7 +127,11 @@ class Trainer:
 
 @dataclass
 class OwnerResult:
-    """One owner's outcome. `status` is ok, rejected (its reply failed a check) or failed (no usable reply)."""
+    """One owner's outcome. `status` is ok, rejected (its reply failed a check) or failed (no usable reply).
+
+    `received` counts the samples that left the owner, whatever became of them; `shared` those the
+    trainer kept and used (none for a rejected reply; replays of its own hard samples removed).
+    """
 
     id: str
     status: str = "ok"
@@ -133,6 +139,9 @@ class OwnerResult:
     reason: str | None = None
     selection_s: float | None = None
     local_size: int | None = None
+    received: int = 0
+    replayed: int = 0
+    label_agreement: float | None = None
     hard_accuracy: float | None = None
     test_accuracy: float | None = None
     utility: float | None = None
@@ -145,10 +154,11 @@ class OwnerResult:
         return 0 if self.subset is None else len(self.subset)
 
     def to_dict(self) -> dict:
-        out = {"id": self.id, "status": self.status, "shared": self.shared}
+        out = {"id": self.id, "status": self.status, "shared": self.shared, "received": self.received}
         if self.status == "ok":
             out.update(hard_accuracy=self.hard_accuracy, test_accuracy=self.test_accuracy, utility=self.utility,
-                       other_accuracy_drop=self.other_accuracy_drop, harmful=self.harmful)
+                       other_accuracy_drop=self.other_accuracy_drop, harmful=self.harmful,
+                       replayed=self.replayed, label_agreement=self.label_agreement)
         else:
             out["reason"] = self.reason
         out["rank"] = self.rank
@@ -161,11 +171,15 @@ class OwnerResult:
 
 def value_owners_subsets(trainer: Trainer, owners: Sequence[OwnerResult], *,
                          progress: Progress | None = None) -> dict:
-    """Score every ok owner's subset, rank the owners, and train the combined model. Fills the
-    owner results in place; returns the report's `combined` part."""
+    """Drop replays of the trainer's own hard samples, score every ok owner's subset, rank the owners,
+    and train the combined model. Fills the owner results in place; returns the report's `combined` part."""
     ok = [o for o in owners if o.status == "ok"]
     other = ~np.isin(trainer.data.test.y, trainer.hard_classes)
     for i, owner in enumerate(ok):
+        replayed = trainer.screen.replays(owner.subset)
+        owner.replayed = int(replayed.sum())
+        owner.subset = owner.subset.subset(np.flatnonzero(~replayed))
+        owner.label_agreement = trainer.screen.label_agreement(owner.subset)
         s = trainer.score(owner.subset)
         owner.hard_accuracy, owner.test_accuracy = s.hard_accuracy, s.test_accuracy
         owner.utility = s.hard_accuracy - trainer.control.hard_accuracy

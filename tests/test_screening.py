@@ -1,0 +1,57 @@
+"""Screening of received samples: replays of the trainer's hard samples, and label agreement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mycroft_fl.api import value_with
+from mycroft_fl.data import Dataset
+from mycroft_fl.presets import load_strategy
+from mycroft_fl.scenario import load_scenario
+from mycroft_fl.valuation import Trainer
+
+
+@pytest.fixture(scope="module")
+def setup():
+    sc = load_scenario("digits")
+    return sc, Trainer(sc.trainer_data(), sc.trainer, seed=0)
+
+
+def near_copies(data: Dataset, scale: float, seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0, scale, data.x.shape) * data.x.std(axis=0)
+    return Dataset((data.x + noise).astype(np.float32), data.y)
+
+
+def test_exact_and_near_copies_of_hard_query_samples_are_replays(setup):
+    _, trainer = setup
+    screen, hard = trainer.screen, trainer.hard_query
+    assert screen.replays(hard).all()
+    assert screen.replays(near_copies(hard, 0.01)).all()
+
+
+def test_genuine_owner_samples_and_held_out_hard_samples_are_not_replays(setup):
+    sc, trainer = setup
+    for owner in sc.owner_ids:
+        assert not trainer.screen.replays(sc.owner_data(owner)).any(), owner
+    assert not trainer.screen.replays(trainer.hard_eval).any()
+
+
+def test_label_agreement_separates_clean_from_flipped_labels(setup):
+    sc, trainer = setup
+    assert trainer.screen.label_agreement(sc.owner_data("generalist")) >= 0.8
+    assert trainer.screen.label_agreement(sc.owner_data("noisy")) <= 0.4
+
+
+def test_replaying_owner_is_credited_nothing_and_ranks_below_honest_ones(setup):
+    sc, trainer = setup
+    replayer = Dataset.concat([trainer.hard_query, near_copies(trainer.hard_query, 0.02, seed=1)])
+    owners = {"specialist": sc.owner_data("specialist"), "replayer": replayer}
+    report = value_with(trainer, owners, load_strategy("mycroft", budget=16))
+    got = {o["id"]: o for o in report.to_dict()["owners"]}
+    assert got["replayer"]["received"] == 16 and got["replayer"]["replayed"] == 16
+    assert got["replayer"]["shared"] == 0 and got["replayer"]["utility"] == 0
+    assert got["specialist"]["replayed"] == 0 and got["specialist"]["rank"] == 1
+    assert got["replayer"]["rank"] == 2
+    assert report.to_dict()["exposure"]["total_replayed"] == 16
