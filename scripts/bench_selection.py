@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
+
+from benchmarks_md import write_section  # scripts/ is on sys.path when run as a script
 
 from mycroft_fl.gradmatch import last_layer_gradients
 from mycroft_fl.selection import HardView, OwnerView, select
@@ -24,7 +24,6 @@ from mycroft_fl.selection import HardView, OwnerView, select
 N_OWNER, FEATURES, CLASSES, EMBEDDING, HARD_PER_CLASS, BUDGET, RUNS = 50_000, 128, 10, 64, 8, 256, 5
 TARGET_SECONDS = 2.0
 SECTION = "## Owner-side selection time"
-BENCHMARKS = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 
 
 def synthetic(seed: int = 0):
@@ -53,15 +52,6 @@ def owner_side(method: str, owner_data, hard: HardView) -> np.ndarray:
     y, features, logits, embeddings = owner_data
     gradients = last_layer_gradients(features, logits, y)
     return select(method, OwnerView(y, embeddings, gradients), hard, BUDGET)
-
-
-def write_section(text: str) -> None:
-    """Replace (or append) the section in BENCHMARKS.md, leaving the other sections as they are."""
-    old = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    section = text.rstrip("\n") + "\n\n"
-    new = pattern.sub(lambda _: section, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + section
-    BENCHMARKS.write_text(new.rstrip("\n") + "\n")
 
 
 def main() -> None:

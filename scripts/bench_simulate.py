@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -33,33 +32,37 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_file_example import HARD, N_CLASSES, split, write_npz  # noqa: E402
+from benchmarks_md import write_section  # noqa: E402
+from make_file_example import build, write_npz  # noqa: E402
+
+from mycroft_fl.data import Dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ROOT / "BENCHMARKS.md"
+
 SECTION = "## mycroft-fl simulate: wall time and memory"
 BUDGET, INTERVAL, TARGET_OWNERS, TARGET_SECONDS = 8, 0.2, 100, 180.0
 CLI = Path(sys.executable).parent / "mycroft-fl"
 
 
 def write_scenario(directory: Path, n_owners: int) -> Path:
-    """A file-based scenario with the example's trainer files and `n_owners` random owners."""
-    x_all, y_all, parts = split()
+    """A file-based scenario with the example's trainer files and `n_owners` random owners drawn (with
+    replacement, each with its own class mix) from the example's clean owners' data."""
+    parts = build()
     for stem in ("trainer_train", "trainer_val", "trainer_test"):
-        write_npz(directory / f"{stem}.npz", x_all[parts[stem]], y_all[parts[stem]])
-    held_out = np.concatenate([parts["trainer_val"], parts["trainer_test"]])
-    pool = np.setdiff1d(np.arange(len(y_all)), held_out)
-    by_class = [pool[y_all[pool] == c] for c in range(N_CLASSES)]
+        write_npz(directory / f"{stem}.npz", parts[stem])
+    pool = Dataset.concat([d for stem, d in parts.items() if stem.startswith("owner_") and stem != "owner_noisy"])
+    n_classes = int(pool.y.max()) + 1
+    by_class = [np.flatnonzero(pool.y == c) for c in range(n_classes)]
     rng = np.random.default_rng(0)
     lines = [f'name = "bench-{n_owners}"', "seed = 0", "", "[trainer]", 'train = "trainer_train.npz"',
              'val = "trainer_val.npz"', 'test = "trainer_test.npz"', 'model = "mlp"', 'embedder = "raw"',
-             f"hard_classes = {list(HARD)}", ""]
+             "hard_classes = [8, 9]", ""]
     (directory / "owners").mkdir()
     for i in range(n_owners):
         size = int(rng.integers(30, 61))
-        labels = rng.choice(N_CLASSES, size=size, p=rng.dirichlet(np.full(N_CLASSES, 0.5)))
+        labels = rng.choice(n_classes, size=size, p=rng.dirichlet(np.full(n_classes, 0.5)))
         idx = np.array([rng.choice(by_class[c]) for c in labels])
-        np.savez(directory / "owners" / f"owner-{i:04d}.npz", x=x_all[idx], y=y_all[idx])
+        write_npz(directory / "owners" / f"owner-{i:04d}.npz", pool.subset(idx))
         lines += ["[[owners]]", f'id = "owner-{i:04d}"', f'data = "owners/owner-{i:04d}.npz"', ""]
     path = directory / "scenario.toml"
     path.write_text("\n".join(lines))
@@ -288,15 +291,6 @@ def main() -> None:
         f"torch {torch.__version__}.\n\n"
         "Command: `.venv/bin/python scripts/bench_simulate.py`\n"
     )
-
-
-def write_section(text: str) -> None:
-    """Replace (or append) this section of BENCHMARKS.md, leaving the other sections as they are."""
-    old = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    section = text.rstrip("\n") + "\n\n"
-    new = pattern.sub(lambda _: section, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + section
-    BENCHMARKS.write_text(new.rstrip("\n") + "\n")
 
 
 if __name__ == "__main__":
