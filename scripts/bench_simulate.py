@@ -37,7 +37,6 @@ from make_file_example import build, write_npz  # noqa: E402
 
 from mycroft_fl.data import Dataset  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 
 SECTION = "## mycroft-fl simulate: wall time and memory"
 BUDGET, INTERVAL, TARGET_OWNERS, TARGET_SECONDS = 8, 0.2, 100, 180.0

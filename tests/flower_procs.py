@@ -210,3 +210,114 @@ def owned_processes(workdir: Path, marker: str):
     finally:
         procs.stop_all()
         kill_pids(marked_processes(marker))
+
+
+# ---------------------------------------------------------------------------------------------
+# TLS and SuperNode authentication (tests/test_secure_deployment.py). Pure `cryptography` (a flwr
+# dependency): no openssl/ssh-keygen binaries needed.
+
+
+def make_tls_files(d: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"), days: int = 2) -> dict[str, Path]:
+    """A throw-away CA and a server certificate for `hosts`, signed by it, written to d as PEM:
+    {"ca": ca.crt, "cert": server.pem, "key": server.key} (the SuperLink's --ssl-ca-certfile,
+    --ssl-certfile, --ssl-keyfile; clients trust ca.crt)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    d.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
+
+    ca_key = ec.generate_private_key(ec.SECP384R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mycroft-fl throw-away test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(start).not_valid_after(end)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False,
+                                       encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    sans: list[x509.GeneralName] = []
+    for h in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(h)))
+        except ValueError:
+            sans.append(x509.DNSName(h))
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(end)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+
+    pem = serialization.Encoding.PEM
+    files = {"ca": d / "ca.crt", "cert": d / "server.pem", "key": d / "server.key"}
+    files["ca"].write_bytes(ca.public_bytes(pem))
+    files["cert"].write_bytes(cert.public_bytes(pem))
+    files["key"].write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    files["key"].chmod(0o600)
+    return files  # the CA's private key is never written: nothing else can be signed with it
+
+
+def make_node_key(d: Path, name: str) -> tuple[Path, Path]:
+    """A SuperNode authentication key pair (EC P-384) in OpenSSH format, as `ssh-keygen -t ecdsa -b 384
+    -N "" -f d/name` writes it: (d/name: `--auth-supernode-private-key`, d/name.pub: `flwr supernode
+    register`)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    d.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP384R1())
+    priv, pub = d / name, d / f"{name}.pub"
+    priv.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                       serialization.NoEncryption()))
+    priv.chmod(0o600)
+    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                                  serialization.PublicFormat.OpenSSH) + b"\n")
+    return priv, pub
+
+
+def write_tls_connection(home: Path, name: str, port: int, root_certificates: Path) -> None:
+    """A named SuperLink connection over TLS in $FLWR_HOME/config.toml: `root-certificates` (absolute
+    path to the CA) and no `insecure` key."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        f'[superlink]\ndefault = "{name}"\n\n[superlink.{name}]\naddress = "127.0.0.1:{port}"\n'
+        f'root-certificates = "{Path(root_certificates).resolve()}"\n'
+    )
+
+
+def wait_https(url: str, cafile: Path, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    """`wait_http` over TLS: GET url verifying the server against cafile (no proxy)."""
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with opener.open(url, timeout=1.0) as r:
+                if 200 <= r.status < 300:
+                    return
+        except OSError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} before {url} answered")
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{url} did not answer within {timeout:g} s")
+        time.sleep(0.2)
