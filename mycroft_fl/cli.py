@@ -1,4 +1,5 @@
-"""`mycroft-fl`: run a scenario on Flower's simulation engine and print the owner ranking."""
+"""`mycroft-fl`: value a scenario's owners on Flower's simulation engine (`simulate`), or compare
+strategies, budgets and seeds in-process with the same engine (`compare`)."""
 
 from __future__ import annotations
 
@@ -44,13 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=_seed, help="seed of training, hard-sample split and selection (default: the scenario's)")
     sim.add_argument("--out", default=None, help="directory for report.json, report.md, ranking.png (default: runs/NAME)")
     sim.add_argument("--quiet", action="store_true", help="no progress display")
+    cmp = sub.add_parser("compare", help="run several strategies, budgets and seeds on one scenario in-process, "
+                                         "against full information")
+    cmp.add_argument("scenario", help="scenario file (simulations/NAME.toml) or the name of a shipped one")
+    cmp.add_argument("--strategies", help="comma-separated preset names or strategy files (default: mycroft,gradmatch,"
+                                          "retrieval,random); full-information always runs as the reference")
+    cmp.add_argument("--budgets", help="comma-separated samples each owner may share (default: 8,16,32)")
+    cmp.add_argument("--seeds", type=_positive, default=3, help="number of seeds, counted from the scenario's (default: 3)")
+    cmp.add_argument("--out", default=None, help="directory for compare.json, compare.md and the plots "
+                                                 "(default: runs/NAME-compare)")
+    cmp.add_argument("--quiet", action="store_true", help="no progress display")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _simulate(args)
+        return _compare(args, argv) if args.command == "compare" else _simulate(args)
     except InputError as exc:
         print(f"mycroft-fl: error: {exc}", file=sys.stderr)
         return 2
@@ -70,6 +81,29 @@ def _simulate(args: argparse.Namespace) -> int:
     path = report.write(out)
     print(report.table())
     print(f"report: {path}  ({out / 'report.md'}, {out / 'ranking.png'})")
+    return 0
+
+
+def _compare(args: argparse.Namespace, argv: list[str] | None) -> int:
+    import shlex
+
+    import torch
+
+    from .compare import DEFAULT_BUDGETS, DEFAULT_STRATEGIES, compare, parse_budgets, parse_list
+    from .progress import ProgressLine
+    from .scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    strategies = DEFAULT_STRATEGIES if args.strategies is None else parse_list(args.strategies)
+    budgets = DEFAULT_BUDGETS if args.budgets is None else parse_budgets(args.budgets)
+    torch.set_num_threads(1)  # the trainer's small models: one thread is faster than contending for the cores
+    result = compare(scenario, strategies, budgets, args.seeds, progress=None if args.quiet else ProgressLine())
+    out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-compare"
+    path = result.write(out, shlex.join(["mycroft-fl", *(sys.argv[1:] if argv is None else argv)]))
+    print(result.table())
+    print("share of full-info gain = (combined hard acc - control) / (full-information combined hard acc - control), "
+          "per seed; rank agreement is against full information's ranking of the same seed")
+    print(f"comparison: {path}  ({out / 'compare.md'}, {out / 'accuracy_vs_budget.png'}, {out}/ranking_*.png)")
     return 0
 
 

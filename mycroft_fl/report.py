@@ -24,7 +24,7 @@ class Report:
     timings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return _clean({
+        return clean_json({
             "scenario": self.scenario, "strategy": self.strategy, "method": self.method, "budget": self.budget,
             "seed": self.seed, "trainer": self.trainer,
             "owners": sorted((o.to_dict() for o in self.owners),
@@ -104,12 +104,12 @@ class Report:
         plt.close(fig)
 
 
-def _clean(value):
+def clean_json(value):
     """JSON-safe: nan becomes null, numpy scalars become Python numbers."""
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [clean_json(v) for v in value]
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):

@@ -65,6 +65,23 @@ def test_same_seed_gives_the_same_report(two_runs):
     assert a == b
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_flower_transport_changes_nothing(two_runs):
+    """The simulation over Flower gives exactly what the in-process engine gives."""
+    from mycroft_fl.api import value_with
+    from mycroft_fl.presets import resolve_strategy
+    from mycroft_fl.valuation import Trainer
+
+    _, (report, _), _ = two_runs
+    sc = load_scenario("digits")
+    local = value_with(Trainer(sc.trainer_data(), sc.trainer, seed=3), sc.owners_data(), resolve_strategy("mycroft", 8))
+    by_id = {o["id"]: o for o in local.to_dict()["owners"]}
+    for o in report["owners"]:
+        assert (o["utility"], o["shared"], o["rank"]) == (by_id[o["id"]]["utility"], by_id[o["id"]]["shared"],
+                                                         by_id[o["id"]]["rank"]), o["id"]
+
+
 @pytest.fixture
 def file_scenario(tmp_path):
     """A scenario of the user's own files, with a hook to break one of them."""

@@ -1,0 +1,116 @@
+"""`mycroft-fl compare` on a tiny configuration of the digits scenario: its table, JSON, plots, bad input."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+
+import pytest
+
+from mycroft_fl.cli import main
+
+TINY = ["--strategies", "mycroft,random", "--budgets", "8,4", "--seeds", "2", "--quiet"]
+TIMINGS = {"wall_s", "fit_s", "timings"}
+
+
+def run_compare(out, *options: str) -> tuple[int, str]:
+    """`mycroft-fl compare digits` in-process; its exit status and standard output."""
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        status = main(["compare", "digits", *options, "--out", str(out)])
+    return status, stdout.getvalue()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare")
+    status, stdout = run_compare(out, *TINY)
+    assert status == 0
+    return out, stdout, json.loads((out / "compare.json").read_text())
+
+
+def without_timings(value):
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k not in TIMINGS}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
+def test_writes_the_table_and_the_plots(tiny):
+    out, stdout, _ = tiny
+    md = (out / "compare.md").read_text()
+    for text in (stdout, md):
+        assert "share of full-info gain" in text and "Spearman" in text and "control (no owner data)" in text
+        assert "full-information" in text and "mycroft" in text and "random" in text
+    assert "mycroft-fl compare digits --strategies mycroft,random" in md  # the command
+    for png in ("accuracy_vs_budget.png", "ranking_mycroft.png", "ranking_random.png"):
+        assert f"]({png})" in md
+        data = (out / png).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 5000
+
+
+def test_json_holds_every_run_in_range(tiny):
+    _, _, doc = tiny
+    settings = {k: doc["settings"][k] for k in ("strategies", "budgets", "seeds", "owners")}
+    assert settings == {"strategies": ["mycroft", "random"], "budgets": [4, 8], "seeds": [0, 1], "owners": 5}
+    runs = doc["runs"]
+    assert sorted((r["strategy"], r["budget"] or 0, r["seed"]) for r in runs) == sorted(
+        [("full-information", 0, s) for s in (0, 1)] + [(n, b, s) for n in ("mycroft", "random") for b in (4, 8)
+                                                         for s in (0, 1)])
+    for r in runs:
+        for k in ("combined_hard_accuracy", "combined_test_accuracy", "owners_hard_accuracy", "top1"):
+            assert 0 <= r[k] <= 1, k
+        assert -1 <= r["owners_utility"] <= 1 and math.isfinite(r["gain_fraction"])
+        for k in ("spearman", "kendall_tau_b"):
+            assert -1 - 1e-9 <= r[k] <= 1 + 1e-9, k
+        assert r["exposed_total"] == sum(o["received"] for o in r["owners"].values())
+        assert r["exposed_per_owner"] == pytest.approx(r["exposed_total"] / 5)
+        if r["budget"] is not None:
+            assert all(o["received"] <= r["budget"] for o in r["owners"].values())
+        assert r["wall_s"] > 0
+    for r in (r for r in runs if r["strategy"] == "full-information"):
+        assert r["gain_fraction"] == pytest.approx(1.0)
+        assert r["spearman"] == pytest.approx(1.0) and r["kendall_tau_b"] == pytest.approx(1.0) and r["top1"] == 1
+
+
+def test_aggregates_are_the_mean_and_spread_over_seeds(tiny):
+    _, _, doc = tiny
+    assert [(a["strategy"], a["budget"]) for a in doc["aggregates"]] == [
+        ("full-information", None), ("mycroft", 4), ("mycroft", 8), ("random", 4), ("random", 8)]
+    for agg in doc["aggregates"]:
+        values = [r["combined_hard_accuracy"] for r in doc["runs"]
+                  if (r["strategy"], r["budget"]) == (agg["strategy"], agg["budget"])]
+        s = agg["combined_hard_accuracy"]
+        assert s["n"] == 2 and s["mean"] == pytest.approx(sum(values) / 2)
+        assert s["std"] == pytest.approx(abs(values[0] - values[1]) / math.sqrt(2))
+    assert doc["control"]["hard_accuracy"]["n"] == 2 and "gain_fraction" in doc["definitions"]
+
+
+def test_same_options_give_the_same_json(tiny, tmp_path):
+    _, _, doc = tiny
+    status, _ = run_compare(tmp_path, *TINY)
+    assert status == 0
+    assert without_timings(json.loads((tmp_path / "compare.json").read_text())) == without_timings(doc)
+
+
+@pytest.mark.parametrize("options, fragments", [
+    (["--strategies", "mycroft,best-ever"], ["best-ever", "mycroft, random"]),
+    (["--budgets", "8,x"], ["budgets", "'8,x'"]),
+    (["--budgets", "8,0"], ["budgets", "positive"]),
+    (["--budgets", "-4"], ["budgets"]),
+    (["--seeds", "0"], ["--seeds", "must be >= 1"]),
+])
+def test_bad_input_is_one_line_and_status_2(options, fragments, tmp_path, capsys):
+    try:
+        status = main(["compare", "digits", *options, "--out", str(tmp_path / "out"), "--quiet"])
+    except SystemExit as exc:  # argparse's own errors
+        status = exc.code
+    err = capsys.readouterr().err
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mycroft-fl: error:"), err
+    assert all(f in lines[0] for f in fragments), lines[0]
+    assert not (tmp_path / "out").exists()
