@@ -3,21 +3,32 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench clean fashion-mnist
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e ".[test,images]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[test,images,tabular]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Fashion-MNIST (scenarios fashion and spurious) is the Debian package dataset-fashion-mnist (30 MB):
+# installed here when missing and we are root; otherwise say how, and go on.
+fashion-mnist:
+	@test -f $(FASHION_MNIST) || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	  else \
+	    echo "note: the fashion and spurious scenarios need Fashion-MNIST: sudo apt-get install dataset-fashion-mnist"; \
+	  fi; }
+
+setup: $(STAMP) fashion-mnist
 
 run: $(STAMP)
 	$(BIN)/mycroft-fl simulate simulations/digits.toml --out runs/digits
 
-test: $(STAMP)
+test: $(STAMP) fashion-mnist
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

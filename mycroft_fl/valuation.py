@@ -63,8 +63,8 @@ class Score:
 
 
 def harm(control: Score, score: Score, other: np.ndarray, *, z: float = 3.0) -> tuple[float, bool]:
-    """Accuracy lost on the test samples outside the hard classes (`other` mask), and whether the
-    loss is beyond the test set's noise: a one-sided McNemar test on the paired right/wrong outcomes
+    """Accuracy lost on the test samples outside the hard classes (`other` mask; the whole test set
+    when every class is hard), and whether the loss is beyond the test set's noise: a one-sided McNemar test on the paired right/wrong outcomes
     (b samples lost, c gained; harmful when b - c > z * sqrt(b + c))."""
     lost = int(np.count_nonzero(control.test_correct & ~score.test_correct & other))
     gained = int(np.count_nonzero(~control.test_correct & score.test_correct & other))
@@ -175,6 +175,8 @@ def value_owners_subsets(trainer: Trainer, owners: Sequence[OwnerResult], *,
     and train the combined model. Fills the owner results in place; returns the report's `combined` part."""
     ok = [o for o in owners if o.status == "ok"]
     other = ~np.isin(trainer.data.test.y, trainer.hard_classes)
+    if not other.any():  # every class is hard (e.g. a two-class task): harm is a net loss on the whole test set
+        other = np.ones_like(other)
     for i, owner in enumerate(ok):
         replayed = trainer.screen.replays(owner.subset)
         owner.replayed = int(replayed.sum())

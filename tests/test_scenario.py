@@ -364,3 +364,129 @@ def test_unknown_owner_id(study):
     path, _ = study
     with pytest.raises(InputError, match="no owner 'clinic-z'"):
         load_scenario(path).owner_data("clinic-z")
+
+
+# --- owner and split options of built-in sources (module docstring of scenario.py) ----------------
+
+BAD_OPTIONS = {
+    "one data class": ("[data] classes", "classes = [3]", "must name at least two distinct classes"),
+    "unknown cue": ("[data] classes", 'cue = "stripe"', "[data] cue must be one of 'corner', got 'stripe'"),
+    "cue_class without cue": ("[data] classes", "cue_class = 1", "[data] cue_class needs a cue"),
+    "counter without cue": ("owner", "counter = 0.5", "owner 'a': counter needs a [data] cue"),
+    "counter above 1": ("owner cue", "counter = 1.5", "counter must be a fraction in [0, 1], got 1.5"),
+    "train_counter without cue": ("trainer", "train_counter = 0.1", "[trainer] train_counter needs a [data] cue"),
+    "eval_counter text": ("trainer cue", 'eval_counter = "half"', "eval_counter must be a fraction in [0, 1]"),
+    "share without train_where": ("trainer", "train_where_share = 0.9", "train_where_share needs train_where"),
+    "train_where not a table": ("trainer", 'train_where = "fixed"', "train_where is missing or not a table"),
+    "where value a number": ("owner", "where = { Job = 3 }", "where must map columns to a value or a list"),
+    "where list of numbers": ("owner", "where = { Job = [1, 2] }", "where must map columns to a value or a list"),
+    "empty where": ("owner", "where = {}", "where must name at least one column"),
+    "trainer_copies text": ("owner", 'trainer_copies = "yes"', "trainer_copies must be true or false"),
+    "trainer_copies with shares": ("owner", "trainer_copies = true\nshares = { 8 = 0.5 }",
+                                   "'shares' does not apply to trainer_copies"),
+    "unknown corruption": ("owner", 'corrupt = "jpeg"', "corrupt must be one of 'blur', 'erase', 'rotate', 'shuffle'"),
+    "corrupt_fraction zero": ("owner", 'corrupt = "blur"\ncorrupt_fraction = 0',
+                              "corrupt_fraction must be a fraction in (0, 1], got 0"),
+    "corrupt_fraction alone": ("owner", "corrupt_fraction = 0.5", "corrupt_fraction needs corrupt"),
+    "shuffle without columns": ("owner", 'corrupt = "shuffle"', "corrupt = 'shuffle' needs corrupt_columns"),
+    "columns with blur": ("owner", 'corrupt = "blur"\ncorrupt_columns = ["a"]',
+                          "corrupt_columns applies to corrupt = 'shuffle' only"),
+    "no columns": ("owner", 'corrupt = "shuffle"\ncorrupt_columns = []', "corrupt_columns must be a non-empty list"),
+    "unknown cross domain": ("owner", 'cross_domain = "sketch"', "cross_domain must be one of 'invert'"),
+}
+
+
+def with_option(where: str, line: str) -> str:
+    """SOURCE_TOML with `line` in the owner, the trainer or [data] (`cue`: on a scenario with a cue)."""
+    text = SOURCE_TOML
+    if "cue" in where.split():
+        text = text.replace('source = "digits"', 'source = "digits"\nclasses = [8, 9]\ncue = "corner"')
+    if where.startswith("owner"):
+        return text + line + "\n"
+    if where.startswith("trainer"):
+        return text.replace('model = "mlp"', f'model = "mlp"\n{line}')
+    return text.replace('source = "digits"', f'source = "digits"\n{line}')
+
+
+@pytest.mark.parametrize("case", sorted(BAD_OPTIONS))
+def test_bad_option_names_file_and_problem(tmp_path, case):
+    where, line, words = BAD_OPTIONS[case]
+    path = write_scenario(tmp_path, with_option(where, line))
+    message = error_of(path)
+    assert str(path.resolve()) in message and words in message
+
+
+def test_data_options_need_a_builtin_source(study):
+    path, _ = study
+    path.write_text(FILES_TOML.replace('[trainer]', '[data]\ncue = "corner"\n\n[trainer]'))
+    assert "[data] cue needs a built-in source" in error_of(path)
+
+
+BAD_OPTIONS_AT_BUILD = {
+    "where on images": ("owner", 'where = { Job = "fixed" }', "owner 'a': where: source 'digits' has no groups"),
+    "train_where on images": ("trainer", 'train_where = { Job = "fixed" }', "[trainer] train_where: source 'digits'"),
+    "shuffle on images": ("owner", 'corrupt = "shuffle"\ncorrupt_columns = ["Income"]',
+                          "source 'digits' has no column 'Income' (its columns: none)"),
+    "data class the source lacks": ("[data] classes", "classes = [3, 12]", "[data] classes outside 0..9"),
+    "cue_class beyond the classes": ("[data] classes", 'classes = [8, 9]\ncue = "corner"\ncue_class = 2',
+                                     "[data] cue_class outside 0..1"),
+    "owner class beyond the classes": ("owner cue", "classes = [1, 2]", "owner 'a': classes outside 0..1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_OPTIONS_AT_BUILD))
+def test_bad_option_found_when_building(tmp_path, case):
+    where, line, words = BAD_OPTIONS_AT_BUILD[case]
+    path = write_scenario(tmp_path, with_option(where, line))
+    message = error_of(path, build=True)
+    assert str(path.resolve()) in message and words in message
+
+
+HALF_EIGHTS = "size = 20\nshares = { 8 = 0.5, 9 = 0.5 }\n"
+
+
+def owner_with(tmp_path, options: str) -> tuple[Dataset, Dataset, Dataset]:
+    """Owner `a` (plain) and owner `b` (with `options`) of a digits scenario, and `b` without options.
+    The two b's hold the same digits in the same order: the options draw from b's own random stream."""
+    text = SOURCE_TOML.replace("size = 20\n", HALF_EIGHTS) + '[[owners]]\nid = "b"\n' + HALF_EIGHTS
+    with_options = load_scenario(write_scenario(tmp_path, text + options, "options.toml")).owners_data()
+    without = load_scenario(write_scenario(tmp_path, text, "plain.toml")).owners_data()
+    np.testing.assert_array_equal(with_options["a"].x, without["a"].x)  # other owners are unchanged
+    return with_options["a"], with_options["b"], without["b"]
+
+
+def test_cross_domain_inverts_flat_square_images(tmp_path):
+    _, inverted, plain = owner_with(tmp_path, 'cross_domain = "invert"')
+    assert inverted.sample_shape == (64,)
+    np.testing.assert_array_equal(inverted.x, 16 - plain.x)  # digits' pixels are 0..16
+
+
+@pytest.mark.parametrize("kind", ["blur", "erase", "rotate"])
+def test_corruption_of_a_fraction_per_class(tmp_path, kind):
+    _, corrupted, plain = owner_with(tmp_path, f'corrupt = "{kind}"\ncorrupt_fraction = 0.5')
+    np.testing.assert_array_equal(corrupted.y, plain.y)
+    changed = np.any(corrupted.x != plain.x, axis=1)
+    assert counts(corrupted.y[changed])[8:] == [5, 5]  # half of each class's 10 (an image may survive unchanged)
+    again = load_scenario(tmp_path / "options.toml").owner_data("b")
+    np.testing.assert_array_equal(again.x, corrupted.x)  # deterministic given the seed
+
+
+def test_trainer_copies_draw_nothing_from_the_pool(tmp_path):
+    path = write_scenario(tmp_path, SOURCE_TOML + '[[owners]]\nid = "b"\nsize = 30\ntrainer_copies = true\n')
+    scenario = load_scenario(path)
+    train = {row.tobytes() for row in scenario.trainer_data().train.x}
+    copies = scenario.owner_data("b")
+    assert len(copies) == 30 and all(row.tobytes() in train for row in copies.x)
+
+
+def test_cue_on_a_two_class_digits_task(tmp_path):
+    text = with_option("trainer cue", "train_counter = 0.0\neval_counter = 0.25") + "counter = 1.0\n"
+    scenario = load_scenario(write_scenario(tmp_path, text.replace("size = 20", "size = 40")))
+    trainer, owner = scenario.trainer_data(), scenario.owner_data("a")
+    assert trainer.n_classes == 2 and counts(trainer.val.y, 2) == [40, 40]  # 8 -> 0, 9 -> 1
+
+    def counter(data):
+        return float(np.mean((data.x[:, 0] == 16) != (data.y == 1)))  # the mark: the top-left pixel at 16
+
+    assert counter(trainer.train) == 0.0 and counter(trainer.val) == counter(trainer.test) == 0.25
+    assert counter(owner) == 1.0
