@@ -9,21 +9,28 @@ import numpy as np
 
 from .data import Dataset, TrainerData
 from .errors import InputError
-from .owner import select_for_query
+from .attacks import answer
 from .presets import StrategyConfig, resolve_strategy
 from .replies import check_reply
 from .report import Report
 from .valuation import OwnerResult, Progress, Trainer, TrainerConfig, value_owners_subsets
 
 
-def collect_reply(owner_id: str, query_budget: int | None, trainer: Trainer, x, y, indices, **extra) -> OwnerResult:
-    """Check one owner's reply; a bad one becomes a `rejected` result with its reason."""
+def collect_reply(owner_id: str, query_budget: int | None, trainer: Trainer, x, y, indices, *,
+                  local_size: object = None, selection_s: float | None = None) -> OwnerResult:
+    """Check one owner's reply; a bad one becomes a `rejected` result with its reason. Besides its
+    form, a reply must keep to the hard classes, the trainer's value range (out-of-domain data is
+    rejected), its declared local size, and must not be padded with copies."""
     subset, reason = check_reply(x, y, indices, sample_shape=trainer.data.train.sample_shape,
-                                 n_classes=trainer.data.n_classes, budget=query_budget)
+                                 n_classes=trainer.data.n_classes, budget=query_budget, local_size=local_size,
+                                 allowed_labels=trainer.hard_classes, value_range=trainer.value_range)
     received = len(y) if isinstance(y, np.ndarray) and y.ndim == 1 else 0  # what left the owner
+    size = int(local_size) if isinstance(local_size, (int, float)) and not isinstance(local_size, bool) \
+        and reason is None else None
+    common = dict(received=received, selection_s=selection_s, local_size=size)
     if reason is not None:
-        return OwnerResult(owner_id, status="rejected", reason=reason, received=received, **extra)
-    return OwnerResult(owner_id, subset=subset, received=received, **extra)
+        return OwnerResult(owner_id, status="rejected", reason=reason, **common)
+    return OwnerResult(owner_id, subset=subset, **common)
 
 
 def value_owners(trainer_data: TrainerData, owners: Mapping[str, Dataset], *,
@@ -40,8 +47,10 @@ def value_owners(trainer_data: TrainerData, owners: Mapping[str, Dataset], *,
 
 
 def value_with(trainer: Trainer, owners: Mapping[str, Dataset], config: StrategyConfig, *,
-               scenario: str = "in-process", progress: Progress | None = None, start: float | None = None) -> Report:
-    """`value_owners` for a trainer already fitted, so several strategies can share its baseline."""
+               scenario: str = "in-process", progress: Progress | None = None, start: float | None = None,
+               behaviours: Mapping[str, str] | None = None) -> Report:
+    """`value_owners` for a trainer already fitted, so several strategies can share its baseline.
+    `behaviours` scripts owners to cheat (attacks.py), for testing the trainer's defences."""
     if not owners:
         raise InputError("no owners to value")
     start = time.perf_counter() if start is None else start
@@ -50,12 +59,11 @@ def value_with(trainer: Trainer, owners: Mapping[str, Dataset], config: Strategy
     for i, (owner_id, data) in enumerate(owners.items()):
         t0 = time.perf_counter()
         try:
-            picked = select_for_query(query, data)
+            x, y, picked = answer(query, data, (behaviours or {}).get(owner_id, "honest"), seed=trainer.seed)
         except Exception as exc:  # an owner's failure is its own; the run goes on
             results.append(OwnerResult(owner_id, status="failed", reason=f"{type(exc).__name__}: {exc}"))
             continue
-        results.append(collect_reply(owner_id, config.budget if config.budgeted else None, trainer,
-                                     data.x[picked], data.y[picked], picked,
+        results.append(collect_reply(owner_id, config.budget if config.budgeted else None, trainer, x, y, picked,
                                      selection_s=time.perf_counter() - t0, local_size=len(data)))
         if progress:
             progress("querying owners", i + 1, len(owners))

@@ -17,7 +17,7 @@ from flwr.clientapp import ClientApp
 
 from .data import Dataset, load_npz
 from .errors import InputError
-from .owner import select_for_query
+from .attacks import answer
 from .query import Query
 from .replies import check_reply
 from .scenario import Scenario, load_scenario
@@ -32,19 +32,20 @@ def _scenario(path: str, mtime: float) -> Scenario:
     return load_scenario(path)
 
 
-def owner_data(context: Context, scenario: str, n_classes: int) -> tuple[str, Dataset]:
-    """This node's owner id and data, from its node config (deployment) or the scenario (simulation)."""
+def owner_data(context: Context, scenario: str, n_classes: int) -> tuple[str, Dataset, str]:
+    """This node's owner id, data and behaviour, from its node config (deployment) or the scenario
+    (simulation, where owners may be scripted to cheat; see attacks.py)."""
     node = context.node_config
     if "data-path" in node:
         path = Path(str(node["data-path"]))
-        return str(node.get("owner-id", path.stem)), load_npz(path, n_classes=n_classes)
+        return str(node.get("owner-id", path.stem)), load_npz(path, n_classes=n_classes), "honest"
     if "partition-id" in node and scenario:
         sc = _scenario(scenario, Path(scenario).stat().st_mtime)
         index = int(node["partition-id"])
         if not 0 <= index < len(sc.owners):
             raise InputError(f"partition-id {index} but the scenario has {len(sc.owners)} owners")
-        owner_id = sc.owners[index].id
-        return owner_id, sc.owner_data(owner_id)
+        spec = sc.owners[index]
+        return spec.id, sc.owner_data(spec.id), spec.behaviour
     raise InputError("no data: start the SuperNode with --node-config 'data-path=\"owner.npz\"'")
 
 
@@ -55,17 +56,16 @@ def select(msg: Message, context: Context) -> Message:
     owner_id = str(context.node_config.get("owner-id", f"node-{context.node_id}"))
     try:
         query = Query.from_parts({k: v.numpy() for k, v in msg.content["query"].items()}, dict(config))
-        owner_id, data = owner_data(context, str(config.get("scenario", "")), query.model.n_classes)
+        owner_id, data, behaviour = owner_data(context, str(config.get("scenario", "")), query.model.n_classes)
         start = time.perf_counter()
-        picked = select_for_query(query, data)
+        x, y, picked = answer(query, data, behaviour, seed=query.seed)
         seconds = time.perf_counter() - start
-        x, y = data.x[picked], data.y[picked]
-        # the owner checks its own output with the trainer's checks before anything leaves it
-        _, problem = check_reply(x, y, picked, sample_shape=query.model.sample_shape,
-                                 n_classes=query.model.n_classes,
-                                 budget=None if query.method == "full-information" else query.budget)
-        if problem:
-            raise RuntimeError(f"selection produced an invalid subset: {problem}")
+        if behaviour == "honest":  # an honest owner checks its own output before anything leaves it
+            _, problem = check_reply(x, y, picked, sample_shape=query.model.sample_shape,
+                                     n_classes=query.model.n_classes,
+                                     budget=None if query.method == "full-information" else query.budget)
+            if problem:
+                raise RuntimeError(f"selection produced an invalid subset: {problem}")
     except Exception as exc:  # reported to the trainer with this owner's id; the run goes on
         return Message(error_content(owner_id, f"{type(exc).__name__}: {exc}"), reply_to=msg)
     return Message(reply_content(owner_id, query.method, x, y, picked, local_size=len(data), selection_s=seconds),

@@ -204,7 +204,8 @@ def compare(scenario: Scenario, strategies: Iterable[str | StrategyConfig] = DEF
         reports = []
         for config in plan:
             step(f"seed {seed}, {config.name}" + (f" at budget {config.budget}" if config.budgeted else ""))
-            reports.append(value_with(trainer, owners, config, scenario=scenario.name).to_dict())
+            reports.append(value_with(trainer, owners, config, scenario=scenario.name,
+                                      behaviours={o.id: o.behaviour for o in scenario.owners}).to_dict())
         runs += [run_figures(r, reports[0], budgeted=c.budgeted) for c, r in zip(plan, reports)]
     step("done")
     settings = {"scenario_file": str(scenario.path), "owners": len(owners), "strategies": [c.name for c in configs],

@@ -18,8 +18,11 @@ Options of a built-in source:
   that group (a value or a list of values per column; all columns must match), but only the fraction
   `train_where_share` (default 1) of each class; the rest comes from the rows outside the group.
 
-A built-in owner (an owner with `data = "file.npz"` takes no other key than `description`) holds `size`
-samples with
+Any owner may have a `behaviour` (attacks.py): `honest` (default), or a way of cheating the trainer
+(`replay`, `flip-to-hard`, `out-of-domain`, `pad`) that simulations use to test its defences.
+
+A built-in owner (an owner with `data = "file.npz"` takes no other key than `description` and
+`behaviour`) holds `size` samples with
 - `classes` (only these, uniformly) and `shares` (these fractions for the named classes, the rest spread
   evenly), counted exactly per class; `where = {Home = ["rent", "priv"]}`: only rows of that group;
 - or `trainer_copies = true`: copies of the trainer's own training samples, cycled through in a random
@@ -49,6 +52,7 @@ import numpy as np
 from scipy import ndimage
 
 from .data import Dataset, TrainerData, load_npz
+from .attacks import BEHAVIOURS
 from .errors import InputError
 from .models import TrainConfig
 from .sources import Table, load_source, source_table
@@ -64,7 +68,7 @@ _FILE_KEYS = {"train", "val", "test", "n_classes"}
 _SPLIT_KEYS = {"train_per_class", "thin_classes", "thin_per_class", "val_per_class", "test_per_class",
                "train_where", "train_where_share", "train_counter", "eval_counter"}
 _OWNER_KEYS = {"id", "data", "size", "classes", "shares", "label_noise", "description", "where", "counter",
-               "trainer_copies", "cross_domain", "corrupt", "corrupt_fraction", "corrupt_columns"}
+               "trainer_copies", "cross_domain", "corrupt", "corrupt_fraction", "corrupt_columns", "behaviour"}
 CUES = ("corner",)
 CROSS_DOMAINS = ("invert",)
 CORRUPTIONS = ("blur", "erase", "rotate", "shuffle")
@@ -87,6 +91,7 @@ class OwnerSpec:
     corrupt: str | None = None
     corrupt_fraction: float = 1.0
     corrupt_columns: tuple[str, ...] = ()
+    behaviour: str = "honest"
 
 
 @dataclass
@@ -463,11 +468,12 @@ def _owner(doc: object, i: int, path: Path, source: object, cue: str | None) -> 
         raise InputError(f"{where}: needs an id (a non-empty string)")
     where = f"{path}: owner {doc['id']!r}"
     _known(doc, _OWNER_KEYS, where)
+    behaviour = _choice(doc.get("behaviour", "honest"), BEHAVIOURS, f"{where}: behaviour")
     if "data" in doc:
-        extra = sorted(set(doc) - {"id", "data", "description"})
+        extra = sorted(set(doc) - {"id", "data", "description", "behaviour"})
         if extra:
             raise InputError(f"{where}: {extra[0]!r} applies to built-in owners, not to a data file")
-        return OwnerSpec(doc["id"], data=_file(doc["data"], path, f"owner {doc['id']!r} data"))
+        return OwnerSpec(doc["id"], data=_file(doc["data"], path, f"owner {doc['id']!r} data"), behaviour=behaviour)
     if source is None:
         raise InputError(f"{where}: needs a data file (data = \"owner.npz\") or a built-in [data] source")
     shares = _table(doc.get("shares", {}), f"{where}: shares")
@@ -483,7 +489,7 @@ def _owner(doc: object, i: int, path: Path, source: object, cue: str | None) -> 
     return OwnerSpec(doc["id"], size=_int(doc.get("size"), f"{where}: size", minimum=1),
                      classes=None if classes is None else tuple(classes), shares=shares,
                      label_noise=_fraction(doc.get("label_noise", 0.0), f"{where}: label_noise"),
-                     **_owner_options(doc, where, cue))
+                     behaviour=behaviour, **_owner_options(doc, where, cue))
 
 
 def _owner_options(doc: dict, where: str, cue: str | None) -> dict:

@@ -193,10 +193,8 @@ class MycroftStrategy(Strategy):
             arrays = {k: subset[k].numpy() if k in subset else None for k in ("x", "y", "indices")}
         except Exception as exc:  # a record Flower accepted but numpy cannot read
             return OwnerResult(owner_id, status="rejected", reason=f"unreadable array ({exc})")
-        local = metrics.get("local_size")
         return collect_reply(owner_id, budget, trainer, arrays["x"], arrays["y"], arrays["indices"],
-                             selection_s=_number(metrics.get("selection_s")),
-                             local_size=int(local) if _number(local) is not None else None)
+                             selection_s=_number(metrics.get("selection_s")), local_size=metrics.get("local_size"))
 
 
 def _number(value: object) -> float | None:

@@ -21,6 +21,7 @@ from .models import Classifier, ModelSpec, TrainConfig, accuracy, fine_tune, get
 from .presets import StrategyConfig
 from .query import Query
 from .ranking import rank_owners
+from .replies import reference_range
 from .screening import Screen
 
 Progress = Callable[[str, int, int], None]
@@ -97,6 +98,7 @@ class Trainer:
         self.baseline_test_accuracy = accuracy(self.baseline, data.test)
         self.control = self.score(None)
         self.screen = Screen(Dataset.concat([data.train, data.val]), self.hard_query, seed=seed)
+        self.value_range = reference_range(data.train.x)  # owners' values far outside it are out of domain
 
     def query(self, strategy: StrategyConfig) -> Query:
         """The query for owners: model, hard query samples, embedder and the strategy's method."""
