@@ -1,0 +1,55 @@
+"""Owners who cheat (simulations/hostile.toml): each attack is met by a defence, and the honest owners
+keep their order."""
+
+from __future__ import annotations
+
+import pytest
+
+from mycroft_fl.api import value_with
+from mycroft_fl.presets import resolve_strategy
+from mycroft_fl.scenario import load_scenario
+from mycroft_fl.valuation import Trainer
+
+HONEST = ["specialist", "generalist", "sparse", "unrelated"]
+
+
+@pytest.fixture(scope="module", params=[0, 1])
+def owners(request):
+    sc = load_scenario("hostile")
+    trainer = Trainer(sc.trainer_data(), sc.trainer, seed=request.param)
+    report = value_with(trainer, sc.owners_data(), resolve_strategy("mycroft", 16),
+                        behaviours={o.id: o.behaviour for o in sc.owners})
+    return {o["id"]: o for o in report.to_dict()["owners"]}
+
+
+def rank(o):
+    return float("inf") if o["rank"] is None else o["rank"]
+
+
+def test_honest_owners_keep_their_order(owners):
+    ranks = [owners[i]["rank"] for i in HONEST]
+    assert ranks == sorted(ranks) and ranks[0] == 1
+    assert not any(owners[i]["harmful"] for i in HONEST)
+
+
+def test_replayed_hard_samples_are_dropped_and_earn_nothing(owners):
+    o = owners["replayer"]
+    assert o["received"] == 16 and o["replayed"] == 16 and o["shared"] == 0 and o["utility"] == 0
+    assert all(rank(o) > owners[i]["rank"] for i in ("specialist", "generalist", "sparse"))
+
+
+def test_flipping_labels_toward_the_hard_classes_is_harmful_and_ranked_last(owners):
+    o = owners["flipper"]
+    assert o["harmful"] and o["label_agreement"] < 0.4 and o["other_accuracy_drop"] > 0
+    assert all(rank(o) > owners[i]["rank"] for i in HONEST)
+
+
+def test_out_of_domain_values_are_rejected(owners):
+    o = owners["out-of-domain"]
+    assert o["status"] == "rejected" and "outside the reference range" in o["reason"] and o["rank"] is None
+    assert o["received"] == 16 and o["shared"] == 0
+
+
+def test_padding_with_copies_is_rejected(owners):
+    o = owners["padder"]
+    assert o["status"] == "rejected" and "repeat another sample exactly" in o["reason"] and o["rank"] is None
