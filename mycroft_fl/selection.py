@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .gradmatch import as_count, as_labels, as_matrix, geometric_median, nonneg_ridge_omp, share_budget
+from .gradmatch import as_count, as_labels, as_matrix, nonneg_ridge_omp, share_budget
 from .retrieval import interleave, normalize_rows, select_retrieval
 
 METHODS = ("mycroft", "gradmatch", "retrieval", "random", "full-information")
@@ -93,9 +93,12 @@ def select(
 
     - "gradmatch": per hard class, `nonneg_ridge_omp` of the candidates' gradients to the class target.
     - "mycroft": the same with a penalty that keeps picks near the class's hard samples in embedding
-      space: penalty_i = penalty · s · d_i², d_i the distance of candidate i's L2-normalised embedding to
-      the geometric median of the class's normalised hard embeddings, s the mean ||g_i||² over the
-      class's candidates, so `penalty` is free of the gradients' scale.
+      space: penalty_i = ridge · penalty · d_i² / median_j d_j², d_i the distance of candidate i's
+      L2-normalised embedding to the nearest normalised hard embedding of its class, so the median
+      candidate's diagonal is ridge · (1 + penalty). The OMP's greedy step divides each correlation by
+      sqrt(ridge + penalty_i) (see `nonneg_ridge_omp`), so a candidate at the median distance needs
+      sqrt(1 + penalty) times the correlation of one lying on a hard sample. Free of the gradients' and
+      the embeddings' scale.
     - "retrieval": `select_retrieval` on the embeddings (round-robin nearest same-label neighbours).
     - "random": class-stratified uniform sample, `numpy.random.default_rng(seed)`.
     - "full-information": all owner samples whose label is a hard class, ascending.
@@ -136,13 +139,24 @@ def select(
         gradients = owner.gradients[cand]
         weights = None
         if method == "mycroft":
-            centre = geometric_median(normalize_rows(hard.embeddings[hard.y == c]))
-            distance2 = ((normalize_rows(owner.embeddings[cand]) - centre) ** 2).sum(axis=1)
-            scale = np.einsum("ij,ij->i", gradients, gradients, dtype=np.float64).mean()
-            weights = penalty * scale * distance2
+            distance2 = nearest_distance2(owner.embeddings[cand], hard.embeddings[hard.y == c])
+            typical = np.median(distance2)
+            typical = typical if typical > 0 else distance2.max()  # more than half lie on hard samples
+            weights = ridge * penalty * distance2 / typical if typical > 0 else None
         chosen, _ = nonneg_ridge_omp(gradients, target, k, ridge=ridge, penalty=weights)
         picks.append(cand[chosen])
     return interleave(picks)
+
+
+def nearest_distance2(points: np.ndarray, references: np.ndarray, *, chunk: int = 4096) -> np.ndarray:
+    """Squared distance of each L2-normalised row of `points` to the nearest L2-normalised row of
+    `references` (in [0, 4]); computed in chunks of rows, so a large owner needs little memory."""
+    refs = normalize_rows(references)
+    out = np.empty(len(points))
+    for start in range(0, len(points), chunk):
+        sims = normalize_rows(points[start:start + chunk]) @ refs.T
+        out[start:start + chunk] = np.clip(2.0 - 2.0 * sims.max(axis=1), 0.0, 4.0)
+    return out
 
 
 def _require(value: object, name: str, method: str) -> None:

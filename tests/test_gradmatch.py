@@ -121,9 +121,11 @@ def _instance(seed, with_penalty):
 
 
 # Worst ratio (greedy objective reduction / optimal reduction) measured over these 200 seeded instances:
-# 0.265 with the paper's correlation rule (penalty None), 0.818 with the penalty-aware rule. 60% resp. 87%
-# of the instances are solved exactly. The bounds below are those figures rounded down.
-@pytest.mark.parametrize(("with_penalty", "bound"), [(False, 0.26), (True, 0.81)])
+# 0.265 with the paper's correlation rule (penalty None), 0.342 with the penalty (the same rule on the
+# column-scaled problem). 60% resp. 70% of the instances are solved exactly. The bounds below are those
+# figures rounded down. (The one-step-gain rule reached 0.818 here, but picked less useful data on the
+# digits benchmark, so the selection does not use it: matching the hard gradients is only a proxy.)
+@pytest.mark.parametrize(("with_penalty", "bound"), [(False, 0.26), (True, 0.34)])
 def test_omp_close_to_brute_force_optimum(with_penalty, bound):
     worst = 1.0
     for seed in range(200):

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from mycroft_fl.gradmatch import geometric_median, last_layer_gradients, share_budget
-from mycroft_fl.retrieval import normalize_rows
-from mycroft_fl.selection import METHODS, HardView, OwnerView, select
+from mycroft_fl.gradmatch import last_layer_gradients, share_budget
+from mycroft_fl.selection import METHODS, HardView, OwnerView, nearest_distance2, select
 
 HARD_CLASSES = (1, 3, 4)
 
@@ -64,16 +63,34 @@ def test_mycroft_penalty_pulls_picks_towards_the_hard_samples():
     owner, hard = _views()
 
     def mean_distance(picks):
-        out = []
-        for c in HARD_CLASSES:
-            centre = geometric_median(normalize_rows(hard.embeddings[hard.y == c]))
-            mine = picks[owner.y[picks] == c]
-            out.append(np.linalg.norm(normalize_rows(owner.embeddings[mine]) - centre, axis=1))
-        return np.concatenate(out).mean()
+        return np.mean([
+            np.sqrt(nearest_distance2(owner.embeddings[mine], hard.embeddings[hard.y == c])).mean()
+            for c in HARD_CLASSES
+            for mine in [picks[owner.y[picks] == c]]
+        ])
 
     loose = select("mycroft", owner, hard, 30, penalty=0.0)
     tight = select("mycroft", owner, hard, 30, penalty=50.0)
     assert mean_distance(tight) < mean_distance(loose)
+    np.testing.assert_array_equal(loose, select("gradmatch", owner, hard, 30))  # no penalty, no difference
+
+
+def test_mycroft_prefers_the_candidate_near_a_hard_sample_among_equally_useful_ones():
+    # two candidates with the same gradient; the one lying on a hard sample is picked first
+    hard = HardView(np.array([1, 1]), np.array([[1.0, 0.0], [0.0, 1.0]]), {1: np.array([1.0, 0.0])})
+    owner = OwnerView(np.array([1, 1, 1]), np.array([[-1.0, -1.0], [1.0, 0.1], [0.7, 0.7]]),
+                      np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    assert select("gradmatch", owner, hard, 1).tolist() == [0]  # tie: smaller index
+    assert select("mycroft", owner, hard, 1).tolist() == [1]
+
+
+def test_nearest_distance2_is_the_squared_distance_of_unit_vectors():
+    rng = np.random.default_rng(0)
+    points, refs = rng.normal(size=(50, 4)), rng.normal(size=(7, 4))
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    expected = (((unit(points)[:, None] - unit(refs)[None]) ** 2).sum(axis=2)).min(axis=1)
+    np.testing.assert_allclose(nearest_distance2(points, refs, chunk=8), expected, atol=1e-12)
+    np.testing.assert_allclose(nearest_distance2(points * 3, refs * 0.1), expected, atol=1e-12)
 
 
 def test_penalty_is_free_of_the_gradient_scale():
