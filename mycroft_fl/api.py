@@ -23,7 +23,7 @@ def collect_reply(owner_id: str, query_budget: int | None, trainer: Trainer, x, 
     rejected), its declared local size, and must not be padded with copies."""
     subset, reason = check_reply(x, y, indices, sample_shape=trainer.data.train.sample_shape,
                                  n_classes=trainer.data.n_classes, budget=query_budget, local_size=local_size,
-                                 allowed_labels=trainer.hard_classes, value_range=trainer.value_range)
+                                 allowed_labels=trainer.hard_classes, **trainer.reply_limits)
     received = len(y) if isinstance(y, np.ndarray) and y.ndim == 1 else 0  # what left the owner
     size = int(local_size) if isinstance(local_size, (int, float)) and not isinstance(local_size, bool) \
         and reason is None else None

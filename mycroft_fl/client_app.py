@@ -12,6 +12,7 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
@@ -62,7 +63,8 @@ def select(msg: Message, context: Context) -> Message:
         seconds = time.perf_counter() - start
         if behaviour == "honest":  # an honest owner checks its own output before anything leaves it
             _, problem = check_reply(x, y, picked, sample_shape=query.model.sample_shape,
-                                     n_classes=query.model.n_classes,
+                                     n_classes=query.model.n_classes, local_size=len(data),
+                                     allowed_labels=np.unique(query.hard_y),
                                      budget=None if query.method == "full-information" else query.budget)
             if problem:
                 raise RuntimeError(f"selection produced an invalid subset: {problem}")

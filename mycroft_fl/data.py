@@ -63,6 +63,9 @@ def check_dataset(x: object, y: object, *, name: str = "data", n_classes: int | 
         raise InputError(f"{name}: x must be numeric, got dtype {x.dtype}")
     if y.dtype.kind not in "iu":
         if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+            if y.size and np.max(np.abs(y)) >= 2**53:  # beyond exact integers: no class number
+                top = "C-1" if n_classes is None else str(n_classes - 1)
+                raise InputError(f"{name}: labels outside 0..{top} (found {y.min():g}..{y.max():g})")
             y = y.astype(np.int64)
         else:
             raise InputError(f"{name}: y must hold integer class labels, got dtype {y.dtype}")
@@ -74,14 +77,20 @@ def check_dataset(x: object, y: object, *, name: str = "data", n_classes: int | 
         raise InputError(f"{name}: no samples (x and y are empty)")
     if len(x) != len(y):
         raise InputError(f"{name}: x has {len(x)} samples but y has {len(y)}")
-    x = x.astype(np.float32, copy=False)
+    if x[0].size == 0:
+        raise InputError(f"{name}: samples have no features (x has shape {x.shape})")
     if not np.all(np.isfinite(x)):
         bad = int(np.count_nonzero(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
         raise InputError(f"{name}: x contains NaN or inf in {bad} samples")
-    y = y.astype(np.int64, copy=False)
-    if y.min() < 0 or (n_classes is not None and y.max() >= n_classes):
+    with np.errstate(over="ignore"):
+        x = x.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(x)):
+        bad = int(np.count_nonzero(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
+        raise InputError(f"{name}: x has values too large for float32 in {bad} samples")
+    if y.min() < 0 or (n_classes is not None and y.max() >= n_classes):  # on the original dtype: no wrap-around
         top = "C-1" if n_classes is None else str(n_classes - 1)
         raise InputError(f"{name}: labels outside 0..{top} (found {y.min()}..{y.max()})")
+    y = y.astype(np.int64, copy=False)
     return Dataset(x, y)
 
 
@@ -100,7 +109,8 @@ def load_npz(path: str | Path, *, n_classes: int | None = None) -> Dataset:
             x, y = npz["x"], npz["y"]
     except InputError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error, MemoryError,
+            NotImplementedError, RuntimeError) as exc:  # unsupported compression, encrypted member
         reason = " ".join(str(exc).split())
         raise InputError(f"{path}: not a readable .npz file ({reason})") from None
     return check_dataset(x, y, name=str(path), n_classes=n_classes)

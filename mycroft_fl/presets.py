@@ -30,13 +30,15 @@ class StrategyConfig:
     penalty: float = 2.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InputError(f"strategy name must be a non-empty string, got {self.name!r}")
         if self.method not in METHODS:
             raise InputError(f"strategy {self.name!r}: unknown method {self.method!r} (use one of {', '.join(METHODS)})")
         if not isinstance(self.budget, int) or isinstance(self.budget, bool) or self.budget < 1:
             raise InputError(f"budget must be a positive integer, got {self.budget!r}")
         for field in ("ridge", "penalty"):
             value = getattr(self, field)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
                 raise InputError(f"strategy {self.name!r}: {field} must be a number >= 0, got {value!r}")
 
     @property
@@ -62,6 +64,8 @@ def load_strategy(name_or_path: str, *, budget: int | None = None) -> StrategyCo
         table = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid TOML (nested too deeply)") from None
     known = {"name", "method", "budget", "ridge", "penalty", "description"}
     unknown = sorted(set(table) - known)
     if unknown:

@@ -18,8 +18,10 @@ from .data import Dataset
 #: Default bound on |x|: no feature scale the engine trains on comes near it, and anything past it
 #: (or past float32's range) would dominate or overflow training.
 MAX_ABS = 1e6
-#: A reply is padded when more than this fraction of its samples repeat (or are) constant samples.
-MAX_PADDING = 0.5
+#: A budgeted reply is padded when more than this fraction of its samples are exact copies of others
+#: in it (or constant). 3/4, not 1/2: an owner whose data holds each sample up to three times (a
+#: property of its data, not a cheat) sends at most 2/3 copies whatever it selects.
+MAX_PADDING = 0.75
 _F32_MAX = float(np.finfo(np.float32).max)
 
 #: kind -> reason template; the checks run in this order.
@@ -49,8 +51,8 @@ REJECTIONS: dict[str, str] = {
     "negative indices": "{k} negative owner indices",
     "indices beyond local size": "owner indices up to {max} but the owner declared {local_size} samples",
     "duplicate indices": "{k} duplicate indices",
-    "duplicate samples": "{k} of {n} samples repeat another sample exactly (more than half are copies)",
-    "constant samples": "{k} of {n} samples are constant, every value the same (more than half)",
+    "duplicate samples": "{k} of {n} samples repeat another sample exactly (padding: more than {limit})",
+    "constant samples": "{k} of {n} samples are constant, every value the same (padding: more than {limit})",
 }
 
 _PATTERNS = {kind: re.compile("^" + re.sub(r"\\\{\w+\\\}", ".+?", re.escape(t)) + "$")
@@ -70,12 +72,21 @@ def _g(value: float) -> str:
     return f"{value:.6g}"
 
 
-def reference_range(x: np.ndarray, *, margin: float = 1.0) -> tuple[float, float]:
+def reference_range(x: np.ndarray, *, margin: float = 10.0) -> tuple[float, float]:
     """The range of the trainer's own data `x` widened by `margin` times its span on each side,
-    for `check_reply(value_range=...)`: a reply far outside it is out of domain."""
+    for `check_reply(value_range=...)`: a reply far outside it is out of domain. A coarse bound
+    (one range for all features), so the margin is wide: honest data with heavy tails passes."""
     lo, hi = float(np.min(x)), float(np.max(x))
     span = max(hi - lo, 1.0)
     return lo - margin * span, hi + margin * span
+
+
+def reply_limits(x: np.ndarray, *, margin: float = 10.0) -> dict[str, object]:
+    """`check_reply` bounds on values from the trainer's own data `x`: `value_range` is its
+    `reference_range`, and `max_abs` is raised to that range when the trainer's data are larger than
+    `MAX_ABS`, so the absolute limit never rejects what the range allows."""
+    lo, hi = reference_range(x, margin=margin)
+    return {"value_range": (lo, hi), "max_abs": max(MAX_ABS, abs(lo), abs(hi))}
 
 
 def check_reply(x: object, y: object, indices: object, *, sample_shape: tuple[int, ...], n_classes: int,
@@ -88,8 +99,9 @@ def check_reply(x: object, y: object, indices: object, *, sample_shape: tuple[in
     (full information). Optional checks: `local_size`, the number of samples the owner declared
     (indices must lie below it); `allowed_labels`, the only classes it may send (the hard classes);
     `max_abs`, a bound on |x| (None: only float32's range); `value_range`, the (low, high) range of
-    plausible values (see `reference_range`); `max_padding`, the fraction of samples that may be
-    copies of others, or constant, before the reply counts as padded (None: no padding check).
+    plausible values (see `reference_range`, `reply_limits`); `max_padding`, the fraction of samples
+    of a budgeted reply that may be copies of others, or constant, before the reply counts as padded
+    (None: no padding check; an unbudgeted reply is a whole dataset and is never checked for padding).
     The reason is one line, made from a template in `REJECTIONS`.
     """
     arrays = {"x": x, "y": y, "indices": indices}
@@ -158,7 +170,7 @@ def check_reply(x: object, y: object, indices: object, *, sample_shape: tuple[in
         allowed = sorted({int(c) for c in allowed_labels})
         found = sorted(set(np.unique(y).tolist()) - set(allowed))
         if found:
-            return None, _reason("labels not allowed", allowed=", ".join(map(str, allowed)),
+            return None, _reason("labels not allowed", allowed=", ".join(map(str, allowed)) or "none",
                                  found=", ".join(map(str, found)))
     if n and indices.min() < 0:
         return None, _reason("negative indices", k=int(np.count_nonzero(indices < 0)))
@@ -168,14 +180,15 @@ def check_reply(x: object, y: object, indices: object, *, sample_shape: tuple[in
     if unique != n:
         return None, _reason("duplicate indices", k=n - unique)
     x32 = flat.astype(np.float32)
-    if max_padding is not None and n and x32.shape[1]:
+    if max_padding is not None and budget is not None and n and x32.shape[1]:
+        limit = _g(max_padding * n)
         copies = n - len(np.unique(x32 + np.float32(0.0), axis=0))  # + 0.0 makes -0.0 and 0.0 one value
         if copies > max_padding * n:
-            return None, _reason("duplicate samples", k=copies, n=n)
+            return None, _reason("duplicate samples", k=copies, n=n, limit=limit)
         if x32.shape[1] > 1:
             constant = int(np.count_nonzero((x32 == x32[:, :1]).all(axis=1)))
             if constant > max_padding * n:
-                return None, _reason("constant samples", k=constant, n=n)
+                return None, _reason("constant samples", k=constant, n=n, limit=limit)
     return Dataset(x32.reshape(x.shape), y.astype(np.int64)), None
 
 

@@ -375,6 +375,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         doc = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid TOML (nested too deeply)") from None
     where = str(path)
     _known(doc, {"name", "seed", "description", "data", "trainer", "owners"}, where)
     seed = _int(doc.get("seed", 0), f"{where}: seed", minimum=0)
@@ -479,9 +481,9 @@ def _owner(doc: object, i: int, path: Path, source: object, cue: str | None) -> 
     shares = _table(doc.get("shares", {}), f"{where}: shares")
     try:
         shares = {int(k): float(v) for k, v in shares.items()}
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"{where}: shares must map class numbers to fractions") from None
-    if any(v < 0 for v in shares.values()) or sum(shares.values()) > 1 + 1e-9:
+    if not all(0 <= v < float("inf") for v in shares.values()) or sum(shares.values()) > 1 + 1e-9:
         raise InputError(f"{where}: shares must be fractions >= 0 that sum to at most 1")
     classes = doc.get("classes")
     if classes is not None:
@@ -582,6 +584,6 @@ def _choice(value: object, options: tuple[str, ...], where: str) -> str:
 
 
 def _file(value: object, scenario: Path, what: str) -> Path:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "\x00" in value:
         raise InputError(f"{scenario}: {what} must be a file path, got {value!r}")
     return (scenario.parent / value).resolve()

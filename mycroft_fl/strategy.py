@@ -8,6 +8,7 @@ sends a malformed reply is reported `failed` or `rejected` with its reason; the 
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from typing import Iterable, Sequence
@@ -198,4 +199,6 @@ class MycroftStrategy(Strategy):
 
 
 def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A finite number from a reply's metrics, else None (report.json must stay valid JSON)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None

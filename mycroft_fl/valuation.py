@@ -21,7 +21,7 @@ from .models import Classifier, ModelSpec, TrainConfig, accuracy, fine_tune, get
 from .presets import StrategyConfig
 from .query import Query
 from .ranking import rank_owners
-from .replies import reference_range
+from .replies import reply_limits
 from .screening import Screen
 
 Progress = Callable[[str, int, int], None]
@@ -101,7 +101,7 @@ class Trainer:
         self.baseline_test_accuracy = accuracy(self.baseline, data.test)
         self.control = self.score(None)
         self.screen = Screen(Dataset.concat([data.train, data.val]), self.hard_query, seed=seed)
-        self.value_range = reference_range(data.train.x)  # owners' values far outside it are out of domain
+        self.reply_limits = reply_limits(data.train.x)  # owners' values far outside its range are out of domain
 
     def query(self, strategy: StrategyConfig) -> Query:
         """The query for owners: model, hard query samples, embedder and the strategy's method."""
