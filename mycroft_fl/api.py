@@ -36,25 +36,27 @@ def collect_reply(owner_id: str, query_budget: int | None, trainer: Trainer, x, 
 def value_owners(trainer_data: TrainerData, owners: Mapping[str, Dataset], *,
                  strategy: str | StrategyConfig = "mycroft", budget: int | None = None, seed: int = 0,
                  trainer: TrainerConfig | None = None, scenario: str = "in-process",
-                 progress: Progress | None = None) -> Report:
+                 progress: Progress | None = None, private: bool = False) -> Report:
     """Value `owners` for the trainer: each selects at most `budget` samples with the strategy's method,
     the trainer scores each subset on held-out hard samples, ranks the owners, and trains a combined
-    model. Returns the report (`Report.to_dict()` is report.json)."""
+    model. With `private`, no raw hard sample leaves the trainer. Returns the report
+    (`Report.to_dict()` is report.json)."""
     start = time.perf_counter()
     config = resolve_strategy(strategy, budget)
     return value_with(Trainer(trainer_data, trainer, seed=seed), owners, config, scenario=scenario,
-                      progress=progress, start=start)
+                      progress=progress, start=start, private=private)
 
 
 def value_with(trainer: Trainer, owners: Mapping[str, Dataset], config: StrategyConfig, *,
                scenario: str = "in-process", progress: Progress | None = None, start: float | None = None,
-               behaviours: Mapping[str, str] | None = None) -> Report:
+               behaviours: Mapping[str, str] | None = None, private: bool = False) -> Report:
     """`value_owners` for a trainer already fitted, so several strategies can share its baseline.
-    `behaviours` scripts owners to cheat (attacks.py), for testing the trainer's defences."""
+    `behaviours` scripts owners to cheat (attacks.py), for testing the trainer's defences; `private`
+    keeps the hard samples with the trainer (the query carries gradient targets and embeddings)."""
     if not owners:
         raise InputError("no owners to value")
     start = time.perf_counter() if start is None else start
-    query = trainer.query(config)
+    query = trainer.query(config, private=private)
     results = []
     for i, (owner_id, data) in enumerate(owners.items()):
         t0 = time.perf_counter()

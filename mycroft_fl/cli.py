@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--budget", type=_positive, help="samples each owner may share (default: the strategy's)")
     sim.add_argument("--seed", type=_seed, help="seed of training, hard-sample split and selection (default: the scenario's)")
     sim.add_argument("--out", default=None, help="directory for report.json, report.md, ranking.png (default: runs/NAME)")
+    sim.add_argument("--private", action="store_true",
+                     help="keep the hard samples with the trainer: owners get their gradient targets and embeddings")
     sim.add_argument("--quiet", action="store_true", help="no progress display")
     cmp = sub.add_parser("compare", help="run several strategies, budgets and seeds on one scenario in-process, "
                                          "against full information")
@@ -77,7 +79,8 @@ def _simulate(args: argparse.Namespace) -> int:
     strategy = load_strategy(args.strategy, budget=args.budget)
     seed = scenario.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("runs") / scenario.name
-    report = simulate(scenario, strategy, seed=seed, progress=None if args.quiet else ProgressLine())
+    report = simulate(scenario, strategy, seed=seed, progress=None if args.quiet else ProgressLine(),
+                      private=args.private)
     path = report.write(out)
     print(report.table())
     print(f"report: {path}  ({out / 'report.md'}, {out / 'ranking.png'})")

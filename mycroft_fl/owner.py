@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from .data import Dataset
 from .embedders import make_embedder
 from .gradmatch import last_layer_gradients
-from .models import features_and_logits, set_weights
+from .models import Classifier, features_and_logits, set_weights
 from .query import Query
 from .selection import HardView, OwnerView, select
 
 _NEEDS_GRADIENTS = ("mycroft", "gradmatch")
 _NEEDS_EMBEDDINGS = ("mycroft", "retrieval")
+
+
+def hard_view(method: str, model: Classifier, embed: Callable[[np.ndarray], np.ndarray] | None,
+              hard: Dataset) -> HardView:
+    """What `method` needs to know of the hard samples: per hard class the sum of their last-layer
+    gradients, and their embeddings. Owners compute it from a raw query; a trainer keeping its hard
+    samples private computes it itself and sends only this."""
+    targets = embeddings = None
+    if method in _NEEDS_GRADIENTS:
+        gradients = last_layer_gradients(*features_and_logits(model, hard.x), hard.y)
+        targets = {int(c): gradients[hard.y == c].sum(axis=0) for c in np.unique(hard.y)}
+    if method in _NEEDS_EMBEDDINGS and embed is not None:
+        embeddings = embed(hard.x)
+    return HardView(y=hard.y, embeddings=embeddings, targets=targets)
 
 
 def select_for_query(query: Query, data: Dataset) -> np.ndarray:
@@ -23,18 +39,16 @@ def select_for_query(query: Query, data: Dataset) -> np.ndarray:
     if len(candidates) == 0:
         return candidates
     owner_x, owner_y = data.x[candidates], data.y[candidates]
-    gradients = targets = owner_emb = hard_emb = None
-    if query.method in _NEEDS_GRADIENTS:
-        gradients = last_layer_gradients(*features_and_logits(model, owner_x), owner_y)
-        hard_gradients = last_layer_gradients(*features_and_logits(model, query.hard_x), query.hard_y)
-        targets = {int(c): hard_gradients[query.hard_y == c].sum(axis=0) for c in hard_classes}
-    if query.method in _NEEDS_EMBEDDINGS:
-        embed = make_embedder(query.embedder, query.embedder_state, model)
-        owner_emb, hard_emb = embed(owner_x), embed(query.hard_x)
+    embed = make_embedder(query.embedder, query.embedder_state, model) if query.method in _NEEDS_EMBEDDINGS else None
+    if query.private:
+        hard = HardView(y=query.hard_y, embeddings=query.hard_embeddings, targets=query.targets)
+    else:
+        hard = hard_view(query.method, model, embed, Dataset(query.hard_x, query.hard_y))
+    gradients = last_layer_gradients(*features_and_logits(model, owner_x), owner_y) \
+        if query.method in _NEEDS_GRADIENTS else None
     picked = select(
         query.method,
-        OwnerView(y=owner_y, embeddings=owner_emb, gradients=gradients),
-        HardView(y=query.hard_y, embeddings=hard_emb, targets=targets),
-        query.budget, seed=query.seed, ridge=query.ridge, penalty=query.penalty,
+        OwnerView(y=owner_y, embeddings=None if embed is None else embed(owner_x), gradients=gradients),
+        hard, query.budget, seed=query.seed, ridge=query.ridge, penalty=query.penalty,
     )
     return candidates[picked]

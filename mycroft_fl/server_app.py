@@ -3,7 +3,7 @@
 run_config keys (pyproject `[tool.flwr.app.config]`, override with `flwr run . -c "key=value"`):
 `scenario` (path, relative to the app, or a shipped name), `strategy` (preset name or file),
 `budget` (0 = the strategy's), `seed` (-1 = the scenario's), `out` (directory for the report),
-`wait-timeout` and `reply-timeout` (seconds).
+`wait-timeout` and `reply-timeout` (seconds), `private` (true: no raw hard sample leaves the trainer).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ app = ServerApp()
 
 def run_scenario(grid: Grid, scenario: Scenario, strategy: StrategyConfig, *, seed: int,
                  progress: Progress | None = None, wait_timeout: float = 120.0,
-                 reply_timeout: float = 900.0) -> Report:
+                 reply_timeout: float = 900.0, private: bool = False) -> Report:
     """Value the scenario's owners, who answer as Flower nodes on `grid`."""
     # The trainer's small models train several times faster on one thread than competing for the
     # cores with Flower's own processes (digits: valuation 40 s -> 14 s in simulation, 10.6 s -> 2.4 s
@@ -37,7 +37,7 @@ def run_scenario(grid: Grid, scenario: Scenario, strategy: StrategyConfig, *, se
     return MycroftStrategy(
         scenario.trainer_data(), strategy=strategy, seed=seed, trainer=scenario.trainer, owners=scenario.owner_ids,
         scenario=str(scenario.path), name=scenario.name, wait_timeout=wait_timeout, reply_timeout=reply_timeout,
-        progress=progress,
+        progress=progress, private=private,
     ).run(grid)
 
 
@@ -50,7 +50,8 @@ def main(grid: Grid, context: Context) -> None:
     seed = int(cfg.get("seed", -1))
     report = run_scenario(grid, scenario, strategy, seed=scenario.seed if seed < 0 else seed,
                           progress=ProgressLine(), wait_timeout=float(cfg.get("wait-timeout", 120.0)),
-                          reply_timeout=float(cfg.get("reply-timeout", 900.0)))
+                          reply_timeout=float(cfg.get("reply-timeout", 900.0)),
+                          private=bool(cfg.get("private", False)))
     out = Path(str(cfg.get("out", "runs/flwr")))
     path = report.write(out if out.is_absolute() else Path.cwd() / out)
     print(report.table())

@@ -12,7 +12,7 @@ from .valuation import Progress
 
 
 def simulate(scenario: Scenario, strategy: StrategyConfig, *, seed: int, progress: Progress | None = None,
-             actors: int = 2, reply_timeout: float = 3600.0) -> Report:
+             actors: int = 2, reply_timeout: float = 3600.0, private: bool = False) -> Report:
     """Value the scenario's owners with `strategy`, each owner a simulated Flower node."""
     scenario.trainer_data()
     scenario.owners_data()  # every file is checked here, before the engine starts
@@ -29,7 +29,7 @@ def simulate(scenario: Scenario, strategy: StrategyConfig, *, seed: int, progres
     @server_app.main()
     def main(grid, context) -> None:
         result["report"] = run_scenario(grid, scenario, strategy, seed=seed, progress=progress,
-                                        reply_timeout=reply_timeout)
+                                        reply_timeout=reply_timeout, private=private)
 
     flwr_logger = logging.getLogger("flwr")
     level = flwr_logger.level

@@ -66,14 +66,16 @@ class MycroftStrategy(Strategy):
     report = strategy.run(grid)          # report.to_dict() is report.json
     ```
     `owners` names the owners expected (the run waits for that many nodes, up to `wait_timeout`
-    seconds); `scenario` is a scenario path sent along so simulated owners can build their data.
+    seconds); `scenario` is a scenario path sent along so simulated owners can build their data;
+    `private` keeps the hard samples with the trainer (the query carries their per-class gradient
+    targets and embeddings instead).
     """
 
     def __init__(self, trainer_data: TrainerData, *, strategy: str | StrategyConfig = "mycroft",
                  budget: int | None = None, seed: int = 0, trainer: TrainerConfig | None = None,
                  owners: Sequence[str] | int = 1, scenario: str = "", name: str = "flower",
                  wait_timeout: float = 120.0, reply_timeout: float = 900.0, poll_interval: float = 0.2,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, private: bool = False):
         self.trainer_data = trainer_data
         self.config = resolve_strategy(strategy, budget)
         self.seed = seed
@@ -84,6 +86,7 @@ class MycroftStrategy(Strategy):
         self.name = name
         self.wait_timeout, self.reply_timeout, self.poll_interval = wait_timeout, reply_timeout, poll_interval
         self.progress = progress
+        self.private = private
 
     # Flower's train/evaluate rounds are not used: Mycroft is one query round.
     def configure_train(self, server_round, arrays, config, grid) -> Iterable[Message]:
@@ -105,7 +108,7 @@ class MycroftStrategy(Strategy):
         """Query the owners, check their replies, value and rank them; return the report."""
         start = time.perf_counter()
         trainer = Trainer(self.trainer_data, self.trainer_config, seed=self.seed)
-        query = trainer.query(self.config)
+        query = trainer.query(self.config, private=self.private)
         nodes = self._wait_for_nodes(grid)
         content = query_content(query, scenario=self.scenario)
         messages = {node: Message(content, dst_node_id=node, message_type=MESSAGE_TYPE, group_id="mycroft-select")

@@ -14,10 +14,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .data import Dataset, TrainerData
-from .embedders import check_embedder_name, embedder_state
+from .embedders import check_embedder_name, embedder_state, make_embedder
 from .errors import InputError
 from .hard import split_hard_samples
 from .models import Classifier, ModelSpec, TrainConfig, accuracy, fine_tune, get_weights, predict, train_new
+from .owner import hard_view
 from .presets import StrategyConfig
 from .query import Query
 from .ranking import rank_owners
@@ -103,13 +104,22 @@ class Trainer:
         self.screen = Screen(Dataset.concat([data.train, data.val]), self.hard_query, seed=seed)
         self.reply_limits = reply_limits(data.train.x)  # owners' values far outside its range are out of domain
 
-    def query(self, strategy: StrategyConfig) -> Query:
-        """The query for owners: model, hard query samples, embedder and the strategy's method."""
+    def query(self, strategy: StrategyConfig, *, private: bool = False) -> Query:
+        """The query for owners: model, hard query samples, embedder and the strategy's method. With
+        `private`, no raw hard sample leaves the trainer: the query carries only their per-class
+        gradient targets and embeddings."""
+        state = embedder_state(self.config.embedder, self.data.train.x)
+        view = None
+        if private:
+            embed = make_embedder(self.config.embedder, state, self.baseline)
+            view = hard_view(strategy.method, self.baseline, embed, self.hard_query)
         return Query(
             method=strategy.method, budget=strategy.budget, model=self.spec, weights=get_weights(self.baseline),
-            hard_x=self.hard_query.x, hard_y=self.hard_query.y, embedder=self.config.embedder,
-            embedder_state=embedder_state(self.config.embedder, self.data.train.x),
-            ridge=strategy.ridge, penalty=strategy.penalty, seed=self.seed,
+            hard_x=self.hard_query.x[:0] if private else self.hard_query.x, hard_y=self.hard_query.y,
+            embedder=self.config.embedder, embedder_state=state,
+            ridge=strategy.ridge, penalty=strategy.penalty, seed=self.seed, private=private,
+            hard_embeddings=None if view is None else view.embeddings,
+            targets=None if view is None else view.targets,
         )
 
     def score(self, extra: Dataset | None) -> Score:
