@@ -334,12 +334,7 @@ def toml_document(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-# Known crashes in scenario.py, reported and tested below as strict xfails; the random documents
-# avoid them until they are fixed. Once one is fixed, take it off this list.
-SCENARIO_KNOWN: set[str] = set()
-
-texts = st.text(alphabet=st.characters(exclude_categories=["Cs"],
-                                       exclude_characters="\x00" if "nul in path" in SCENARIO_KNOWN else ""), max_size=6)
+texts = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=6)
 scalars = st.one_of(
     st.integers(-3, 200), st.integers(), st.sampled_from([2**63 - 1, -2**63]),
     st.floats(allow_nan=True, allow_infinity=True), st.booleans(), texts,
@@ -404,16 +399,6 @@ def scenario_documents(draw):
                          st.one_of(st.just([]), values, st.lists(owner, min_size=2, max_size=3)), odds=10))
     if draw(mostly(st.just(True), st.booleans(), odds=10)):
         doc["owners"] = owners
-    return drop_known_scenario_bugs(doc)
-
-
-def drop_known_scenario_bugs(doc: dict) -> dict:
-    """Remove the inputs of the known scenario.py crashes (see SCENARIO_KNOWN) from a document."""
-    for owner in doc.get("owners", []) if isinstance(doc.get("owners"), list) else []:
-        if isinstance(owner, dict) and isinstance(owner.get("shares"), dict):
-            owner["shares"] = {k: v for k, v in owner["shares"].items()
-                               if not ("huge int share" in SCENARIO_KNOWN and isinstance(v, int) and abs(v) > 2**60)
-                               and not ("nan share" in SCENARIO_KNOWN and isinstance(v, float) and math.isnan(v))}
     return doc
 
 
@@ -485,10 +470,10 @@ def test_load_strategy_survives_deep_nesting(fuzz_dir):
         load_strategy(str(path))
 
 
-# ---------------------------------------------------------------- known scenario.py crashes (reported)
+# ---------------------------------------------------------------- scenario.py crashes the fuzzing found (fixed)
 
 BASE = '[data]\nsource = "digits"\n[trainer]\n'
-KNOWN = {
+FOUND = {
     "nul in path": '[trainer]\ntrain = "a\\u0000b"\nval = "v"\ntest = "t"\n[[owners]]\nid = "a"\ndata = "o"\n',
     "huge int share": BASE + '[[owners]]\nid = "a"\nsize = 3\nshares = { 1 = ' + "9" * 400 + " }\n",
     "nan share": BASE + '[[owners]]\nid = "a"\nsize = 3\nshares = { 1 = nan }\n',
@@ -496,17 +481,10 @@ KNOWN = {
 }
 
 
-def known(case: str, still_open: set[str]):
-    """A parameter that is a strict xfail while its bug is listed as open: fixing the bug makes it
-    fail until it is taken off the list (which also lets the random inputs reach it again)."""
-    mark = pytest.mark.xfail(case in still_open, strict=True, reason=f"known crash, reported: {case}")
-    return pytest.param(case, marks=mark)
-
-
-@pytest.mark.parametrize("case", [known(case, SCENARIO_KNOWN) for case in sorted(KNOWN)])
-def test_known_scenario_crashes(fuzz_dir, case):
+@pytest.mark.parametrize("case", sorted(FOUND))
+def test_scenario_crashes_found_by_fuzzing_stay_fixed(fuzz_dir, case):
     path = fuzz_dir / "known.toml"
-    path.write_text(KNOWN[case])
+    path.write_text(FOUND[case])
     try:
         scenario = load_scenario(path)
         scenario.trainer_data(), scenario.owners_data()
@@ -515,11 +493,6 @@ def test_known_scenario_crashes(fuzz_dir, case):
 
 
 # ---------------------------------------------------------------- replies as Flower records
-
-# Known crashes in strategy.py `_check` (a MetricRecord local_size of NaN or ±inf made int() raise,
-# now fixed). While a crash is listed, the records below avoid it and its test is a strict xfail.
-RECORDS_KNOWN: set[str] = set()  # fixed: collect_reply now passes the raw local_size to check_reply
-
 
 HARD = (8, 9)  # the digits scenario's hard classes; its samples have 64 features
 
@@ -549,9 +522,8 @@ def flower_reply(content):
     return Message(content, reply_to=query)
 
 
-_FINITE_ONLY = "non-finite local_size" in RECORDS_KNOWN
-metric_values = st.one_of(st.integers(-2, 40), st.floats(allow_nan=not _FINITE_ONLY, allow_infinity=not _FINITE_ONLY),
-                          st.sampled_from([1e30, -1.0, 2.5, 0.0, 2**62] + ([] if _FINITE_ONLY else [math.nan, math.inf])),
+metric_values = st.one_of(st.integers(-2, 40), st.floats(allow_nan=True, allow_infinity=True),
+                          st.sampled_from([1e30, -1.0, 2.5, 0.0, 2**62, math.nan, math.inf]),
                           st.lists(st.floats(-5, 5), max_size=2), st.lists(st.integers(0, 5), max_size=2))
 
 
@@ -596,9 +568,8 @@ def test_strategy_check_of_flower_records_never_raises(small_trainer, content, b
         assert result.subset is None and isinstance(result.reason, str) and one_line(result.reason), result.reason
 
 
-@pytest.mark.parametrize("case", [known("non-finite local_size", RECORDS_KNOWN)])
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
-def test_known_strategy_crash_on_non_finite_local_size(small_trainer, case, value):
+def test_non_finite_local_size_is_rejected_not_a_crash(small_trainer, value):
     from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
     from mycroft_fl.strategy import MycroftStrategy
