@@ -13,17 +13,20 @@ from .attacks import answer
 from .presets import StrategyConfig, resolve_strategy
 from .replies import check_reply
 from .report import Report
+from .selection import reply_rules
 from .valuation import OwnerResult, Progress, Trainer, TrainerConfig, value_owners_subsets
 
 
-def collect_reply(owner_id: str, query_budget: int | None, trainer: Trainer, x, y, indices, *,
+def collect_reply(owner_id: str, config: StrategyConfig, trainer: Trainer, x, y, indices, *,
                   local_size: object = None, selection_s: float | None = None) -> OwnerResult:
-    """Check one owner's reply; a bad one becomes a `rejected` result with its reason. Besides its
-    form, a reply must keep to the hard classes, the trainer's value range (out-of-domain data is
-    rejected), its declared local size, and must not be padded with copies."""
+    """Check one owner's reply to a `config` query; a bad one becomes a `rejected` result with its
+    reason. Besides its form, a reply must keep to the method's rules (`selection.reply_rules`: the
+    budget and the hard classes, unless unbudgeted or data valuation), the trainer's value range
+    (out-of-domain data is rejected), its declared local size, and must not be padded with copies."""
     subset, reason = check_reply(x, y, indices, sample_shape=trainer.data.train.sample_shape,
-                                 n_classes=trainer.data.n_classes, budget=query_budget, local_size=local_size,
-                                 allowed_labels=trainer.hard_classes, **trainer.reply_limits)
+                                 n_classes=trainer.data.n_classes, local_size=local_size,
+                                 **reply_rules(config.method, config.budget, trainer.hard_classes),
+                                 **trainer.reply_limits)
     received = len(y) if isinstance(y, np.ndarray) and y.ndim == 1 else 0  # what left the owner
     size = int(local_size) if isinstance(local_size, (int, float)) and not isinstance(local_size, bool) \
         and reason is None else None
@@ -65,11 +68,11 @@ def value_with(trainer: Trainer, owners: Mapping[str, Dataset], config: Strategy
         except Exception as exc:  # an owner's failure is its own; the run goes on
             results.append(OwnerResult(owner_id, status="failed", reason=f"{type(exc).__name__}: {exc}"))
             continue
-        results.append(collect_reply(owner_id, config.budget if config.budgeted else None, trainer, x, y, picked,
+        results.append(collect_reply(owner_id, config, trainer, x, y, picked,
                                      selection_s=time.perf_counter() - t0, local_size=len(data)))
         if progress:
             progress("querying owners", i + 1, len(owners))
-    combined = value_owners_subsets(trainer, results, progress=progress)
+    combined, valuation = value_owners_subsets(trainer, results, config, progress=progress)
     return Report(scenario=scenario, strategy=config.name, method=config.method, budget=config.budget,
                   seed=trainer.seed, trainer=trainer.summary(), owners=results, combined=combined,
-                  timings={"total_s": time.perf_counter() - start})
+                  valuation=valuation, timings={"total_s": time.perf_counter() - start})

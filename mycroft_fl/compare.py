@@ -2,7 +2,8 @@
 
 Every run goes through `api.value_with`, the engine behind `simulate`, in-process. Each seed fits one
 `Trainer` that every strategy and budget of that seed shares, so the runs of a seed differ only in what
-the owners send. `full-information` is always run once per seed as the reference.
+the owners send. `full-information` is always run once per seed as the reference; the other unbudgeted
+strategies (the data-valuation baselines `loo` and `shapley`, on the owners' full data) once per seed too.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ METRICS = {
     "spearman": ("Spearman", ".2f"),
     "kendall_tau_b": ("Kendall tau-b", ".2f"),
     "top1": ("top-1", ".2f"),
+    "retrains": ("retrains", ".1f"),
+    "valuation_s": ("valuation s", ".2f"),
     "wall_s": ("wall s", ".1f"),
 }
 
@@ -63,8 +66,11 @@ DEFINITIONS = {
                                      "breaking other classes ranks last",
     "mean, std, n": "mean and sample standard deviation over seeds (std null with one seed); n counts the seeds "
                     "where the figure is defined",
-    "wall_s": "seconds of one strategy run on a fitted trainer; fitting the trainer, shared by all runs of a "
-              "seed, is timed apart (fit_s)",
+    "retrains, valuation_s": "what valuing the owners cost the trainer (report.json's valuation): distinct "
+                             "retrainings of the model (each owner's data alone, the combined model, and under "
+                             "loo and shapley every coalition of owners their values need) and their seconds",
+    "wall_s": "seconds of one strategy run on a fitted trainer, owners' selection included; fitting the trainer, "
+              "shared by all runs of a seed, is timed apart (fit_s)",
 }
 
 
@@ -160,6 +166,8 @@ class Comparison:
             f"Scenario `{s['scenario_file']}` with {s['owners']} owners; strategies {', '.join(s['strategies'])} "
             f"at budgets {', '.join(map(str, s['budgets']))} (samples per owner), and `{REFERENCE}` as the "
             f"reference; seeds {', '.join(map(str, s['seeds']))}. Cells are mean ± standard deviation over seeds. "
+            f"Budget `all`: not budgeted (`{REFERENCE}`: every owner sample of the hard classes; the "
+            f"data-valuation baselines `loo` and `shapley`: every owner sample). "
             f"Total wall time {self.total_s:.0f} s.", "",
             *table, "",
             *(f"- `{k}`: {v}." for k, v in DEFINITIONS.items()), "",
@@ -244,6 +252,8 @@ def run_figures(report: dict, reference: dict, *, budgeted: bool) -> dict:
         "exposed_total": report["exposure"]["total_received"],
         "exposed_per_owner": report["exposure"]["total_received"] / len(report["owners"]),
         **{k: agreement[k] for k in ("spearman", "kendall_tau_b", "top1")},
+        "retrains": report["valuation"]["retrains"],
+        "valuation_s": report["valuation"]["seconds"],
         "wall_s": report["timings"]["total_s"],
         "combined_owners": report["combined"]["owners"],
         "owners": {o["id"]: {"utility": o.get("utility"), "rank": o["rank"], "harmful": o.get("harmful", False),
@@ -289,14 +299,16 @@ def plot_accuracy(comparison: Comparison, path: Path) -> None:
     plt = _pyplot()
     aggs = comparison.aggregates()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name in comparison.strategies:
+    for i, name in enumerate(comparison.strategies):
         points = [a for a in aggs if a["strategy"] == name]
+        color = f"C{i % 10}"  # one colour per strategy, levels included
         if points[0]["budget"] is None:  # unbudgeted: one level
-            ax.axhline(points[0]["combined_hard_accuracy"]["mean"], ls="-.", lw=1.2, label=f"{name} (unbudgeted)")
+            ax.axhline(points[0]["combined_hard_accuracy"]["mean"], color=color, ls="-.", lw=1.2,
+                       label=f"{name} (unbudgeted)")
             continue
         x = np.array([a["budget"] for a in points])
         mean, std = (np.array([_nz(a["combined_hard_accuracy"][k]) for a in points]) for k in ("mean", "std"))
-        (line,) = ax.plot(x, mean, marker="o", label=name)
+        (line,) = ax.plot(x, mean, marker="o", color=color, label=name)
         ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.15)
     ref = next(a for a in aggs if a["strategy"] == REFERENCE)["combined_hard_accuracy"]
     ax.axhline(ref["mean"], color="black", ls="--", label=REFERENCE)

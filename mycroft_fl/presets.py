@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import InputError
-from .selection import METHODS
+from .selection import METHODS, budgeted
 
 PRESET_DIRS = (
     Path(__file__).resolve().parent.parent / "strategies",  # checkout, or a Flower app bundle
@@ -21,13 +21,19 @@ PRESET_DIRS = (
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    """A selection method with its budget and parameters (`ridge` λ, `penalty` λ₂ of Mycroft)."""
+    """A selection method with its budget and parameters: `ridge` λ and `penalty` λ₂ of Mycroft; for
+    Data Shapley, exact values up to `exact_up_to` owners (2^n retrains), beyond that truncated Monte
+    Carlo over `permutations` random orders, cut once a prefix is within `truncation` (relative) of the
+    value of all owners."""
 
     name: str
     method: str
     budget: int = 32
     ridge: float = 0.5
     penalty: float = 2.0
+    permutations: int = 100
+    truncation: float = 0.01
+    exact_up_to: int = 10
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -40,10 +46,27 @@ class StrategyConfig:
             value = getattr(self, field)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
                 raise InputError(f"strategy {self.name!r}: {field} must be a number >= 0, got {value!r}")
+        if not _is_int(self.permutations) or self.permutations < 1:
+            raise InputError(f"strategy {self.name!r}: permutations must be an integer >= 1, got {self.permutations!r}")
+        if not _is_int(self.exact_up_to) or not 0 <= self.exact_up_to <= MAX_EXACT:
+            raise InputError(f"strategy {self.name!r}: exact_up_to must be an integer in 0..{MAX_EXACT} "
+                             f"(exact Shapley retrains 2^n times), got {self.exact_up_to!r}")
+        t = self.truncation
+        if not isinstance(t, (int, float)) or isinstance(t, bool) or not 0 <= t < 1:
+            raise InputError(f"strategy {self.name!r}: truncation must be a number in [0, 1), got {t!r}")
 
     @property
     def budgeted(self) -> bool:
-        return self.method != "full-information"
+        """Whether owners are held to `budget` (see `selection.budgeted`)."""
+        return budgeted(self.method)
+
+
+#: Exact Shapley over more owners than this (over a million retrains) is refused.
+MAX_EXACT = 20
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def available_presets() -> list[str]:
@@ -66,7 +89,8 @@ def load_strategy(name_or_path: str, *, budget: int | None = None) -> StrategyCo
         raise InputError(f"{path}: not valid TOML ({exc})") from None
     except RecursionError:
         raise InputError(f"{path}: not valid TOML (nested too deeply)") from None
-    known = {"name", "method", "budget", "ridge", "penalty", "description"}
+    known = {"name", "method", "budget", "ridge", "penalty", "permutations", "truncation", "exact_up_to",
+             "description"}
     unknown = sorted(set(table) - known)
     if unknown:
         raise InputError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")

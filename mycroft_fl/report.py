@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from .selection import DATA_VALUATION, budgeted
 from .valuation import OwnerResult
+
+#: What an owner's utility is under data valuation, in the game v(S) = utility of the data of the owners in S.
+UTILITY = {"loo": "its leave-one-out value, v(all owners) − v(all owners but it)",
+           "shapley": "its Shapley value (exact for few owners, truncated Monte Carlo beyond)"}
 
 
 @dataclass
@@ -21,6 +26,7 @@ class Report:
     trainer: dict
     owners: Sequence[OwnerResult]
     combined: dict
+    valuation: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -34,6 +40,7 @@ class Report:
                          "total_shared": sum(o.shared for o in self.owners),
                          "total_replayed": sum(o.replayed for o in self.owners),
                          "owners_sharing": sum(1 for o in self.owners if o.received)},
+            "valuation": {k: round(v, 3) if isinstance(v, float) else v for k, v in self.valuation.items()},
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         })
 
@@ -59,19 +66,32 @@ class Report:
                      f"test {c['test_accuracy']:.3f}  shared {c['shared']}")
         return "\n".join(lines)
 
+    def scope(self) -> str:
+        """What each owner was asked to share, in words."""
+        if self.method in DATA_VALUATION:
+            return "every owner shares all its data"
+        if self.method == "full-information":
+            return "every owner shares all its data of the hard classes"
+        return f"budget {self.budget} samples per owner"
+
     def markdown(self) -> str:
         d = self.to_dict()
         return "\n".join([
             f"# mycroft-fl report: {d['scenario']}", "",
-            f"Strategy `{d['strategy']}` (method `{d['method']}`), budget {d['budget']} samples per owner, seed {d['seed']}.",
+            f"Strategy `{d['strategy']}` (method `{d['method']}`), {self.scope()}, seed {d['seed']}.",
             "Hard accuracy is measured on held-out hard samples that owners never saw; utility is an owner's hard",
             "accuracy minus the trainer's control (the same retraining with no owner data). `other classes` is the",
             "change in test accuracy outside the hard classes; an owner whose subset lowers it by more than the test",
-            "set's noise allows is flagged harmful and ranked below all others.", "",
+            "set's noise allows is flagged harmful and ranked below all others.",
+            *([f"Under `{d['method']}`, an owner's utility is instead {UTILITY[d['method']]}, where v(S) is the "
+               "utility of the data of the owners in S together; its hard and test accuracy are still those of its "
+               "data alone."] if d["method"] in UTILITY else []), "",
             "```", self.table(), "```", "",
             f"Samples that left owners: {d['exposure']['total_received']} (from {d['exposure']['owners_sharing']} owners); "
             f"used: {d['exposure']['total_shared']}; replays of the trainer's own hard samples dropped: "
             f"{d['exposure']['total_replayed']}. "
+            f"Valuing the owners took {d['valuation'].get('retrains', 0)} retrains of the model "
+            f"({d['valuation'].get('seconds', float('nan')):.1f} s). "
             f"Wall time: {d['timings'].get('total_s', float('nan')):.1f} s.", "",
             "![ranking](ranking.png)", "",
         ])
@@ -97,8 +117,10 @@ class Report:
         fig, ax = plt.subplots(figsize=(7, 0.4 * len(ranked) + 1.5))
         ax.barh([f"{d['rank']}. {d['id']}" for d in ranked][::-1], [d["utility"] for d in ranked][::-1], color="tab:blue")
         ax.axvline(0, color="black", lw=0.8)
-        ax.set_xlabel("utility: held-out hard accuracy − control")
-        ax.set_title(f"{self.scenario}: {self.strategy}, budget {self.budget}, seed {self.seed}")
+        ax.set_xlabel("utility: held-out hard accuracy − control"
+                      + (f" ({self.method} value)" if self.method in UTILITY else ""))
+        ax.set_title(f"{self.scenario}: {self.strategy}, "
+                     + (f"budget {self.budget}" if budgeted(self.method) else "unbudgeted") + f", seed {self.seed}")
         fig.tight_layout()
         fig.savefig(path, dpi=100)
         plt.close(fig)

@@ -12,7 +12,32 @@ import numpy as np
 from .gradmatch import as_count, as_labels, as_matrix, nonneg_ridge_omp, share_budget
 from .retrieval import interleave, normalize_rows, select_retrieval
 
-METHODS = ("mycroft", "gradmatch", "retrieval", "random", "full-information")
+METHODS = ("mycroft", "gradmatch", "retrieval", "random", "full-information", "loo", "shapley")
+#: Classic data valuation over owners (datavaluation.py): leave-one-out and Data Shapley. The owner
+#: shares all its data, every sample of every class, and the trainer values owners by retraining.
+DATA_VALUATION = ("loo", "shapley")
+
+
+def budgeted(method: str) -> bool:
+    """Whether an owner's reply is held to the query's budget: not under full information nor data valuation."""
+    return method not in ("full-information", *DATA_VALUATION)
+
+
+def shareable(method: str, y: np.ndarray, hard_classes: np.ndarray) -> np.ndarray:
+    """Indices of the owner samples `method` may share (of labels `y`): every one under data valuation,
+    else those of a hard class. Ascending int64."""
+    y = np.asarray(y)
+    if method in DATA_VALUATION:
+        return np.arange(len(y), dtype=np.int64)
+    return np.flatnonzero(np.isin(y, hard_classes)).astype(np.int64)
+
+
+def reply_rules(method: str, budget: int, hard_classes: np.ndarray) -> dict:
+    """What `replies.check_reply` holds a reply to a `method` query to, for the trainer and an honest
+    owner alike: `budget` (None when unbudgeted) and `allowed_labels` (the hard classes; None, any
+    class, under data valuation, where the owner sends all its data)."""
+    return {"budget": budget if budgeted(method) else None,
+            "allowed_labels": None if method in DATA_VALUATION else [int(c) for c in np.unique(hard_classes)]}
 
 
 @dataclass(frozen=True)
@@ -82,9 +107,11 @@ def select(
     ridge: float = 0.5,
     penalty: float = 2.0,
 ) -> np.ndarray:
-    """Indices of the owner samples to share, unique int64, only of hard-class labels.
+    """Indices of the owner samples to share, unique int64, only of hard-class labels (any label under
+    data valuation).
 
-    At most `budget` of them, except for "full-information" (every owner sample of a hard class).
+    At most `budget` of them, except for "full-information" (every owner sample of a hard class) and
+    data valuation, "loo" and "shapley" (every owner sample: the trainer values whole datasets).
     For "gradmatch", "mycroft" and "random" the budget is shared over the hard classes in proportion to
     their hard-sample counts, capped by the owner's samples per class (`share_budget`); the result lists
     the classes interleaved (each class's best pick, then each class's second, ...), best first within a
@@ -102,14 +129,15 @@ def select(
     - "retrieval": `select_retrieval` on the embeddings (round-robin nearest same-label neighbours).
     - "random": class-stratified uniform sample, `numpy.random.default_rng(seed)`.
     - "full-information": all owner samples whose label is a hard class, ascending.
+    - "loo", "shapley": all owner samples, ascending (`shareable`).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     budget = as_count(budget, "budget", minimum=1)
     if not (np.isfinite(penalty) and penalty >= 0):
         raise ValueError(f"penalty must be a finite number >= 0, got {penalty}")
-    if method == "full-information":
-        return np.flatnonzero(np.isin(owner.y, hard.classes)).astype(np.int64)
+    if not budgeted(method):
+        return shareable(method, owner.y, hard.classes)
     if method in ("retrieval", "mycroft"):
         _require(owner.embeddings, "owner.embeddings", method)
         _require(hard.embeddings, "hard.embeddings", method)

@@ -116,12 +116,12 @@ class MycroftStrategy(Strategy):
         replies = self._send_and_receive(grid, messages)
         t_replies = time.perf_counter()
         results = self._owner_results(trainer, nodes, replies)
-        combined = value_owners_subsets(trainer, results, progress=self.progress)
+        combined, valuation = value_owners_subsets(trainer, results, self.config, progress=self.progress)
         now = time.perf_counter()
         return Report(scenario=self.name, strategy=self.config.name, method=self.config.method,
                       budget=self.config.budget, seed=self.seed, trainer=trainer.summary(), owners=results,
-                      combined=combined, timings={"total_s": now - start, "query_s": t_replies - start,
-                                                  "valuation_s": now - t_replies})
+                      combined=combined, valuation=valuation,
+                      timings={"total_s": now - start, "query_s": t_replies - start, "valuation_s": now - t_replies})
 
     def _wait_for_nodes(self, grid: Grid) -> list[int]:
         deadline = time.monotonic() + self.wait_timeout
@@ -152,7 +152,6 @@ class MycroftStrategy(Strategy):
         return replies
 
     def _owner_results(self, trainer: Trainer, nodes: list[int], replies: dict[int, Message]) -> list[OwnerResult]:
-        budget = self.config.budget if self.config.budgeted else None
         results: dict[str, OwnerResult] = {}
         anonymous: list[OwnerResult] = []  # failed without saying which owner they are
         for node in nodes:
@@ -160,7 +159,7 @@ class MycroftStrategy(Strategy):
             if reply is None:
                 result = OwnerResult(f"node-{node}", status="failed", reason=f"no reply within {self.reply_timeout:g} s")
             else:
-                result = self._check(trainer, node, reply, budget)
+                result = self._check(trainer, node, reply, self.config)
             if result.id == f"node-{node}":
                 anonymous.append(result)
             elif result.id in results:
@@ -178,7 +177,7 @@ class MycroftStrategy(Strategy):
                                                 reason=f"never connected within {self.wait_timeout:g} s")
         return list(results.values())
 
-    def _check(self, trainer: Trainer, node: int, reply: Message, budget: int | None) -> OwnerResult:
+    def _check(self, trainer: Trainer, node: int, reply: Message, config: StrategyConfig) -> OwnerResult:
         fallback = f"node-{node}"
         if reply.has_error():
             return OwnerResult(fallback, status="failed", reason=short_reason(reply.error.reason))
@@ -197,7 +196,7 @@ class MycroftStrategy(Strategy):
             arrays = {k: subset[k].numpy() if k in subset else None for k in ("x", "y", "indices")}
         except Exception as exc:  # a record Flower accepted but numpy cannot read
             return OwnerResult(owner_id, status="rejected", reason=f"unreadable array ({exc})")
-        return collect_reply(owner_id, budget, trainer, arrays["x"], arrays["y"], arrays["indices"],
+        return collect_reply(owner_id, config, trainer, arrays["x"], arrays["y"], arrays["indices"],
                              selection_s=_number(metrics.get("selection_s")), local_size=metrics.get("local_size"))
 
 

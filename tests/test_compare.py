@@ -12,7 +12,7 @@ import pytest
 from mycroft_fl.cli import main
 
 TINY = ["--strategies", "mycroft,random", "--budgets", "8,4", "--seeds", "2", "--quiet"]
-TIMINGS = {"wall_s", "fit_s", "timings"}
+TIMINGS = {"wall_s", "fit_s", "valuation_s", "timings"}
 
 
 def run_compare(out, *options: str) -> tuple[int, str]:
@@ -74,6 +74,31 @@ def test_json_holds_every_run_in_range(tiny):
     for r in (r for r in runs if r["strategy"] == "full-information"):
         assert r["gain_fraction"] == pytest.approx(1.0)
         assert r["spearman"] == pytest.approx(1.0) and r["kendall_tau_b"] == pytest.approx(1.0) and r["top1"] == 1
+
+
+def test_cost_and_exposure_columns_for_every_strategy(tiny):
+    out, stdout, doc = tiny
+    header = (out / "compare.md").read_text().split("| strategy |")[1].splitlines()[0]
+    for column in ("samples sent", "sent per owner", "retrains", "valuation s", "wall s"):
+        assert column in header and column in stdout
+    for r in doc["runs"]:
+        assert r["retrains"] >= 1 and r["valuation_s"] > 0
+
+
+def test_data_valuation_baselines_run_once_per_seed_on_all_the_data(tmp_path):
+    status, stdout = run_compare(tmp_path, "--strategies", "mycroft,loo", "--budgets", "4", "--seeds", "1", "--quiet")
+    assert status == 0
+    doc = json.loads((tmp_path / "compare.json").read_text())
+    runs = {r["strategy"]: r for r in doc["runs"]}
+    assert sorted((r["strategy"], r["budget"]) for r in doc["runs"]) == [
+        ("full-information", None), ("loo", None), ("mycroft", 4)]
+    loo, mycroft = runs["loo"], runs["mycroft"]
+    assert loo["exposed_total"] == 5 * 120  # every sample of every owner
+    assert mycroft["exposed_total"] <= 5 * 4
+    assert loo["retrains"] == 5 + 1 + 5 + int(bool(loo["combined_owners"]))  # alone, all, all but one, combined
+    assert loo["retrains"] > mycroft["retrains"]
+    md = (tmp_path / "compare.md").read_text()
+    assert "| loo | all |" in md and "ranking_loo.png" in md and (tmp_path / "ranking_loo.png").is_file()
 
 
 def test_aggregates_are_the_mean_and_spread_over_seeds(tiny):

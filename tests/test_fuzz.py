@@ -446,8 +446,9 @@ def test_load_scenario_returns_a_scenario_or_raises_input_error(fuzz_dir, text):
 
 
 STRATEGY = {"name": texts, "method": st.sampled_from(["mycroft", "gradmatch", "retrieval", "random",
-                                                        "full-information"]),
-            "budget": st.integers(1, 64), "ridge": fraction(0, 5), "penalty": fraction(0, 5), "description": texts}
+                                                        "full-information", "loo", "shapley"]),
+            "budget": st.integers(1, 64), "ridge": fraction(0, 5), "penalty": fraction(0, 5), "description": texts,
+            "permutations": st.integers(1, 500), "truncation": fraction(0, 0.5), "exact_up_to": st.integers(0, 20)}
 
 
 @fuzz("strategy")
@@ -461,6 +462,8 @@ def test_load_strategy_returns_a_config_or_raises_input_error(fuzz_dir, text, bu
     assert isinstance(config, StrategyConfig) and isinstance(config.name, str)
     assert isinstance(config.budget, int) and config.budget >= 1
     assert all(math.isfinite(v) and v >= 0 for v in (config.ridge, config.penalty))
+    assert isinstance(config.permutations, int) and config.permutations >= 1 and 0 <= config.truncation < 1
+    assert isinstance(config.exact_up_to, int) and 0 <= config.exact_up_to <= 20
 
 
 def test_load_strategy_survives_deep_nesting(fuzz_dir):
@@ -553,16 +556,24 @@ def record_replies(draw):
     return content
 
 
+def query_config(budget: int | None, method: str = "mycroft") -> StrategyConfig:
+    """The strategy of a query: budget None is unbudgeted (full information, or `method` if unbudgeted)."""
+    if budget is None:
+        return StrategyConfig("fuzz", method if method in ("loo", "shapley") else "full-information")
+    return StrategyConfig("fuzz", method, budget=budget)
+
+
 @fuzz("records")
-@given(record_replies(), st.one_of(st.none(), st.integers(1, 8)))
-def test_strategy_check_of_flower_records_never_raises(small_trainer, content, budget):
+@given(record_replies(), st.one_of(st.none(), st.integers(1, 8)), st.sampled_from(["mycroft", "loo"]))
+def test_strategy_check_of_flower_records_never_raises(small_trainer, content, budget, method):
     from mycroft_fl.strategy import MycroftStrategy
 
-    result = MycroftStrategy._check(None, small_trainer, 7, flower_reply(content), budget)
+    config = query_config(budget, method)
+    result = MycroftStrategy._check(None, small_trainer, 7, flower_reply(content), config)
     event(result.status)
     assert result.status in ("ok", "rejected", "failed")
     if result.status == "ok":
-        assert result.subset is not None and (budget is None or len(result.subset) <= budget)
+        assert result.subset is not None and (not config.budgeted or len(result.subset) <= budget)
         assert isinstance(result.id, str) and result.id
     else:
         assert result.subset is None and isinstance(result.reason, str) and one_line(result.reason), result.reason
@@ -577,5 +588,5 @@ def test_non_finite_local_size_is_rejected_not_a_crash(small_trainer, value):
     content = RecordDict({"subset": ArrayRecord({"x": Array(np.ones((1, 64), np.float32)), "y": Array(np.full(1, 8)),
                                                  "indices": Array(np.zeros(1, np.int64))}),
                           "info": ConfigRecord({"owner_id": "a"}), "metrics": MetricRecord({"local_size": value})})
-    result = MycroftStrategy._check(None, small_trainer, 7, flower_reply(content), 8)
+    result = MycroftStrategy._check(None, small_trainer, 7, flower_reply(content), query_config(8))
     assert result.status == "rejected"

@@ -22,7 +22,7 @@ def test_every_shipped_preset_loads_by_name(name):
     config = load_strategy(name)
     assert config.name == name and config.method in METHODS
     assert isinstance(config.budget, int) and config.budget >= 1
-    assert config.budgeted == (config.method != "full-information")
+    assert config.budgeted == (config.method not in ("full-information", "loo", "shapley"))
 
 
 def test_mycroft_preset_values():
@@ -33,6 +33,21 @@ def test_mycroft_preset_values():
 def test_budget_override(name):
     assert load_strategy(name, budget=7).budget == 7
     assert load_strategy(name).budget != 7  # the preset itself is unchanged
+
+
+def test_data_valuation_presets_and_their_parameters():
+    assert load_strategy("loo") == StrategyConfig("loo", "loo")
+    assert load_strategy("shapley") == StrategyConfig("shapley", "shapley", permutations=100, truncation=0.01,
+                                                      exact_up_to=10)
+    for name in ("loo", "shapley"):
+        assert not load_strategy(name).budgeted  # owners share all their data
+
+
+def test_shapley_parameters_from_a_file(tmp_path):
+    path = tmp_path / "quick-shapley.toml"
+    path.write_text('method = "shapley"\npermutations = 20\ntruncation = 0.05\nexact_up_to = 0\n')
+    config = load_strategy(str(path))
+    assert (config.permutations, config.truncation, config.exact_up_to) == (20, 0.05, 0)
 
 
 def test_strategy_file_by_path(tmp_path, monkeypatch):
@@ -74,11 +89,17 @@ BAD_FILES = {
     "invalid toml": ("method = mycroft\n", "not valid TOML"),
     "unknown key": ('method = "mycroft"\nbudgte = 8\n', "unknown key 'budgte'"),
     "no method": ("budget = 8\n", "missing key 'method'"),
-    "unknown method": ('method = "shapley"\n', "unknown method 'shapley'"),
+    "unknown method": ('method = "banzhaf"\n', "unknown method 'banzhaf'"),
     "zero budget": ('method = "random"\nbudget = 0\n', "budget must be a positive integer"),
     "fractional budget": ('method = "random"\nbudget = 3.5\n', "budget must be a positive integer"),
     "negative ridge": ('method = "gradmatch"\nridge = -1\n', "ridge must be a number >= 0"),
     "text penalty": ('method = "mycroft"\npenalty = "high"\n', "penalty must be a number >= 0"),
+    "zero permutations": ('method = "shapley"\npermutations = 0\n', "permutations must be an integer >= 1"),
+    "fractional permutations": ('method = "shapley"\npermutations = 2.5\n', "permutations must be an integer"),
+    "truncation of one": ('method = "shapley"\ntruncation = 1\n', "truncation must be a number in [0, 1)"),
+    "negative truncation": ('method = "shapley"\ntruncation = -0.1\n', "truncation must be a number in [0, 1)"),
+    "exact for too many": ('method = "shapley"\nexact_up_to = 21\n', "exact_up_to must be an integer in 0..20"),
+    "exact as text": ('method = "shapley"\nexact_up_to = "all"\n', "exact_up_to must be an integer"),
 }
 
 

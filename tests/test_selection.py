@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from mycroft_fl.gradmatch import last_layer_gradients, share_budget
-from mycroft_fl.selection import METHODS, HardView, OwnerView, nearest_distance2, select
+from mycroft_fl.selection import (DATA_VALUATION, METHODS, HardView, OwnerView, budgeted, nearest_distance2,
+                                  reply_rules, select, shareable)
 
 HARD_CLASSES = (1, 3, 4)
 
@@ -31,6 +32,9 @@ def test_returns_unique_hard_class_indices_within_budget(method, budget):
     picks = select(method, owner, hard, budget)
     assert picks.dtype == np.int64
     assert len(picks) == len(set(picks.tolist()))
+    if method in DATA_VALUATION:  # the owner's whole dataset, every class
+        np.testing.assert_array_equal(picks, np.arange(len(owner.y)))
+        return
     assert set(owner.y[picks].tolist()) <= set(HARD_CLASSES)
     if method == "full-information":
         assert set(picks.tolist()) == set(np.flatnonzero(np.isin(owner.y, HARD_CLASSES)).tolist())
@@ -151,3 +155,14 @@ def test_bad_arguments_raise_value_error_naming_them(case):
     call, message = BAD_CALLS[case]
     with pytest.raises(ValueError, match=message):
         call(*_views())
+
+
+def test_data_valuation_shares_every_class_without_a_budget():
+    y = np.array([0, 8, 2, 9, 9])
+    for method in METHODS:
+        expected = [0, 1, 2, 3, 4] if method in DATA_VALUATION else [1, 3, 4]
+        assert shareable(method, y, np.array([8, 9])).tolist() == expected
+        rules = reply_rules(method, 16, np.array([9, 8, 9]))
+        assert rules["budget"] == (16 if budgeted(method) else None)
+        assert rules["allowed_labels"] == (None if method in DATA_VALUATION else [8, 9])
+    assert [m for m in METHODS if not budgeted(m)] == ["full-information", "loo", "shapley"]
