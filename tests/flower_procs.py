@@ -152,6 +152,7 @@ class Processes:
 
     def __init__(self, logdir: Path):
         self.logdir = logdir
+        self.workdir = logdir.parent  # the test's directory: process cwds, SuperLink state
         logdir.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
 
@@ -164,6 +165,28 @@ class Processes:
             log.close()  # the child has its own copy
         self.procs[name] = proc
         return proc
+
+    def start_superlink(self, port: int, env: dict[str, str]) -> subprocess.Popen:
+        """An insecure SuperLink on 127.0.0.1:`port` (state in the work dir), once it answers /health
+        (else SuperNodes started next exit at once)."""
+        cwd = self.workdir / "superlink"
+        cwd.mkdir()
+        link = self.start("superlink", [
+            str(VENV_BIN / "flower-superlink"), "--insecure", "--host", "127.0.0.1", "--port", str(port),
+            "--disable-runtime-dependency-installation", "--database", str(self.workdir / "state.db"),
+        ], env=env, cwd=cwd)
+        wait_http(f"http://127.0.0.1:{port}/health", 60, link)
+        return link
+
+    def start_supernode(self, name: str, link_port: int, port: int, node_config: str) -> subprocess.Popen:
+        """An insecure SuperNode `name` on `port` for the SuperLink on `link_port`; it installs the app under
+        its own FLWR_HOME (no race on one apps/ directory)."""
+        cwd = self.workdir / name
+        cwd.mkdir()
+        return self.start(name, [
+            str(VENV_BIN / "flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{link_port}",
+            "--port", str(port), "--node-config", node_config,
+        ], env=flower_env(cwd / "flwr-home"), cwd=cwd)
 
     def log(self, name: str) -> str:
         path = self.logdir / f"{name}.log"
@@ -198,6 +221,67 @@ class Processes:
             except subprocess.TimeoutExpired:
                 pass
         return [pid for p in groups for pid in ([p.pid] if p.poll() is None else []) + group_members(p.pid)]
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and every live descendant of it (by parent PID, whatever session or group they joined)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                text = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(text[text.rindex(")") + 2:].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        if alive(p):
+            out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def freeze_tree(pid: int) -> list[int]:
+    """SIGSTOP pid and all its descendants, parents first, until no new process appears (a frozen
+    parent cannot fork, so this ends); return the frozen PIDs. `kill_tree` ends them."""
+    frozen: list[int] = []
+    while True:
+        new = [p for p in process_tree(pid) if p not in frozen]
+        if not new:
+            return frozen
+        for p in new:
+            try:
+                os.kill(p, signal.SIGSTOP)
+                frozen.append(p)
+            except ProcessLookupError:
+                pass
+
+
+def kill_tree(pid: int, timeout: float = 10.0) -> list[int]:
+    """SIGKILL pid and all its descendants (frozen ones too), by PID; return any still alive after timeout."""
+    pids = process_tree(pid)
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return wait_gone(pids, timeout)
+
+
+def wait_log(procs: "Processes", name: str, text: str, timeout: float, poll: float = 0.05) -> float:
+    """Wait until the log of process `name` contains `text`; return when (time.monotonic()). Fails early
+    if that process exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if text in procs.log(name):
+            return time.monotonic()
+        if procs.procs[name].poll() is not None:
+            raise RuntimeError(f"{name} exited with {procs.procs[name].returncode} before logging {text!r}")
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{name} did not log {text!r} within {timeout:g} s")
+        time.sleep(poll)
 
 
 @contextlib.contextmanager

@@ -8,48 +8,12 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
-import numpy as np
 import pytest
+from digit_files import OWNERS, write_digit_files
 from flower_procs import (REPO, VENV_BIN, flower_env, free_ports, marked_processes, owned_processes, wait_gone,
-                          wait_http, write_connection)
+                          write_connection)
 
-HARD = (8, 9)
-
-
-def _write_files(d: Path) -> Path:
-    """Trainer train/val/test and three owner files cut from scikit-learn's digits; returns the scenario."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x, y = bunch.data.astype(np.float32), bunch.target.astype(np.int64)
-    rng = np.random.default_rng(0)
-    pool = {c: list(rng.permutation(np.flatnonzero(y == c))) for c in range(10)}
-
-    def save(name: str, counts: dict[int, int]) -> None:
-        idx = []
-        for c, n in counts.items():
-            idx += pool[c][:n]
-            del pool[c][:n]
-        idx = rng.permutation(np.array(idx))
-        np.savez(d / f"{name}.npz", x=x[idx], y=y[idx])
-
-    save("trainer_train", {c: 3 if c in HARD else 25 for c in range(10)})  # thin in the hard classes
-    save("trainer_val", {c: 40 for c in range(10)})
-    save("trainer_test", {c: 40 for c in range(10)})
-    save("rich", {**{c: 8 for c in range(8)}, 8: 30, 9: 30})  # half of it 8s and 9s
-    save("unrelated", {c: 15 for c in range(8)})  # no 8 or 9 at all
-    save("mixed", {c: 12 for c in range(10)})  # in between
-    scenario = d / "scenario.toml"
-    scenario.write_text(
-        'name = "loopback"\nseed = 0\n\n[trainer]\ntrain = "trainer_train.npz"\nval = "trainer_val.npz"\n'
-        'test = "trainer_test.npz"\nmodel = "mlp"\nembedder = "raw"\nhard_classes = [8, 9]\n\n'
-        '[[owners]]\nid = "rich"\ndata = "rich.npz"\n\n'
-        '[[owners]]\nid = "unrelated"\ndata = "unrelated.npz"\n\n'
-        '[[owners]]\nid = "clinic-mixed"\ndata = "mixed.npz"\n'
-    )
-    return scenario
 
 
 @pytest.mark.slow
@@ -57,7 +21,7 @@ def _write_files(d: Path) -> Path:
 def test_loopback_deployment_ranks_owners(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    scenario = _write_files(data)
+    scenario = write_digit_files(data, "loopback", OWNERS)
     out = tmp_path / "out"
     home = tmp_path / "flwr-home"
     link_port, *node_ports = free_ports(4)
@@ -67,24 +31,13 @@ def test_loopback_deployment_ranks_owners(tmp_path):
     owners = [  # (node config, expected owner id): the id comes from the file's stem unless owner-id is given
         (f'data-path="{data / "rich.npz"}"', "rich"),
         (f'data-path="{data / "unrelated.npz"}"', "unrelated"),
-        (f'data-path="{data / "mixed.npz"}" owner-id="clinic-mixed"', "clinic-mixed"),
+        (f'data-path="{data / "clinic-mixed.npz"}" owner-id="clinic-mixed"', "clinic-mixed"),
     ]
     t0 = time.monotonic()
     with owned_processes(tmp_path, str(tmp_path)) as procs:
-        cwd = tmp_path / "superlink"
-        cwd.mkdir()
-        link = procs.start("superlink", [
-            str(VENV_BIN / "flower-superlink"), "--insecure", "--host", "127.0.0.1", "--port", str(link_port),
-            "--disable-runtime-dependency-installation", "--database", str(tmp_path / "state.db"),
-        ], env=env, cwd=cwd)
-        wait_http(f"http://127.0.0.1:{link_port}/health", 60, link)  # else the SuperNodes exit at once
+        procs.start_superlink(link_port, env)
         for i, ((node_config, _), port) in enumerate(zip(owners, node_ports)):
-            cwd = tmp_path / f"supernode-{i}"
-            cwd.mkdir()
-            procs.start(f"supernode-{i}", [
-                str(VENV_BIN / "flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{link_port}",
-                "--port", str(port), "--node-config", node_config,
-            ], env=flower_env(cwd / "flwr-home"), cwd=cwd)
+            procs.start_supernode(f"supernode-{i}", link_port, port, node_config)
         run = procs.start("flwr-run", [
             str(VENV_BIN / "flwr"), "run", str(REPO), "loopback", "--stream",
             "-c", f"scenario='{scenario}' out='{out}' budget=16",

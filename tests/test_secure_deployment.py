@@ -15,48 +15,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
+from digit_files import OWNERS, write_digit_files
 from flower_procs import (REPO, VENV_BIN, flower_env, free_ports, make_node_key, make_tls_files, marked_processes,
                           owned_processes, wait_gone, wait_https, write_tls_connection)
 
 CONNECTION = "secure"
-OWNERS = ("rich", "unrelated", "clinic-mixed")
-
-
-def _write_files(d: Path) -> Path:
-    """Trainer files, three owner files and one for the intruder, cut from scikit-learn's digits."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x, y = bunch.data.astype(np.float32), bunch.target.astype(np.int64)
-    rng = np.random.default_rng(0)
-    pool = {c: list(rng.permutation(np.flatnonzero(y == c))) for c in range(10)}
-
-    def save(name: str, counts: dict[int, int]) -> None:
-        idx = []
-        for c, n in counts.items():
-            idx += pool[c][:n]
-            del pool[c][:n]
-        idx = rng.permutation(np.array(idx))
-        np.savez(d / f"{name}.npz", x=x[idx], y=y[idx])
-
-    save("trainer_train", {c: 3 if c in (8, 9) else 25 for c in range(10)})
-    save("trainer_val", {c: 40 for c in range(10)})
-    save("trainer_test", {c: 40 for c in range(10)})
-    save("rich", {**{c: 8 for c in range(8)}, 8: 30, 9: 30})
-    save("unrelated", {c: 15 for c in range(8)})
-    save("mixed", {c: 12 for c in range(10)})
-    save("intruder", {c: 5 for c in range(10)})  # would be valued if its node got in
-    scenario = d / "scenario.toml"
-    scenario.write_text(
-        'name = "secure-loopback"\nseed = 0\n\n[trainer]\ntrain = "trainer_train.npz"\nval = "trainer_val.npz"\n'
-        'test = "trainer_test.npz"\nmodel = "mlp"\nembedder = "raw"\nhard_classes = [8, 9]\n\n'
-        '[[owners]]\nid = "rich"\ndata = "rich.npz"\n\n'
-        '[[owners]]\nid = "unrelated"\ndata = "unrelated.npz"\n\n'
-        '[[owners]]\nid = "clinic-mixed"\ndata = "mixed.npz"\n'
-    )
-    return scenario
+INTRUDER = {c: 5 for c in range(10)}  # would be valued if its node got in
 
 
 def _flwr(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> dict:
@@ -92,7 +57,7 @@ def test_tls_deployment_refuses_unregistered_supernode(tmp_path):
     t0 = time.monotonic()
     data = tmp_path / "data"
     data.mkdir()
-    scenario = _write_files(data)
+    scenario = write_digit_files(data, "secure-loopback", OWNERS, unlisted={"intruder": INTRUDER})
     out = tmp_path / "out"
     tls = make_tls_files(tmp_path / "certs")
     keys = {owner: make_node_key(tmp_path / "keys", owner) for owner in (*OWNERS, "intruder")}
@@ -103,7 +68,7 @@ def test_tls_deployment_refuses_unregistered_supernode(tmp_path):
     node_config = {
         "rich": f'data-path="{data / "rich.npz"}"',
         "unrelated": f'data-path="{data / "unrelated.npz"}"',
-        "clinic-mixed": f'data-path="{data / "mixed.npz"}" owner-id="clinic-mixed"',
+        "clinic-mixed": f'data-path="{data / "clinic-mixed.npz"}" owner-id="clinic-mixed"',
         "intruder": f'data-path="{data / "intruder.npz"}" owner-id="intruder"',
     }
 
