@@ -81,12 +81,16 @@ class Report:
             f"Strategy `{d['strategy']}` (method `{d['method']}`), {self.scope()}, seed {d['seed']}.",
             "Hard accuracy is measured on held-out hard samples that owners never saw; utility is an owner's hard",
             "accuracy minus the trainer's control (the same retraining with no owner data). `other classes` is the",
-            "change in test accuracy outside the hard classes; an owner whose subset lowers it by more than the test",
-            "set's noise allows is flagged harmful and ranked below all others.",
+            "change in test accuracy outside the hard classes. An owner is flagged harmful, ranked below all others",
+            "and left out of the combined model when its subset lowers that accuracy beyond the test set's noise",
+            "without a net gain on the whole test set, or when its labels contradict the trainer's own data and it",
+            "lowers that accuracy at all.",
             *([f"Under `{d['method']}`, an owner's utility is instead {UTILITY[d['method']]}, where v(S) is the "
                "utility of the data of the owners in S together; its hard and test accuracy are still those of its "
                "data alone."] if d["method"] in UTILITY else []), "",
             "```", self.table(), "```", "",
+            *[f"- `{o['id']}` is harmful: {o['harm_reason']}." for o in d["owners"] if o.get("harmful")],
+            *([""] if any(o.get("harmful") for o in d["owners"]) else []),
             f"Samples that left owners: {d['exposure']['total_received']} (from {d['exposure']['owners_sharing']} owners); "
             f"used: {d['exposure']['total_shared']}; replays of the trainer's own hard samples dropped: "
             f"{d['exposure']['total_replayed']}. "

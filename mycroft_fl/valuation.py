@@ -19,6 +19,7 @@ from .datavaluation import Game, leave_one_out, shapley
 from .embedders import check_embedder_name, embedder_state, make_embedder
 from .errors import InputError
 from .hard import split_hard_samples
+from .harm import LabelCheck, PairedChange, judge_harm
 from .models import Classifier, ModelSpec, TrainConfig, accuracy, fine_tune, get_weights, predict, train_new
 from .owner import hard_view
 from .presets import StrategyConfig
@@ -29,9 +30,6 @@ from .screening import Screen
 from .selection import DATA_VALUATION
 
 Progress = Callable[[str, int, int], None]
-#: Below this label agreement (screening.Screen.label_agreement) an owner's data counts as mislabelled.
-#: Clean owners measured 0.56-1.0 on digits, owners with 80% flipped labels 0.0-0.34.
-MIN_LABEL_AGREEMENT = 0.4
 
 
 @dataclass(frozen=True)
@@ -70,17 +68,6 @@ class Score:
     test_correct: np.ndarray = field(repr=False)
 
 
-def harm(control: Score, score: Score, other: np.ndarray, *, z: float = 3.0) -> tuple[float, bool]:
-    """Accuracy lost on the test samples outside the hard classes (`other` mask; the whole test set
-    when every class is hard), and whether the loss is beyond the test set's noise: a one-sided McNemar test on the paired right/wrong outcomes
-    (b samples lost, c gained; harmful when b - c > z * sqrt(b + c))."""
-    lost = int(np.count_nonzero(control.test_correct & ~score.test_correct & other))
-    gained = int(np.count_nonzero(~control.test_correct & score.test_correct & other))
-    n_other = int(np.count_nonzero(other))
-    drop = (lost - gained) / n_other if n_other else 0.0
-    return drop, lost - gained > z * np.sqrt(lost + gained) and lost > gained
-
-
 class Trainer:
     """The model trainer: fits its baseline, finds hard samples, builds queries, scores owner subsets."""
 
@@ -104,7 +91,8 @@ class Trainer:
         self.hard_classes = split.classes(data.val)
         self.baseline_test_accuracy = accuracy(self.baseline, data.test)
         self.control = self.score(None)
-        self.screen = Screen(Dataset.concat([data.train, data.val]), self.hard_query, seed=seed)
+        self.screen = Screen(Dataset.concat([data.train, data.val]), self.hard_query, n_classes=data.n_classes,
+                             seed=seed)
         self.reply_limits = reply_limits(data.train.x)  # owners' values far outside its range are out of domain
 
     def query(self, strategy: StrategyConfig, *, private: bool = False) -> Query:
@@ -160,11 +148,13 @@ class OwnerResult:
     received: int = 0
     replayed: int = 0
     label_agreement: float | None = None
+    label_agreement_expected: float | None = None
     hard_accuracy: float | None = None
     test_accuracy: float | None = None
     utility: float | None = None
     other_accuracy_drop: float | None = None
     harmful: bool = False
+    harm_reason: str | None = None
     rank: int | None = None
 
     @property
@@ -176,7 +166,10 @@ class OwnerResult:
         if self.status == "ok":
             out.update(hard_accuracy=self.hard_accuracy, test_accuracy=self.test_accuracy, utility=self.utility,
                        other_accuracy_drop=self.other_accuracy_drop, harmful=self.harmful,
-                       replayed=self.replayed, label_agreement=self.label_agreement)
+                       replayed=self.replayed, label_agreement=self.label_agreement,
+                       label_agreement_expected=self.label_agreement_expected)
+            if self.harmful:
+                out["harm_reason"] = self.harm_reason
         else:
             out["reason"] = self.reason
         out["rank"] = self.rank
@@ -232,12 +225,15 @@ def coalition_values(strategy: StrategyConfig, coalitions: Coalitions, *, seed: 
                    tolerance=strategy.truncation, seed=seed)
 
 
-def screen_owner(trainer: Trainer, owner: OwnerResult) -> None:
+def screen_owner(trainer: Trainer, owner: OwnerResult) -> LabelCheck:
     """Drop the replays of the trainer's own hard samples from an owner's subset; measure its labels."""
     replayed = trainer.screen.replays(owner.subset)
     owner.replayed = int(replayed.sum())
     owner.subset = owner.subset.subset(np.flatnonzero(~replayed))
     owner.label_agreement = trainer.screen.label_agreement(owner.subset)
+    clean, wrong = trainer.screen.expected_agreement(owner.subset.y)
+    owner.label_agreement_expected = clean
+    return LabelCheck(owner.label_agreement, clean, wrong)
 
 
 def value_owners_subsets(trainer: Trainer, owners: Sequence[OwnerResult], strategy: StrategyConfig, *,
@@ -251,18 +247,18 @@ def value_owners_subsets(trainer: Trainer, owners: Sequence[OwnerResult], strate
     other = ~np.isin(trainer.data.test.y, trainer.hard_classes)
     if not other.any():  # every class is hard (e.g. a two-class task): harm is a net loss on the whole test set
         other = np.ones_like(other)
-    for owner in ok:
-        screen_owner(trainer, owner)
+    labels = {owner.id: screen_owner(trainer, owner) for owner in ok}
     coalitions = Coalitions(trainer, ok)
+    everything = np.ones_like(other)
     for i, owner in enumerate(ok):
         s = coalitions.score(frozenset({owner.id}))
         owner.hard_accuracy, owner.test_accuracy = s.hard_accuracy, s.test_accuracy
         owner.utility = s.hard_accuracy - trainer.control.hard_accuracy
-        owner.other_accuracy_drop, significant = harm(trainer.control, s, other)
-        # mislabelled data that does any damage is harmful too: most of its labels contradict the
-        # trainer's own labelled data, so its hard-sample gains come from predicting those classes more
-        mislabelled = owner.label_agreement is not None and owner.label_agreement < MIN_LABEL_AGREEMENT
-        owner.harmful = significant or (mislabelled and owner.other_accuracy_drop > 0)
+        change = PairedChange.of(trainer.control.test_correct, s.test_correct, other)
+        owner.other_accuracy_drop = change.drop
+        owner.harm_reason = judge_harm(change, PairedChange.of(trainer.control.test_correct, s.test_correct,
+                                                               everything), labels[owner.id])
+        owner.harmful = owner.harm_reason is not None
         if progress:
             progress("valuing owners", i + 1, len(ok))
     if strategy.method in DATA_VALUATION:

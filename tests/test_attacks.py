@@ -40,7 +40,8 @@ def test_replayed_hard_samples_are_dropped_and_earn_nothing(owners):
 
 def test_flipping_labels_toward_the_hard_classes_is_harmful_and_ranked_last(owners):
     o = owners["flipper"]
-    assert o["harmful"] and o["label_agreement"] < 0.4 and o["other_accuracy_drop"] > 0
+    assert o["harmful"] and o["other_accuracy_drop"] > 0 and "labels contradict" in o["harm_reason"]
+    assert o["label_agreement"] < o["label_agreement_expected"] / 2  # other digits' images labelled 8 or 9
     assert all(rank(o) > owners[i]["rank"] for i in HONEST)
 
 
