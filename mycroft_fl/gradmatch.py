@@ -198,7 +198,7 @@ def geometric_median(points: np.ndarray, *, tol: float = 1e-6, max_iter: int = 2
     Uses the Vardi–Zhang step, so an iterate that lands on a data point neither divides by zero nor gets
     stuck there. Stops when an iteration moves the estimate by less than `tol` or after `max_iter`
     iterations. The paper's centre of a class's hard samples (unlike the mean, one outlier cannot drag it).
-    The selection measures distance to the nearest hard sample instead (see `selection.select`): on
+    The selection measures distance to the nearest hard sample by default (see `selection.select`): on
     digits that picked more useful data and separated flipped labels better.
     """
     x = as_matrix(points, "points").astype(np.float64)

@@ -49,6 +49,6 @@ def select_for_query(query: Query, data: Dataset) -> np.ndarray:
     picked = select(
         query.method,
         OwnerView(y=owner_y, embeddings=None if embed is None else embed(owner_x), gradients=gradients),
-        hard, query.budget, seed=query.seed, ridge=query.ridge, penalty=query.penalty,
+        hard, query.budget, seed=query.seed, ridge=query.ridge, penalty=query.penalty, anchor=query.anchor,
     )
     return candidates[picked]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import InputError
-from .selection import METHODS, budgeted
+from .selection import ANCHORS, METHODS, budgeted
 
 PRESET_DIRS = (
     Path(__file__).resolve().parent.parent / "strategies",  # checkout, or a Flower app bundle
@@ -21,7 +21,8 @@ PRESET_DIRS = (
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    """A selection method with its budget and parameters: `ridge` λ and `penalty` λ₂ of Mycroft; for
+    """A selection method with its budget and parameters: `ridge` λ and `penalty` λ₂ of Mycroft, and the
+    `anchor` its penalty measures distance from (see `selection.select`); for
     Data Shapley, exact values up to `exact_up_to` owners (2^n retrains), beyond that truncated Monte
     Carlo over `permutations` random orders, cut once a prefix is within `truncation` (relative) of the
     value of all owners."""
@@ -31,6 +32,7 @@ class StrategyConfig:
     budget: int = 32
     ridge: float = 0.5
     penalty: float = 2.0
+    anchor: str = "nearest"
     permutations: int = 100
     truncation: float = 0.01
     exact_up_to: int = 10
@@ -46,6 +48,8 @@ class StrategyConfig:
             value = getattr(self, field)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
                 raise InputError(f"strategy {self.name!r}: {field} must be a number >= 0, got {value!r}")
+        if self.anchor not in ANCHORS:
+            raise InputError(f"strategy {self.name!r}: anchor must be one of {', '.join(ANCHORS)}, got {self.anchor!r}")
         if not _is_int(self.permutations) or self.permutations < 1:
             raise InputError(f"strategy {self.name!r}: permutations must be an integer >= 1, got {self.permutations!r}")
         if not _is_int(self.exact_up_to) or not 0 <= self.exact_up_to <= MAX_EXACT:
@@ -89,7 +93,7 @@ def load_strategy(name_or_path: str, *, budget: int | None = None) -> StrategyCo
         raise InputError(f"{path}: not valid TOML ({exc})") from None
     except RecursionError:
         raise InputError(f"{path}: not valid TOML (nested too deeply)") from None
-    known = {"name", "method", "budget", "ridge", "penalty", "permutations", "truncation", "exact_up_to",
+    known = {"name", "method", "budget", "ridge", "penalty", "anchor", "permutations", "truncation", "exact_up_to",
              "description"}
     unknown = sorted(set(table) - known)
     if unknown:

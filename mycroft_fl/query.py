@@ -34,6 +34,7 @@ class Query:
     embedder_state: dict[str, np.ndarray] = field(default_factory=dict)
     ridge: float = 0.5
     penalty: float = 2.0
+    anchor: str = "nearest"
     seed: int = 0
     private: bool = False
     hard_embeddings: np.ndarray | None = None
@@ -56,7 +57,8 @@ class Query:
             "method": self.method, "budget": int(self.budget), "seed": int(self.seed),
             "model": self.model.name, "sample_shape": [int(s) for s in self.model.sample_shape],
             "n_classes": int(self.model.n_classes), "embedder": self.embedder,
-            "ridge": float(self.ridge), "penalty": float(self.penalty), "private": bool(self.private),
+            "ridge": float(self.ridge), "penalty": float(self.penalty), "anchor": self.anchor,
+            "private": bool(self.private),
         }
 
     @classmethod
@@ -79,6 +81,7 @@ class Query:
             embedder=str(config["embedder"]),
             embedder_state={k[len(_EMBEDDER):]: v for k, v in arrays.items() if k.startswith(_EMBEDDER)},
             ridge=float(config.get("ridge", 0.5)), penalty=float(config.get("penalty", 2.0)),
+            anchor=str(config.get("anchor", "nearest")),
             private=private,
             hard_embeddings=np.asarray(arrays["hard_embeddings"]) if "hard_embeddings" in arrays else None,
             targets=targets or None,

@@ -9,13 +9,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .gradmatch import as_count, as_labels, as_matrix, nonneg_ridge_omp, share_budget
+from .gradmatch import as_count, as_labels, as_matrix, geometric_median, nonneg_ridge_omp, share_budget
 from .retrieval import interleave, normalize_rows, select_retrieval
 
 METHODS = ("mycroft", "gradmatch", "retrieval", "random", "full-information", "loo", "shapley")
 #: Classic data valuation over owners (datavaluation.py): leave-one-out and Data Shapley. The owner
 #: shares all its data, every sample of every class, and the trainer values owners by retraining.
 DATA_VALUATION = ("loo", "shapley")
+#: Where Mycroft's penalty measures a candidate's distance from, in its class's hard embeddings.
+ANCHORS = ("nearest", "geometric-median")
 
 
 def budgeted(method: str) -> bool:
@@ -106,6 +108,7 @@ def select(
     seed: int = 0,
     ridge: float = 0.5,
     penalty: float = 2.0,
+    anchor: str = "nearest",
 ) -> np.ndarray:
     """Indices of the owner samples to share, unique int64, only of hard-class labels (any label under
     data valuation).
@@ -121,7 +124,8 @@ def select(
     - "gradmatch": per hard class, `nonneg_ridge_omp` of the candidates' gradients to the class target.
     - "mycroft": the same with a penalty that keeps picks near the class's hard samples in embedding
       space: penalty_i = ridge · penalty · d_i² / median_j d_j², d_i the distance of candidate i's
-      L2-normalised embedding to the nearest normalised hard embedding of its class, so the median
+      L2-normalised embedding to the nearest normalised hard embedding of its class (`anchor`
+      "nearest"; "geometric-median": to their geometric median, the paper's centre), so the median
       candidate's diagonal is ridge · (1 + penalty). The OMP's greedy step divides each correlation by
       sqrt(ridge + penalty_i) (see `nonneg_ridge_omp`), so a candidate at the median distance needs
       sqrt(1 + penalty) times the correlation of one lying on a hard sample. Free of the gradients' and
@@ -136,6 +140,8 @@ def select(
     budget = as_count(budget, "budget", minimum=1)
     if not (np.isfinite(penalty) and penalty >= 0):
         raise ValueError(f"penalty must be a finite number >= 0, got {penalty}")
+    if anchor not in ANCHORS:
+        raise ValueError(f"anchor must be one of {', '.join(ANCHORS)}; got {anchor!r}")
     if not budgeted(method):
         return shareable(method, owner.y, hard.classes)
     if method in ("retrieval", "mycroft"):
@@ -167,13 +173,22 @@ def select(
         gradients = owner.gradients[cand]
         weights = None
         if method == "mycroft":
-            distance2 = nearest_distance2(owner.embeddings[cand], hard.embeddings[hard.y == c])
+            distance2 = anchor_distance2(owner.embeddings[cand], hard.embeddings[hard.y == c], anchor)
             typical = np.median(distance2)
             typical = typical if typical > 0 else distance2.max()  # more than half lie on hard samples
             weights = ridge * penalty * distance2 / typical if typical > 0 else None
         chosen, _ = nonneg_ridge_omp(gradients, target, k, ridge=ridge, penalty=weights)
         picks.append(cand[chosen])
     return interleave(picks)
+
+
+def anchor_distance2(points: np.ndarray, references: np.ndarray, anchor: str) -> np.ndarray:
+    """Squared distance of each L2-normalised row of `points` to the `anchor` of the L2-normalised rows of
+    `references`: the nearest of them, or their geometric median."""
+    if anchor == "nearest":
+        return nearest_distance2(points, references)
+    centre = geometric_median(normalize_rows(references))
+    return ((normalize_rows(points) - centre) ** 2).sum(axis=1)
 
 
 def nearest_distance2(points: np.ndarray, references: np.ndarray, *, chunk: int = 4096) -> np.ndarray:

@@ -108,7 +108,7 @@ class Trainer:
             method=strategy.method, budget=strategy.budget, model=self.spec, weights=get_weights(self.baseline),
             hard_x=self.hard_query.x[:0] if private else self.hard_query.x, hard_y=self.hard_query.y,
             embedder=self.config.embedder, embedder_state=state,
-            ridge=strategy.ridge, penalty=strategy.penalty, seed=self.seed, private=private,
+            ridge=strategy.ridge, penalty=strategy.penalty, anchor=strategy.anchor, seed=self.seed, private=private,
             hard_embeddings=None if view is None else view.embeddings,
             targets=None if view is None else view.targets,
         )

@@ -74,3 +74,19 @@ def test_owner_that_cannot_select_replies_with_its_reason(trainer, scenario, nod
     assert not reply.has_error()
     assert "subset" not in reply.content.array_records
     assert reason in reply.content["info"]["error"]
+
+
+def test_the_strategys_anchor_reaches_the_owner(trainer, scenario):
+    from dataclasses import replace
+
+    from mycroft_fl.owner import select_for_query
+
+    paper = replace(load_strategy("mycroft", budget=16), anchor="geometric-median", penalty=50.0)
+    query = trainer.query(paper)
+    assert query.to_config()["anchor"] == "geometric-median"
+    msg = make_message(query_content(query, scenario=str(scenario.path)), dst=7)
+    reply = client_app(msg, make_context(7, {"partition-id": 0, "num-partitions": 5}))
+    picked = reply.content["subset"]["indices"].numpy()
+    data = scenario.owner_data(scenario.owners[0].id)
+    np.testing.assert_array_equal(picked, select_for_query(query, data))
+    assert not np.array_equal(np.sort(picked), np.sort(select_for_query(replace(query, anchor="nearest"), data)))

@@ -448,6 +448,7 @@ def test_load_scenario_returns_a_scenario_or_raises_input_error(fuzz_dir, text):
 STRATEGY = {"name": texts, "method": st.sampled_from(["mycroft", "gradmatch", "retrieval", "random",
                                                         "full-information", "loo", "shapley"]),
             "budget": st.integers(1, 64), "ridge": fraction(0, 5), "penalty": fraction(0, 5), "description": texts,
+            "anchor": st.one_of(st.sampled_from(["nearest", "geometric-median"]), texts),
             "permutations": st.integers(1, 500), "truncation": fraction(0, 0.5), "exact_up_to": st.integers(0, 20)}
 
 
@@ -462,6 +463,7 @@ def test_load_strategy_returns_a_config_or_raises_input_error(fuzz_dir, text, bu
     assert isinstance(config, StrategyConfig) and isinstance(config.name, str)
     assert isinstance(config.budget, int) and config.budget >= 1
     assert all(math.isfinite(v) and v >= 0 for v in (config.ridge, config.penalty))
+    assert config.anchor in ("nearest", "geometric-median")
     assert isinstance(config.permutations, int) and config.permutations >= 1 and 0 <= config.truncation < 1
     assert isinstance(config.exact_up_to, int) and 0 <= config.exact_up_to <= 20
 

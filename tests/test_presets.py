@@ -43,6 +43,13 @@ def test_data_valuation_presets_and_their_parameters():
         assert not load_strategy(name).budgeted  # owners share all their data
 
 
+def test_the_papers_anchor_from_a_file(tmp_path):
+    path = tmp_path / "paper.toml"
+    path.write_text('method = "mycroft"\nanchor = "geometric-median"\n')
+    assert load_strategy(str(path)).anchor == "geometric-median"
+    assert load_strategy("mycroft").anchor == "nearest"
+
+
 def test_shapley_parameters_from_a_file(tmp_path):
     path = tmp_path / "quick-shapley.toml"
     path.write_text('method = "shapley"\npermutations = 20\ntruncation = 0.05\nexact_up_to = 0\n')
@@ -94,6 +101,7 @@ BAD_FILES = {
     "fractional budget": ('method = "random"\nbudget = 3.5\n', "budget must be a positive integer"),
     "negative ridge": ('method = "gradmatch"\nridge = -1\n', "ridge must be a number >= 0"),
     "text penalty": ('method = "mycroft"\npenalty = "high"\n', "penalty must be a number >= 0"),
+    "unknown anchor": ('method = "mycroft"\nanchor = "centroid"\n', "anchor must be one of nearest, geometric-median"),
     "zero permutations": ('method = "shapley"\npermutations = 0\n', "permutations must be an integer >= 1"),
     "fractional permutations": ('method = "shapley"\npermutations = 2.5\n', "permutations must be an integer"),
     "truncation of one": ('method = "shapley"\ntruncation = 1\n', "truncation must be a number in [0, 1)"),

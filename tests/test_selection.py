@@ -2,7 +2,10 @@ import numpy as np
 import pytest
 
 from mycroft_fl.gradmatch import last_layer_gradients, share_budget
-from mycroft_fl.selection import (DATA_VALUATION, METHODS, HardView, OwnerView, budgeted, nearest_distance2,
+from mycroft_fl.gradmatch import geometric_median
+from mycroft_fl.retrieval import normalize_rows
+from mycroft_fl.selection import (DATA_VALUATION, METHODS, HardView, OwnerView, anchor_distance2, budgeted,
+                                  nearest_distance2,
                                   reply_rules, select, shareable)
 
 HARD_CLASSES = (1, 3, 4)
@@ -143,6 +146,7 @@ BAD_CALLS = {
     "negative penalty": (lambda o, h: select("mycroft", o, h, 5, penalty=-1.0), "penalty"),
     "zero ridge": (lambda o, h: select("mycroft", o, h, 5, ridge=0.0), "ridge"),
     "negative seed": (lambda o, h: select("random", o, h, 5, seed=-1), "seed"),
+    "unknown anchor": (lambda o, h: select("mycroft", o, h, 5, anchor="mean"), "anchor must be one of nearest"),
     "gradient rows": (lambda o, h: OwnerView(o.y, o.embeddings, o.gradients[:-1]), "owner.gradients"),
     "float labels": (lambda o, h: OwnerView(o.y.astype(float), o.embeddings), "owner.y"),
     "hard embedding rows": (lambda o, h: HardView(h.y, h.embeddings[:-1]), "hard.embeddings"),
@@ -166,3 +170,27 @@ def test_data_valuation_shares_every_class_without_a_budget():
         assert rules["budget"] == (16 if budgeted(method) else None)
         assert rules["allowed_labels"] == (None if method in DATA_VALUATION else [8, 9])
     assert [m for m in METHODS if not budgeted(m)] == ["full-information", "loo", "shapley"]
+
+
+def test_anchor_distances_to_the_nearest_hard_sample_or_their_geometric_median():
+    rng = np.random.default_rng(3)
+    points, refs = rng.normal(size=(20, 6)), rng.normal(size=(7, 6))
+    np.testing.assert_allclose(anchor_distance2(points, refs, "nearest"), nearest_distance2(points, refs))
+    centre = geometric_median(normalize_rows(refs))
+    np.testing.assert_allclose(anchor_distance2(points, refs, "geometric-median"),
+                               ((normalize_rows(points) - centre) ** 2).sum(axis=1))
+
+
+def test_the_papers_geometric_median_anchor_changes_which_candidates_mycroft_prefers():
+    owner, hard = _views(seed=4)
+    nearest = select("mycroft", owner, hard, 12, penalty=50.0)
+    median = select("mycroft", owner, hard, 12, penalty=50.0, anchor="geometric-median")
+    assert len(median) == len(nearest) and set(owner.y[median]) <= set(HARD_CLASSES)
+    assert set(median.tolist()) != set(nearest.tolist())
+    # with a heavy penalty the picks lie closer to their anchor than the candidates do on average
+    for picks, anchor in ((nearest, "nearest"), (median, "geometric-median")):
+        for c in HARD_CLASSES:
+            cand = np.flatnonzero(owner.y == c)
+            d = anchor_distance2(owner.embeddings[cand], hard.embeddings[hard.y == c], anchor)
+            chosen = np.isin(cand, picks)
+            assert d[chosen].mean() < d.mean(), (anchor, c)
