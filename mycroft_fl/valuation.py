@@ -37,7 +37,9 @@ class TrainerConfig:
     """How the trainer trains, finds its hard samples, embeds, and values owners.
 
     `combine_top`: the combined model uses the subsets of this many best-ranked owners (those with
-    positive utility and not flagged harmful).
+    positive utility and not flagged harmful). `defences`: reject out-of-domain and padded replies, drop
+    replays of the hard query samples, flag harmful owners; off only to measure what they change (the
+    checks of a reply's form always run).
     """
 
     model: str = "mlp"
@@ -47,13 +49,15 @@ class TrainerConfig:
     query_fraction: float = 0.5
     retrain: bool = False
     combine_top: int = 3
+    defences: bool = True
 
     def __post_init__(self) -> None:
         check_embedder_name(self.embedder)
         if not isinstance(self.combine_top, int) or isinstance(self.combine_top, bool) or self.combine_top < 1:
             raise InputError(f"combine_top must be an integer >= 1, got {self.combine_top!r}")
-        if not isinstance(self.retrain, bool):
-            raise InputError(f"retrain must be true or false, got {self.retrain!r}")
+        for name in ("retrain", "defences"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if isinstance(self.query_fraction, bool) or not isinstance(self.query_fraction, (int, float)) \
                 or not 0 < self.query_fraction < 1:
             raise InputError(f"query_fraction must be a number in (0, 1), got {self.query_fraction!r}")
@@ -93,7 +97,8 @@ class Trainer:
         self.control = self.score(None)
         self.screen = Screen(Dataset.concat([data.train, data.val]), self.hard_query, n_classes=data.n_classes,
                              seed=seed)
-        self.reply_limits = reply_limits(data.train.x)  # owners' values far outside its range are out of domain
+        # owners' values far outside its range are out of domain; without defences only the form is checked
+        self.reply_limits = reply_limits(data.train.x) if self.config.defences else {"max_padding": None}
 
     def query(self, strategy: StrategyConfig, *, private: bool = False) -> Query:
         """The query for owners: model, hard query samples, embedder and the strategy's method. With
@@ -227,7 +232,7 @@ def coalition_values(strategy: StrategyConfig, coalitions: Coalitions, *, seed: 
 
 def screen_owner(trainer: Trainer, owner: OwnerResult) -> LabelCheck:
     """Drop the replays of the trainer's own hard samples from an owner's subset; measure its labels."""
-    replayed = trainer.screen.replays(owner.subset)
+    replayed = trainer.screen.replays(owner.subset) if trainer.config.defences else np.zeros(owner.shared, bool)
     owner.replayed = int(replayed.sum())
     owner.subset = owner.subset.subset(np.flatnonzero(~replayed))
     owner.label_agreement = trainer.screen.label_agreement(owner.subset)
@@ -258,7 +263,7 @@ def value_owners_subsets(trainer: Trainer, owners: Sequence[OwnerResult], strate
         owner.other_accuracy_drop = change.drop
         owner.harm_reason = judge_harm(change, PairedChange.of(trainer.control.test_correct, s.test_correct,
                                                                everything), labels[owner.id])
-        owner.harmful = owner.harm_reason is not None
+        owner.harmful = owner.harm_reason is not None and trainer.config.defences
         if progress:
             progress("valuing owners", i + 1, len(ok))
     if strategy.method in DATA_VALUATION:

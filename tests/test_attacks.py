@@ -54,3 +54,21 @@ def test_out_of_domain_values_are_rejected(owners):
 def test_padding_with_copies_is_rejected(owners):
     o = owners["padder"]
     assert o["status"] == "rejected" and "repeat another sample exactly" in o["reason"] and o["rank"] is None
+
+
+def test_without_the_defences_every_cheater_is_valued_and_ranked():
+    """What the defences change (TrainerConfig(defences=False) checks only a reply's form): the replayer is
+    credited for the trainer's own samples, the flipper is not flagged, out-of-domain and padded replies
+    are accepted."""
+    import dataclasses
+
+    sc = load_scenario("hostile")
+    trainer = Trainer(sc.trainer_data(), dataclasses.replace(sc.trainer, defences=False), seed=0)
+    report = value_with(trainer, sc.owners_data(), resolve_strategy("mycroft", 16),
+                        behaviours={o.id: o.behaviour for o in sc.owners})
+    got = {o["id"]: o for o in report.to_dict()["owners"]}
+    assert all(o["status"] == "ok" and not o["harmful"] for o in got.values()), got
+    assert got["replayer"]["replayed"] == 0 and got["replayer"]["shared"] == 16 and got["replayer"]["utility"] > 0
+    assert got["replayer"]["rank"] < got["sparse"]["rank"]  # credited for the trainer's own hard samples
+    assert got["flipper"]["rank"] < got["unrelated"]["rank"]  # its hard-sample gains count in full
+    assert got["out-of-domain"]["shared"] == 16 and got["padder"]["shared"] == 16
