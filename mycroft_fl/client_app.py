@@ -12,7 +12,6 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
@@ -22,6 +21,7 @@ from .attacks import answer
 from .query import Query
 from .replies import check_reply
 from .scenario import Scenario, load_scenario
+from .selection import reply_rules
 from .strategy import error_content, reply_content
 
 app = ClientApp()
@@ -64,8 +64,7 @@ def select(msg: Message, context: Context) -> Message:
         if behaviour == "honest":  # an honest owner checks its own output before anything leaves it
             _, problem = check_reply(x, y, picked, sample_shape=query.model.sample_shape,
                                      n_classes=query.model.n_classes, local_size=len(data),
-                                     allowed_labels=np.unique(query.hard_y),
-                                     budget=None if query.method == "full-information" else query.budget)
+                                     **reply_rules(query.method, query.budget, query.hard_y))
             if problem:
                 raise RuntimeError(f"selection produced an invalid subset: {problem}")
     except Exception as exc:  # reported to the trainer with this owner's id; the run goes on

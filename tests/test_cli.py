@@ -31,6 +31,21 @@ def two_runs(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_simulate_leave_one_out_over_flower_values_every_owner_on_all_its_data(tmp_path):
+    """The data-valuation baselines through the ClientApp and the strategy's checks: every owner sends
+    all of its data (every class, no budget) and gets a value."""
+    proc = simulate("simulations/digits.toml", "--strategy", "loo", "--out", str(tmp_path), "--quiet")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    sizes = {k: len(v) for k, v in load_scenario("digits").owners_data().items()}
+    assert report["method"] == "loo" and report["valuation"]["retrains"] >= 2 * len(sizes) + 1
+    for o in report["owners"]:
+        assert o["status"] == "ok" and o["received"] == o["shared"] == sizes[o["id"]], o
+        assert isinstance(o["utility"], float) and isinstance(o["rank"], int)
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_simulate_writes_report_with_the_contract_fields(two_runs):
     procs, (report, _), (out, _) = two_runs

@@ -54,6 +54,15 @@ def test_full_information_sends_every_hard_class_sample(trainer, scenario):
     assert len(reply.content["subset"]["indices"].numpy()) == int(np.isin(data.y, trainer.hard_classes).sum())
 
 
+@pytest.mark.parametrize("method", ["loo", "shapley"])
+def test_data_valuation_sends_all_the_owners_data(trainer, scenario, method):
+    reply = ask(trainer, scenario, {"partition-id": 3, "num-partitions": 5}, method=method, budget=1)
+    assert "error" not in reply.content["info"], reply.content["info"]
+    data = scenario.owner_data(scenario.owners[3].id)  # `unrelated`: digits 0-7, no hard class at all
+    np.testing.assert_array_equal(reply.content["subset"]["indices"].numpy(), np.arange(len(data)))
+    np.testing.assert_array_equal(reply.content["subset"]["y"].numpy(), data.y)
+
+
 def test_deployed_owner_reads_data_path_and_is_named_by_it(trainer, scenario, tmp_path):
     path = tmp_path / "clinic-a.npz"
     save_npz(path, scenario.owner_data("specialist"))
