@@ -23,6 +23,7 @@ from .presets import StrategyConfig, resolve_strategy
 from .ranking import rank_quality
 from .report import clean_json
 from .scenario import Scenario
+from .selection import DATA_VALUATION
 from .valuation import Progress, Trainer
 
 REFERENCE = "full-information"
@@ -132,6 +133,16 @@ class Comparison:
     def control(self) -> dict:
         return {k: stat(t[k] for t in self.trainers) for k in ("hard_accuracy", "test_accuracy")}
 
+    def merge(self, other: "Comparison") -> "Comparison":
+        """This comparison with `other`'s strategies added: a comparison of the same scenario on some of the
+        same seeds (so on the very same trainers), e.g. costly strategies run on fewer seeds."""
+        if other.scenario != self.scenario or not set(other.settings["seeds"]) <= set(self.settings["seeds"]):
+            raise InputError("can only merge a comparison of the same scenario on some of the same seeds")
+        settings = {**self.settings, "strategies": [*self.strategies, *(s for s in other.strategies
+                                                                         if s not in self.strategies)]}
+        runs = self.runs + [r for r in other.runs if r["strategy"] != REFERENCE]
+        return Comparison(self.scenario, settings, self.trainers, runs, self.total_s + other.total_s)
+
     def to_dict(self) -> dict:
         return clean_json({"scenario": self.scenario, "settings": self.settings, "definitions": DEFINITIONS,
                        "control": self.control(), "aggregates": self.aggregates(), "trainers": self.trainers,
@@ -212,7 +223,9 @@ def compare(scenario: Scenario, strategies: Iterable[str | StrategyConfig] = DEF
         reports = []
         for config in plan:
             step(f"seed {seed}, {config.name}" + (f" at budget {config.budget}" if config.budgeted else ""))
-            reports.append(value_with(trainer, owners, config, scenario=scenario.name,
+            # a data-valuation run retrains once per coalition of owners, for minutes: show its progress too
+            inner = progress if config.method in DATA_VALUATION else None
+            reports.append(value_with(trainer, owners, config, scenario=scenario.name, progress=inner,
                                       behaviours={o.id: o.behaviour for o in scenario.owners}).to_dict())
         runs += [run_figures(r, reports[0], budgeted=c.budgeted) for c, r in zip(plan, reports)]
     step("done")

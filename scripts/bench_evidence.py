@@ -74,8 +74,10 @@ def log(msg: str) -> None:
 
 
 def run_scenario(name: str, seeds: int, budgets: tuple[int, ...], out: Path, *, docs: bool,
-                 valuation: bool = True) -> dict:
-    """Run one comparison, write its files, and return its compare.json as a dict."""
+                 valuation: bool = True, valuation_seeds: int | None = None) -> dict:
+    """Run one comparison, write its files, and return its compare.json as a dict. The data-valuation
+    baselines run on the first `valuation_seeds` seeds only (all of them by default): on the same trainers,
+    merged into the same comparison."""
     import torch
 
     from mycroft_fl.compare import compare
@@ -84,6 +86,7 @@ def run_scenario(name: str, seeds: int, budgets: tuple[int, ...], out: Path, *, 
     torch.set_num_threads(1)  # as `mycroft-fl compare` does: small models, one thread each
     strategies = [*BASE_STRATEGIES, *(VALUATION_STRATEGIES if valuation else ())]
     skipped = {} if valuation else {v: "left out (--no-valuation)" for v in VALUATION_STRATEGIES}
+    valuation_seeds = min(seeds, valuation_seeds or seeds)
     scenario = load_scenario(name)
     log(f"{name}: strategies {','.join(strategies)}, budgets {','.join(map(str, budgets))}, {seeds} seeds"
         + (f"; skipped {', '.join(skipped)}" if skipped else ""))
@@ -91,15 +94,24 @@ def run_scenario(name: str, seeds: int, budgets: tuple[int, ...], out: Path, *, 
 
     def progress(label: str, done: int, total: int) -> None:
         now = time.perf_counter()
-        log(f"{name}: [{done}/{total}] {label}  (+{now - last[0]:.1f} s)")
-        last[0] = now
+        if label.startswith("compare:") or now - last[0] >= 30:  # a step, or a long step's heartbeat
+            log(f"{name}: [{done}/{total}] {label}  (+{now - last[0]:.1f} s)")
+            last[0] = now
 
     start = time.perf_counter()
-    result = compare(scenario, strategies, list(budgets), seeds, progress=progress)
+    if valuation and valuation_seeds < seeds:
+        result = compare(scenario, BASE_STRATEGIES, list(budgets), seeds, progress=progress).merge(
+            compare(scenario, VALUATION_STRATEGIES, list(budgets), valuation_seeds, progress=progress))
+        skipped = {v: f"run on the first {valuation_seeds} of the {seeds} seeds only (--valuation-seeds)"
+                   for v in VALUATION_STRATEGIES}
+    else:
+        result = compare(scenario, strategies, list(budgets), seeds, progress=progress)
     wall = time.perf_counter() - start
     target = out / name
-    command = (f"mycroft-fl compare {name} --strategies {','.join(strategies)} "
-               f"--budgets {','.join(map(str, budgets))} --seeds {seeds} --out {target.relative_to(ROOT)}")
+    target.mkdir(parents=True, exist_ok=True)
+    command = (f"{COMMAND} --scenarios {name} --seeds {seeds}"
+               + (f" --valuation-seeds {valuation_seeds}" if valuation and valuation_seeds < seeds else "")
+               + ("" if valuation else " --no-valuation"))
     path = result.write(target, command)
     doc = json.loads(path.read_text())
     doc["evidence"] = {"wall_s": round(wall, 1), "skipped_strategies": skipped, "command": command,
@@ -276,7 +288,8 @@ def scenario_section(doc: dict, docs_rel: str | None) -> list[str]:
         lines += [f"**Only {n_seeds} seed{'s' if n_seeds != 1 else ''}, not the issue's 5**; the spreads "
                   "below are correspondingly rough.", ""]
     if ev.get("skipped_strategies"):
-        lines += ["Skipped: " + "; ".join(f"`{k}` ({v})" for k, v in ev["skipped_strategies"].items()) + ".", ""]
+        lines += ["Data-valuation baselines: " + "; ".join(f"`{k}` {v}" for k, v in ev["skipped_strategies"].items())
+                  + ".", ""]
     lines += table(doc) + [""]
     if name in REAL:
         lines += [f"Targets (issue 4, mean over {n_seeds} seeds, Mycroft at each budget):", ""] + targets(doc) + [""]
@@ -367,7 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenarios", default=",".join(ORDER), help="comma-separated, of " + ", ".join(ORDER))
     p.add_argument("--quick", action="store_true", help="2 seeds, one budget, digits and credit only; writes "
                                                         "runs/evidence-quick and prints the section")
-    p.add_argument("--no-valuation", action="store_true", help="leave out loo and shapley even if available")
+    p.add_argument("--no-valuation", action="store_true", help="leave out loo and shapley")
+    p.add_argument("--valuation-seeds", type=int, help="run loo and shapley on this many of the seeds only "
+                                                       "(exact Shapley over 10 owners is 1,023 retrains a seed)")
     p.add_argument("--section-only", action="store_true", help="rebuild the BENCHMARKS.md section from the "
                                                                "existing runs/evidence/*/compare.json; run nothing")
     args = p.parse_args(argv)
@@ -384,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     out = QUICK_OUT if args.quick else OUT
     for name in names:
         budgets = BUDGETS[name][:1] if args.quick else BUDGETS[name]
-        run_scenario(name, seeds, budgets, out, docs=not args.quick, valuation=not args.no_valuation)
+        run_scenario(name, seeds, budgets, out, docs=not args.quick, valuation=not args.no_valuation,
+                     valuation_seeds=args.valuation_seeds)
         if args.quick:
             continue
         write_benchmarks(out)
