@@ -15,24 +15,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"mycroft-fl: error: {message}\n")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+def _integer(minimum: int):
+    """An argparse type: an integer of at least `minimum`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="value the scenario's owners on Flower's simulation engine")
     sim.add_argument("scenario", help="scenario file (simulations/NAME.toml) or the name of a shipped one")
     sim.add_argument("--strategy", default="mycroft", help="preset name (strategies/NAME.toml) or a strategy file")
-    sim.add_argument("--budget", type=_positive, help="samples each owner may share (default: the strategy's)")
-    sim.add_argument("--seed", type=_seed, help="seed of training, hard-sample split and selection (default: the scenario's)")
+    sim.add_argument("--budget", type=_integer(1), help="samples each owner may share (default: the strategy's)")
+    sim.add_argument("--seed", type=_integer(0), help="seed of training, hard-sample split and selection (default: the scenario's)")
     sim.add_argument("--out", default=None, help="directory for report.json, report.md, ranking.png (default: runs/NAME)")
     sim.add_argument("--private", action="store_true",
                      help="keep the hard samples with the trainer: owners get their gradient targets and embeddings")
@@ -53,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--strategies", help="comma-separated preset names or strategy files (default: mycroft,gradmatch,"
                                           "retrieval,random); full-information always runs as the reference")
     cmp.add_argument("--budgets", help="comma-separated samples each owner may share (default: 8,16,32)")
-    cmp.add_argument("--seeds", type=_positive, default=3, help="number of seeds, counted from the scenario's (default: 3)")
+    cmp.add_argument("--seeds", type=_integer(1), default=3, help="number of seeds, counted from the scenario's (default: 3)")
     cmp.add_argument("--out", default=None, help="directory for compare.json, compare.md and the plots "
                                                  "(default: runs/NAME-compare)")
     cmp.add_argument("--quiet", action="store_true", help="no progress display")

@@ -129,9 +129,15 @@ def kill_pids(pids: list[int], timeout: float = 10.0) -> list[int]:
     return pids
 
 
-def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
-    """Wait until GET url answers 2xx (no proxy); fail early if proc exits."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, *, cafile: Path | None = None) -> None:
+    """Wait until GET url answers 2xx (no proxy; over TLS verified against `cafile` when given); fail early
+    if proc exits."""
+    handlers: list = [urllib.request.ProxyHandler({})]
+    if cafile is not None:
+        import ssl
+
+        handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=str(cafile))))
+    opener = urllib.request.build_opener(*handlers)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -384,24 +390,3 @@ def write_tls_connection(home: Path, name: str, port: int, root_certificates: Pa
         f'[superlink]\ndefault = "{name}"\n\n[superlink.{name}]\naddress = "127.0.0.1:{port}"\n'
         f'root-certificates = "{Path(root_certificates).resolve()}"\n'
     )
-
-
-def wait_https(url: str, cafile: Path, timeout: float, proc: subprocess.Popen | None = None) -> None:
-    """`wait_http` over TLS: GET url verifying the server against cafile (no proxy)."""
-    import ssl
-
-    ctx = ssl.create_default_context(cafile=str(cafile))
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx))
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with opener.open(url, timeout=1.0) as r:
-                if 200 <= r.status < 300:
-                    return
-        except OSError:
-            pass
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} before {url} answered")
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{url} did not answer within {timeout:g} s")
-        time.sleep(0.2)

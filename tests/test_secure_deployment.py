@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from digit_files import OWNERS, write_digit_files
 from flower_procs import (REPO, VENV_BIN, flower_env, free_ports, make_node_key, make_tls_files, marked_processes,
-                          owned_processes, wait_gone, wait_https, write_tls_connection)
+                          owned_processes, wait_gone, wait_http, write_tls_connection)
 
 CONNECTION = "secure"
 INTRUDER = {c: 5 for c in range(10)}  # would be valued if its node got in
@@ -90,7 +90,7 @@ def test_tls_deployment_refuses_unregistered_supernode(tmp_path):
             "--enable-supernode-auth", "--host", "127.0.0.1", "--port", str(link_port),
             "--disable-runtime-dependency-installation", "--database", str(tmp_path / "state.db"),
         ], env=env, cwd=cwd)
-        wait_https(f"https://127.0.0.1:{link_port}/health", tls["ca"], 60, link)
+        wait_http(f"https://127.0.0.1:{link_port}/health", 60, link, cafile=tls["ca"])
         plain = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         with pytest.raises(OSError):  # TLS only: plain HTTP gets no answer
             plain.open(f"http://127.0.0.1:{link_port}/health", timeout=3).close()
