@@ -14,7 +14,6 @@ import numpy as np
 from .data import Dataset
 from .owner import select_for_query
 from .query import Query
-from .selection import DATA_VALUATION, shareable
 
 BEHAVIOURS = ("honest", "replay", "flip-to-hard", "out-of-domain", "pad")
 
@@ -35,9 +34,7 @@ def answer(query: Query, data: Dataset, behaviour: str = "honest", *, seed: int 
         other = ~np.isin(y, hard)
         y[other] = rng.choice(hard, size=int(other.sum()))
         data = Dataset(data.x, y)
-    # data valuation has nothing to select: the owner shares all its data, every class
-    picked = shareable(query.method, data.y, query.hard_y) if query.method in DATA_VALUATION \
-        else select_for_query(query, data)
+    picked = select_for_query(query, data)
     x, y = data.x[picked], data.y[picked]
     if behaviour == "out-of-domain":
         x = x * 1000.0

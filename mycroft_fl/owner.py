@@ -11,7 +11,7 @@ from .embedders import make_embedder
 from .gradmatch import last_layer_gradients
 from .models import Classifier, features_and_logits, set_weights
 from .query import Query
-from .selection import HardView, OwnerView, select
+from .selection import HardView, OwnerView, budgeted, select, shareable
 
 _NEEDS_GRADIENTS = ("mycroft", "gradmatch")
 _NEEDS_EMBEDDINGS = ("mycroft", "retrieval")
@@ -32,7 +32,10 @@ def hard_view(method: str, model: Classifier, embed: Callable[[np.ndarray], np.n
 
 
 def select_for_query(query: Query, data: Dataset) -> np.ndarray:
-    """Indices of the owner's samples to share for `query` (at most its budget, except full information)."""
+    """Indices of the owner's samples to share for `query`: at most its budget, except under full information
+    (every sample of a hard class) and data valuation (every sample), which have nothing to select."""
+    if not budgeted(query.method):
+        return shareable(query.method, data.y, query.hard_y)
     model = set_weights(query.model.build(), query.weights)
     hard_classes = np.unique(query.hard_y)
     candidates = np.flatnonzero(np.isin(data.y, hard_classes))

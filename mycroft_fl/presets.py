@@ -42,7 +42,7 @@ class StrategyConfig:
             raise InputError(f"strategy name must be a non-empty string, got {self.name!r}")
         if self.method not in METHODS:
             raise InputError(f"strategy {self.name!r}: unknown method {self.method!r} (use one of {', '.join(METHODS)})")
-        if not isinstance(self.budget, int) or isinstance(self.budget, bool) or self.budget < 1:
+        if not _is_int(self.budget) or self.budget < 1:
             raise InputError(f"budget must be a positive integer, got {self.budget!r}")
         for field in ("ridge", "penalty"):
             value = getattr(self, field)
