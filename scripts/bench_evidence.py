@@ -29,7 +29,10 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks_md import BENCHMARKS, write_section  # scripts/ is on sys.path when run as a script
+from benchmarks_md import (  # scripts/ is on sys.path when run as a script
+    BENCHMARKS,
+    write_section,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Evidence on real data"
@@ -122,8 +125,8 @@ def run_scenario(name: str, seeds: int, budgets: tuple[int, ...], out: Path, *, 
     merged into the same comparison."""
     import torch
 
-    from mycroft_fl.compare import compare
-    from mycroft_fl.scenario import load_scenario
+    from mycroft_fl.cli.compare import compare
+    from mycroft_fl.scenarios.spec import load_scenario
 
     torch.set_num_threads(1)  # as `mycroft-fl compare` does: small models, one thread each
     strategies = [*BASE_STRATEGIES, *(VALUATION_STRATEGIES if valuation else ())]
@@ -244,7 +247,7 @@ def _runs(doc: dict, strategy: str, budget: int | None) -> list[dict]:
 def _self_agreement(refs: list[dict]) -> float | None:
     """Mean Spearman between the full-information rankings of every pair of seeds: how stable the
     reference itself is (a ceiling of sorts for any strategy's agreement with it)."""
-    from mycroft_fl.ranking import rank_quality
+    from mycroft_fl.trainer.ranking import rank_quality
 
     def scores(run: dict) -> dict:
         return {o: None if v["rank"] is None else -float(v["rank"]) for o, v in run["owners"].items()}

@@ -15,11 +15,10 @@ import statistics
 import time
 
 import numpy as np
-
 from benchmarks_md import write_section  # scripts/ is on sys.path when run as a script
 
-from mycroft_fl.gradmatch import last_layer_gradients
-from mycroft_fl.selection import HardView, OwnerView, select
+from mycroft_fl.owner.gradients import last_layer_gradients
+from mycroft_fl.owner.selectors import HardView, OwnerView, select
 
 N_OWNER, FEATURES, CLASSES, EMBEDDING, HARD_PER_CLASS, BUDGET, RUNS = 50_000, 128, 10, 64, 8, 256, 5
 TARGET_SECONDS = 2.0

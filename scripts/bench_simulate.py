@@ -35,8 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmarks_md import write_section  # noqa: E402
 from make_file_example import build, write_npz  # noqa: E402
 
-from mycroft_fl.data import Dataset  # noqa: E402
-
+from mycroft_fl.core.data import Dataset  # noqa: E402
 
 SECTION = "## mycroft-fl simulate: wall time and memory"
 BUDGET, INTERVAL, TARGET_OWNERS, TARGET_SECONDS = 8, 0.2, 100, 180.0
@@ -167,9 +166,9 @@ def time_baseline() -> float:
     message), on the bench scenario's files, with one torch thread as in the simulation."""
     import torch
 
-    from mycroft_fl.presets import load_strategy
-    from mycroft_fl.scenario import load_scenario
-    from mycroft_fl.valuation import Trainer
+    from mycroft_fl.scenarios.presets import load_strategy
+    from mycroft_fl.scenarios.spec import load_scenario
+    from mycroft_fl.trainer.trainer import Trainer
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="bench-simulate-baseline-") as tmp:
@@ -255,9 +254,9 @@ def main() -> None:
     print(f"target: {TARGET_OWNERS} owners under {TARGET_SECONDS / 60:g} minutes: {verdict}")
     if args.no_write:
         return
-    import torch
     import flwr
     import ray
+    import torch
 
     runs_text = ", ".join(f"{n:,} owners: {'median of ' + str(r) + ' runs' if r > 1 else '1 run'}"
                           for n, r, _, _ in rows)

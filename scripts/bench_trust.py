@@ -36,10 +36,10 @@ def log(msg: str) -> None:
 
 
 def attacks(seeds: int) -> str:
-    from mycroft_fl.api import value_with
-    from mycroft_fl.presets import resolve_strategy
-    from mycroft_fl.scenario import load_scenario
-    from mycroft_fl.valuation import Trainer
+    from mycroft_fl.scenarios.presets import resolve_strategy
+    from mycroft_fl.scenarios.spec import load_scenario
+    from mycroft_fl.trainer.in_process import value_with
+    from mycroft_fl.trainer.trainer import Trainer
 
     sc = load_scenario("hostile")
     behaviours = {o.id: o.behaviour for o in sc.owners}
@@ -93,12 +93,12 @@ def attacks(seeds: int) -> str:
 def privacy(seeds: int) -> str:
     import torch
 
-    from mycroft_fl.api import value_with
-    from mycroft_fl.owner import select_for_query
-    from mycroft_fl.presets import resolve_strategy
-    from mycroft_fl.ranking import rank_quality
-    from mycroft_fl.scenario import load_scenario
-    from mycroft_fl.valuation import Trainer
+    from mycroft_fl.owner.answer import select_for_query
+    from mycroft_fl.scenarios.presets import resolve_strategy
+    from mycroft_fl.scenarios.spec import load_scenario
+    from mycroft_fl.trainer.in_process import value_with
+    from mycroft_fl.trainer.ranking import rank_quality
+    from mycroft_fl.trainer.trainer import Trainer
 
     torch.set_num_threads(1)
     rows = ["| scenario | query | Spearman vs full information | Kendall tau-b | combined hard acc | "

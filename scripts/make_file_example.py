@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mycroft_fl.data import Dataset
-from mycroft_fl.scenario import load_scenario
+from mycroft_fl.core.data import Dataset
+from mycroft_fl.scenarios.spec import load_scenario
 
 OUT = Path(__file__).resolve().parent.parent / "simulations" / "clinics"
 

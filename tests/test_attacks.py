@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from mycroft_fl.api import value_with
-from mycroft_fl.presets import resolve_strategy
-from mycroft_fl.scenario import load_scenario
-from mycroft_fl.valuation import Trainer
+from mycroft_fl.scenarios.presets import resolve_strategy
+from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.trainer import Trainer
 
 HONEST = ["specialist", "generalist", "sparse", "unrelated"]
 

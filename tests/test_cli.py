@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from mycroft_fl.data import save_npz
-from mycroft_fl.scenario import load_scenario
+from mycroft_fl.core.data import save_npz
+from mycroft_fl.scenarios.spec import load_scenario
 
-CLI = [sys.executable, "-m", "mycroft_fl.cli"]
+CLI = [sys.executable, "-m", "mycroft_fl.cli.main"]
 
 
 def simulate(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -85,9 +85,9 @@ def test_same_seed_gives_the_same_report(two_runs):
 @pytest.mark.timeout(600)
 def test_flower_transport_changes_nothing(two_runs):
     """The simulation over Flower gives exactly what the in-process engine gives."""
-    from mycroft_fl.api import value_with
-    from mycroft_fl.presets import resolve_strategy
-    from mycroft_fl.valuation import Trainer
+    from mycroft_fl.scenarios.presets import resolve_strategy
+    from mycroft_fl.trainer.in_process import value_with
+    from mycroft_fl.trainer.trainer import Trainer
 
     _, (report, _), _ = two_runs
     sc = load_scenario("digits")
@@ -102,7 +102,7 @@ def test_flower_transport_changes_nothing(two_runs):
 def file_scenario(tmp_path):
     """A scenario of the user's own files, with a hook to break one of them."""
     rng = np.random.default_rng(0)
-    from mycroft_fl.data import Dataset
+    from mycroft_fl.core.data import Dataset
 
     def data(n):
         return Dataset(rng.random((n, 4), dtype=np.float32), rng.integers(0, 3, n))

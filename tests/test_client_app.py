@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from flower_fakes import make_context, make_message
 
-from mycroft_fl.client_app import app as client_app
-from mycroft_fl.data import save_npz
-from mycroft_fl.presets import load_strategy
-from mycroft_fl.scenario import load_scenario
-from mycroft_fl.strategy import query_content
-from mycroft_fl.valuation import Trainer
+from mycroft_fl.core.data import save_npz
+from mycroft_fl.flower.client_app import app as client_app
+from mycroft_fl.flower.protocol import query_content
+from mycroft_fl.scenarios.presets import load_strategy
+from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_owner_that_cannot_select_replies_with_its_reason(trainer, scenario, nod
 def test_the_strategys_anchor_reaches_the_owner(trainer, scenario):
     from dataclasses import replace
 
-    from mycroft_fl.owner import select_for_query
+    from mycroft_fl.owner.answer import select_for_query
 
     paper = replace(load_strategy("mycroft", budget=16), anchor="geometric-median", penalty=50.0)
     query = trainer.query(paper)

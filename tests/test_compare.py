@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from mycroft_fl.cli import main
+from mycroft_fl.cli.main import main
 
 TINY = ["--strategies", "mycroft,random", "--budgets", "8,4", "--seeds", "2", "--quiet"]
 TIMINGS = {"wall_s", "fit_s", "valuation_s", "timings"}

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mycroft_fl.data import Dataset, TrainerData, check_dataset, load_npz, save_npz
-from mycroft_fl.errors import InputError
+from mycroft_fl.core.data import Dataset, TrainerData, check_dataset, load_npz, save_npz
+from mycroft_fl.core.errors import InputError
 
 
 def good_arrays(n=12, d=5, n_classes=3):

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from mycroft_fl.datavaluation import Game, exact_shapley, leave_one_out, shapley, tmc_shapley
+from mycroft_fl.trainer.games import (
+    Game,
+    exact_shapley,
+    leave_one_out,
+    shapley,
+    tmc_shapley,
+)
 
 
 def glove_game() -> Game:

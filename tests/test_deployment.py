@@ -11,9 +11,16 @@ import time
 
 import pytest
 from digit_files import OWNERS, write_digit_files
-from flower_procs import (REPO, VENV_BIN, flower_env, free_ports, marked_processes, owned_processes, wait_gone,
-                          write_connection)
-
+from flower_procs import (
+    REPO,
+    VENV_BIN,
+    flower_env,
+    free_ports,
+    marked_processes,
+    owned_processes,
+    wait_gone,
+    write_connection,
+)
 
 
 @pytest.mark.slow

@@ -31,8 +31,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mycroft_fl.api import value_owners
-from mycroft_fl.scenario import load_scenario
+from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.in_process import value_owners
 
 SEEDS = range(8)
 BUDGET = 10

@@ -6,11 +6,21 @@ import textwrap
 import numpy as np
 import pytest
 
-from mycroft_fl import embedders
-from mycroft_fl.data import check_dataset
-from mycroft_fl.embedders import EfficientNetLite0, check_embedder_name, embedder_state, make_embedder
-from mycroft_fl.errors import InputError
-from mycroft_fl.models import ModelSpec, TrainConfig, features_and_logits, train_new
+from mycroft_fl.core import embedders
+from mycroft_fl.core.data import check_dataset
+from mycroft_fl.core.embedders import (
+    EfficientNetLite0,
+    check_embedder_name,
+    embedder_state,
+    make_embedder,
+)
+from mycroft_fl.core.errors import InputError
+from mycroft_fl.core.models import (
+    ModelSpec,
+    TrainConfig,
+    features_and_logits,
+    train_new,
+)
 
 
 def test_raw_standardises_with_the_trainers_statistics():

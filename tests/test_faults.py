@@ -15,8 +15,20 @@ from pathlib import Path
 
 import pytest
 from digit_files import OWNERS, write_digit_files
-from flower_procs import (REPO, VENV_BIN, flower_env, free_ports, freeze_tree, kill_pids, kill_tree,
-                          marked_processes, owned_processes, wait_gone, wait_log, write_connection)
+from flower_procs import (
+    REPO,
+    VENV_BIN,
+    flower_env,
+    free_ports,
+    freeze_tree,
+    kill_pids,
+    kill_tree,
+    marked_processes,
+    owned_processes,
+    wait_gone,
+    wait_log,
+    write_connection,
+)
 
 # ---------------------------------------------------------------------------------------------
 # 1. A SuperNode killed mid-run (loopback deployment)
@@ -133,7 +145,7 @@ def _faulty_client_app(fault: str, partition: int, release: Path, max_sleep: flo
     handler by value (workers need not import this test module)."""
     from flwr.clientapp import ClientApp
 
-    from mycroft_fl import client_app as mycroft_client
+    from mycroft_fl.flower import client_app as mycroft_client
 
     app = ClientApp()
 
@@ -176,9 +188,9 @@ def _simulate_with_fault(tmp_path: Path, fault: str, owner: str, reply_timeout: 
     from flwr.serverapp import ServerApp
     from flwr.simulation import run_simulation
 
-    from mycroft_fl.presets import load_strategy
-    from mycroft_fl.scenario import load_scenario
-    from mycroft_fl.server_app import run_scenario
+    from mycroft_fl.flower.server_app import run_scenario
+    from mycroft_fl.scenarios.presets import load_strategy
+    from mycroft_fl.scenarios.spec import load_scenario
 
     scenario = load_scenario(REPO / "simulations" / "digits.toml")
     partition = scenario.owner_ids.index(owner)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mycroft_fl.scenario import load_scenario
+from mycroft_fl.scenarios.spec import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -11,8 +11,17 @@ import time
 from pathlib import Path
 
 import pytest
-from flower_procs import (REPO, VENV_BIN, alive, flower_env, free_ports, kill_pids, marked_processes,
-                          owned_processes, wait_gone)
+from flower_procs import (
+    REPO,
+    VENV_BIN,
+    alive,
+    flower_env,
+    free_ports,
+    kill_pids,
+    marked_processes,
+    owned_processes,
+    wait_gone,
+)
 
 
 def _local_superlinks(home: Path) -> list[int]:

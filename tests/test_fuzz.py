@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from mycroft_fl.data import Dataset, TrainerData, check_dataset, load_npz
-from mycroft_fl.errors import InputError
-from mycroft_fl.presets import StrategyConfig, load_strategy
-from mycroft_fl.replies import check_reply, reason_kind
-from mycroft_fl.scenario import Scenario, load_scenario
+from mycroft_fl.core.data import Dataset, TrainerData, check_dataset, load_npz
+from mycroft_fl.core.errors import InputError
+from mycroft_fl.scenarios.presets import StrategyConfig, load_strategy
+from mycroft_fl.scenarios.spec import Scenario, load_scenario
+from mycroft_fl.trust.replies import check_reply, reason_kind
 
 # hypothesis itself warns when it casts a drawn value into a narrow dtype (float16): not ours
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
@@ -507,8 +507,8 @@ def small_trainer():
     """A real trainer on the digits scenario, trained briefly (its replies' checks are what matter)."""
     from dataclasses import replace
 
-    from mycroft_fl.models import TrainConfig
-    from mycroft_fl.valuation import Trainer
+    from mycroft_fl.core.models import TrainConfig
+    from mycroft_fl.trainer.trainer import Trainer
 
     scenario = load_scenario("digits")
     trainer = Trainer(scenario.trainer_data(), replace(scenario.trainer, training=TrainConfig(epochs=2, finetune_epochs=1)))
@@ -568,7 +568,7 @@ def query_config(budget: int | None, method: str = "mycroft") -> StrategyConfig:
 @fuzz("records")
 @given(record_replies(), st.one_of(st.none(), st.integers(1, 8)), st.sampled_from(["mycroft", "loo"]))
 def test_strategy_check_of_flower_records_never_raises(small_trainer, content, budget, method):
-    from mycroft_fl.strategy import MycroftStrategy
+    from mycroft_fl.flower.strategy import MycroftStrategy
 
     config = query_config(budget, method)
     result = MycroftStrategy._check(None, small_trainer, 7, flower_reply(content), config)
@@ -585,7 +585,7 @@ def test_strategy_check_of_flower_records_never_raises(small_trainer, content, b
 def test_non_finite_local_size_is_rejected_not_a_crash(small_trainer, value):
     from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
-    from mycroft_fl.strategy import MycroftStrategy
+    from mycroft_fl.flower.strategy import MycroftStrategy
 
     content = RecordDict({"subset": ArrayRecord({"x": Array(np.ones((1, 64), np.float32)), "y": Array(np.full(1, 8)),
                                                  "indices": Array(np.zeros(1, np.int64))}),

@@ -5,8 +5,9 @@ import pytest
 import torch
 from scipy.optimize import nnls
 
-from mycroft_fl.gradmatch import geometric_median, last_layer_gradients, nonneg_ridge_omp, share_budget
-
+from mycroft_fl.owner.budget import share_budget
+from mycroft_fl.owner.gradients import last_layer_gradients
+from mycroft_fl.owner.omp import geometric_median, nonneg_ridge_omp
 
 # --- last_layer_gradients -------------------------------------------------------------------------
 

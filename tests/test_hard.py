@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from mycroft_fl.data import Dataset
-from mycroft_fl.errors import InputError
-from mycroft_fl.hard import split_hard_samples
+from mycroft_fl.core.data import Dataset
+from mycroft_fl.core.errors import InputError
+from mycroft_fl.trainer.hard import split_hard_samples
 
 
 def val_with_mistakes(wrong_per_class: dict[int, int], right_per_class: int = 4, seed: int = 0):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mycroft_fl.api import value_with
-from mycroft_fl.harm import LabelCheck, PairedChange, judge_harm
-from mycroft_fl.presets import load_strategy
-from mycroft_fl.scenario import load_scenario
-from mycroft_fl.valuation import Trainer
+from mycroft_fl.scenarios.presets import load_strategy
+from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.trainer import Trainer
+from mycroft_fl.trust.harm import LabelCheck, PairedChange, judge_harm
 
 CLEAN = LabelCheck(agreement=0.9, clean=0.9, wrong=0.01)
 FLIPPED = LabelCheck(agreement=0.2, clean=0.9, wrong=0.01)

@@ -7,11 +7,21 @@ import pytest
 import torch
 from torch import nn
 
-from mycroft_fl.data import check_dataset
-from mycroft_fl.errors import InputError
-from mycroft_fl.models import (
-    Classifier, ModelSpec, TrainConfig, accuracy, build_model, features_and_logits, fine_tune, fit, get_weights,
-    predict, set_weights, train_new,
+from mycroft_fl.core.data import check_dataset
+from mycroft_fl.core.errors import InputError
+from mycroft_fl.core.models import (
+    Classifier,
+    ModelSpec,
+    TrainConfig,
+    accuracy,
+    build_model,
+    features_and_logits,
+    fine_tune,
+    fit,
+    get_weights,
+    predict,
+    set_weights,
+    train_new,
 )
 
 FAST = TrainConfig(epochs=3, finetune_epochs=2, batch_size=16)

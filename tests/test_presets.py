@@ -4,9 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from mycroft_fl.errors import InputError
-from mycroft_fl.presets import StrategyConfig, available_presets, load_strategy
-from mycroft_fl.selection import METHODS
+from mycroft_fl.core.errors import InputError
+from mycroft_fl.owner.selectors import METHODS
+from mycroft_fl.scenarios.presets import (
+    StrategyConfig,
+    available_presets,
+    load_strategy,
+)
 
 STRATEGIES = Path(__file__).resolve().parent.parent / "strategies"
 SHIPPED = sorted(p.stem for p in STRATEGIES.glob("*.toml"))

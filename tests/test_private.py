@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from flower_fakes import make_context, make_message
 
-from mycroft_fl.api import value_with
-from mycroft_fl.client_app import app as client_app
-from mycroft_fl.owner import select_for_query
-from mycroft_fl.presets import resolve_strategy
-from mycroft_fl.query import Query
-from mycroft_fl.scenario import load_scenario
-from mycroft_fl.strategy import query_content
-from mycroft_fl.valuation import Trainer
+from mycroft_fl.core.query import Query
+from mycroft_fl.flower.client_app import app as client_app
+from mycroft_fl.flower.protocol import query_content
+from mycroft_fl.owner.answer import select_for_query
+from mycroft_fl.scenarios.presets import resolve_strategy
+from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.trainer import Trainer
 
 METHODS = ["mycroft", "gradmatch", "retrieval", "random"]
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from mycroft_fl.ranking import ndcg, rank_owners, rank_quality
+from mycroft_fl.trainer.ranking import ndcg, rank_owners, rank_quality
 
 # --- rank_owners ---------------------------------------------------------------------------------
 

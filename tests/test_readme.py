@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mycroft_fl.data import Dataset, save_npz
-from mycroft_fl.scenario import load_scenario
+from mycroft_fl.core.data import Dataset, save_npz
+from mycroft_fl.scenarios.spec import load_scenario
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

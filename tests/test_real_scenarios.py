@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mycroft_fl import sources
-from mycroft_fl.cli import main
-from mycroft_fl.errors import InputError
-from mycroft_fl.scenario import load_scenario
-from mycroft_fl.sources import load_source, source_table
+from mycroft_fl.cli.main import main
+from mycroft_fl.core.errors import InputError
+from mycroft_fl.scenarios import sources
+from mycroft_fl.scenarios.sources import load_source, source_table
+from mycroft_fl.scenarios.spec import load_scenario
 
 SIMULATIONS = Path(__file__).resolve().parent.parent / "simulations"
 HARD = [2, 4, 6]  # Pullover, Coat, Shirt

@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 
-from mycroft_fl.data import Dataset
-from mycroft_fl.replies import MAX_ABS, REJECTIONS, check_reply, reason_kind, reference_range, reply_limits
+from mycroft_fl.core.data import Dataset
+from mycroft_fl.trust.replies import (
+    MAX_ABS,
+    REJECTIONS,
+    check_reply,
+    reason_kind,
+    reference_range,
+    reply_limits,
+)
 
 SHAPE = (2, 3)
 

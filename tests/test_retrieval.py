@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from mycroft_fl.retrieval import interleave, normalize_rows, select_retrieval
+from mycroft_fl.owner.budget import interleave
+from mycroft_fl.owner.retrieval import normalize_rows, select_retrieval
 
 
 def _data(seed, n=300, m=20, dim=8, n_classes=4):

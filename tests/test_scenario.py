@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mycroft_fl.data import Dataset, save_npz
-from mycroft_fl.errors import InputError
-from mycroft_fl.scenario import load_scenario
-from mycroft_fl.sources import load_source
+from mycroft_fl.core.data import Dataset, save_npz
+from mycroft_fl.core.errors import InputError
+from mycroft_fl.scenarios.sources import load_source
+from mycroft_fl.scenarios.spec import load_scenario
 
 DIGITS_TOML = Path(__file__).resolve().parent.parent / "simulations" / "digits.toml"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mycroft_fl.api import value_with
-from mycroft_fl.data import Dataset
-from mycroft_fl.harm import LabelCheck
-from mycroft_fl.presets import load_strategy
-from mycroft_fl.scenario import load_scenario
-from mycroft_fl.screening import Screen
-from mycroft_fl.valuation import Trainer
+from mycroft_fl.core.data import Dataset
+from mycroft_fl.scenarios.presets import load_strategy
+from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.trainer import Trainer
+from mycroft_fl.trust.harm import LabelCheck
+from mycroft_fl.trust.screening import Screen
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,19 @@ from pathlib import Path
 
 import pytest
 from digit_files import OWNERS, write_digit_files
-from flower_procs import (REPO, VENV_BIN, flower_env, free_ports, make_node_key, make_tls_files, marked_processes,
-                          owned_processes, wait_gone, wait_http, write_tls_connection)
+from flower_procs import (
+    REPO,
+    VENV_BIN,
+    flower_env,
+    free_ports,
+    make_node_key,
+    make_tls_files,
+    marked_processes,
+    owned_processes,
+    wait_gone,
+    wait_http,
+    write_tls_connection,
+)
 
 CONNECTION = "secure"
 INTRUDER = {c: 5 for c in range(10)}  # would be valued if its node got in

@@ -1,12 +1,22 @@
 import numpy as np
 import pytest
 
-from mycroft_fl.gradmatch import last_layer_gradients, share_budget
-from mycroft_fl.gradmatch import geometric_median
-from mycroft_fl.retrieval import normalize_rows
-from mycroft_fl.selection import (DATA_VALUATION, METHODS, HardView, OwnerView, anchor_distance2, budgeted,
-                                  nearest_distance2,
-                                  reply_rules, select, shareable)
+from mycroft_fl.owner.budget import share_budget
+from mycroft_fl.owner.gradients import last_layer_gradients
+from mycroft_fl.owner.omp import geometric_median
+from mycroft_fl.owner.retrieval import normalize_rows
+from mycroft_fl.owner.selectors import (
+    DATA_VALUATION,
+    METHODS,
+    HardView,
+    OwnerView,
+    anchor_distance2,
+    budgeted,
+    nearest_distance2,
+    reply_rules,
+    select,
+    shareable,
+)
 
 HARD_CLASSES = (1, 3, 4)
 

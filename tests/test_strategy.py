@@ -8,9 +8,10 @@ from flower_fakes import FakeGrid
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
-from mycroft_fl.client_app import app as client_app
-from mycroft_fl.scenario import load_scenario
-from mycroft_fl.strategy import MycroftStrategy, reply_content, short_reason
+from mycroft_fl.flower.client_app import app as client_app
+from mycroft_fl.flower.protocol import reply_content, short_reason
+from mycroft_fl.flower.strategy import MycroftStrategy
+from mycroft_fl.scenarios.spec import load_scenario
 
 BUDGET = 8
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mycroft_fl.errors import InputError
-from mycroft_fl.valuation import TrainerConfig
+from mycroft_fl.core.errors import InputError
+from mycroft_fl.trainer.trainer import TrainerConfig
 
 BAD = {
     "combine_top zero": ({"combine_top": 0}, "combine_top must be an integer >= 1"),

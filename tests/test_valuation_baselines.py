@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import pytest
 
-from mycroft_fl.api import value_with
-from mycroft_fl.data import Dataset
-from mycroft_fl.presets import StrategyConfig, load_strategy
-from mycroft_fl.scenario import load_scenario
-from mycroft_fl.valuation import Trainer
+from mycroft_fl.core.data import Dataset
+from mycroft_fl.scenarios.presets import StrategyConfig, load_strategy
+from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.trainer import Trainer
 
 FEW = ("generalist", "specialist", "unrelated")
 

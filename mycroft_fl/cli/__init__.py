@@ -1,0 +1,1 @@
+"""The `mycroft-fl` command line: simulate, compare, and their plots."""

@@ -1,0 +1,1 @@
+"""What both roles share: data, models, embedders, the query, input rules."""

@@ -1,0 +1,246 @@
+"""Classifiers with an explicit penultimate layer, and a seeded, deterministic CPU training loop.
+
+Every model is a `Classifier`: `features` (inputs -> penultimate features h) followed by a linear
+`head` (h -> logits). Gradient matching needs exactly that split: the last-layer gradient is a
+function of h and the logits only.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from mycroft_fl.core.data import Dataset
+from mycroft_fl.core.errors import InputError
+
+BUILTIN_MODELS = ("logreg", "mlp", "cnn")
+
+
+class Standardize(nn.Module):
+    """Per-feature standardisation whose statistics travel with the model's weights."""
+
+    def __init__(self, sample_shape: tuple[int, ...]):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(sample_shape))
+        self.register_buffer("std", torch.ones(sample_shape))
+
+    def fit(self, x: np.ndarray) -> None:
+        self.mean.copy_(torch.from_numpy(x.mean(axis=0)))
+        self.std.copy_(torch.from_numpy(x.std(axis=0) + 1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class Reshape(nn.Module):
+    """Reshape each sample to `shape` (e.g. flat pixels to (C, H, W))."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(len(x), *self.shape)
+
+
+class Classifier(nn.Module):
+    """`features` then a linear `head`; `embed` gives the penultimate features."""
+
+    def __init__(self, features: nn.Module, head: nn.Linear):
+        super().__init__()
+        if not isinstance(head, nn.Linear):
+            raise InputError(f"model head must be torch.nn.Linear, got {type(head).__name__}")
+        self.features = features
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What is needed to rebuild the trainer's model anywhere: a name and the data's shape."""
+
+    name: str
+    sample_shape: tuple[int, ...]
+    n_classes: int
+
+    def build(self, seed: int = 0) -> Classifier:
+        return build_model(self.name, self.sample_shape, self.n_classes, seed=seed)
+
+
+def _image_shape(sample_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    if len(sample_shape) in (2, 3):
+        return (1, *sample_shape)[-3:]
+    side = int(round(np.sqrt(np.prod(sample_shape))))
+    if len(sample_shape) == 1 and side * side == sample_shape[0]:
+        return (1, side, side)
+    raise InputError(f"model 'cnn' needs image samples (H, W), (C, H, W) or a square H*W vector, got {sample_shape}")
+
+
+def build_model(name: str, sample_shape: tuple[int, ...], n_classes: int, *, seed: int = 0) -> Classifier:
+    """A built-in model (`logreg`, `mlp`, `cnn`) or a user's `"package.module:factory"`.
+
+    A factory is called as `factory(sample_shape=..., n_classes=...)` and returns either a
+    `Classifier`, a module with `features` and a linear `head`, or an `nn.Sequential` ending in
+    `nn.Linear`.
+    """
+    torch.manual_seed(seed)
+    sample_shape = tuple(int(s) for s in sample_shape)
+    n_in = int(np.prod(sample_shape))
+    norm = Standardize(sample_shape)
+    if name == "logreg":
+        return Classifier(nn.Sequential(norm, nn.Flatten()), nn.Linear(n_in, n_classes))
+    if name == "mlp":
+        return Classifier(nn.Sequential(norm, nn.Flatten(), nn.Linear(n_in, 128), nn.ReLU()), nn.Linear(128, n_classes))
+    if name == "cnn":
+        shape = _image_shape(sample_shape)
+        features = nn.Sequential(
+            norm, Reshape(shape),
+            nn.Conv2d(shape[0], 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(), nn.Linear(128, 64), nn.ReLU(),
+        )
+        return Classifier(features, nn.Linear(64, n_classes))
+    if ":" in name:
+        return _from_factory(name, sample_shape, n_classes)
+    raise InputError(f"unknown model {name!r}: use one of {', '.join(BUILTIN_MODELS)} or 'package.module:factory'")
+
+
+def _from_factory(name: str, sample_shape: tuple[int, ...], n_classes: int) -> Classifier:
+    module_name, _, attr = name.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise InputError(f"model {name!r}: cannot import ({exc})") from None
+    try:
+        module = factory(sample_shape=sample_shape, n_classes=n_classes)
+    except Exception as exc:  # the user's code: report it on one line
+        raise InputError(f"model {name!r}: the factory failed ({type(exc).__name__}: {exc})") from None
+    if isinstance(module, Classifier):
+        model = module
+    elif isinstance(module, nn.Module) and hasattr(module, "features") and isinstance(getattr(module, "head", None), nn.Linear):
+        model = Classifier(module.features, module.head)
+    elif isinstance(module, nn.Sequential) and len(module) and isinstance(module[-1], nn.Linear):
+        model = Classifier(module[:-1], module[-1])
+    else:
+        raise InputError(
+            f"model {name!r}: the factory must return a module with `features` and a Linear `head`, "
+            "or an nn.Sequential ending in nn.Linear"
+        )
+    was_training = model.training
+    model.eval()
+    try:  # a dry run: the model must map (n, *sample_shape) to (n, n_classes)
+        with torch.no_grad():
+            out = model(torch.zeros((2, *sample_shape)))
+    except Exception as exc:
+        raise InputError(f"model {name!r}: fails on inputs of shape (n, {', '.join(map(str, sample_shape))}) "
+                         f"({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+    model.train(was_training)
+    if tuple(out.shape) != (2, n_classes):
+        raise InputError(f"model {name!r}: outputs shape (n, {', '.join(map(str, out.shape[1:]))}) "
+                         f"but the data has {n_classes} classes")
+    return model
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the trainer's model is fitted: full training and the shorter fine-tuning."""
+
+    epochs: int = 60
+    finetune_epochs: int = 20
+    lr: float = 3e-3
+    finetune_lr: float = 1e-3
+    batch_size: int = 64
+    weight_decay: float = 1e-4
+
+    def __post_init__(self) -> None:
+        for field in ("epochs", "finetune_epochs", "batch_size"):
+            value = getattr(self, field)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise InputError(f"{field} must be an integer >= 1, got {value!r}")
+        for field, low in (("lr", 0.0), ("finetune_lr", 0.0), ("weight_decay", None)):
+            value = getattr(self, field)
+            number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            if not number or not np.isfinite(value) or (value <= low if low is not None else value < 0):
+                raise InputError(f"{field} must be a number {'> 0' if low is not None else '>= 0'}, got {value!r}")
+
+
+def fit(model: Classifier, data: Dataset, *, epochs: int, lr: float, batch_size: int = 64,
+        weight_decay: float = 1e-4, seed: int = 0) -> Classifier:
+    """Train `model` in place with Adam on shuffled mini-batches; the same seed gives the same weights."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(data.x)
+    y = torch.from_numpy(data.y)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(y), generator=gen)
+        for start in range(0, len(y), batch_size):
+            batch = order[start:start + batch_size]
+            opt.zero_grad()
+            loss_fn(model(x[batch]), y[batch]).backward()
+            opt.step()
+    model.eval()
+    return model
+
+
+def train_new(spec: ModelSpec, data: Dataset, config: TrainConfig, *, seed: int = 0) -> Classifier:
+    """A fresh model of `spec`, standardised on `data` and trained on it for `config.epochs`."""
+    model = spec.build(seed=seed)
+    norm = model.features[0] if isinstance(model.features, nn.Sequential) else None
+    if isinstance(norm, Standardize):
+        norm.fit(data.x)
+    return fit(model, data, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
+               weight_decay=config.weight_decay, seed=seed)
+
+
+def fine_tune(model: Classifier, data: Dataset, config: TrainConfig, *, seed: int = 0) -> Classifier:
+    """A copy of `model` trained further on `data` for `config.finetune_epochs`; `model` is untouched."""
+    return fit(copy.deepcopy(model), data, epochs=config.finetune_epochs, lr=config.finetune_lr,
+               batch_size=config.batch_size, weight_decay=config.weight_decay, seed=seed)
+
+
+@torch.no_grad()
+def features_and_logits(model: Classifier, x: np.ndarray, *, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Penultimate features h and logits z for `x`, in evaluation mode."""
+    model.eval()
+    hs, zs = [], []
+    for start in range(0, len(x), batch_size):
+        h = model.embed(torch.from_numpy(x[start:start + batch_size]))
+        hs.append(h.numpy())
+        zs.append(model.head(h).numpy())
+    return np.concatenate(hs), np.concatenate(zs)
+
+
+def predict(model: Classifier, x: np.ndarray) -> np.ndarray:
+    """Predicted labels for `x`."""
+    return features_and_logits(model, x)[1].argmax(axis=1)
+
+
+def accuracy(model: Classifier, data: Dataset) -> float:
+    """Fraction of `data` the model labels correctly (nan for no samples)."""
+    if len(data) == 0:
+        return float("nan")
+    return float(np.mean(predict(model, data.x) == data.y))
+
+
+def get_weights(model: nn.Module) -> dict[str, np.ndarray]:
+    """The model's state as numpy arrays (what travels to owners)."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def set_weights(model: nn.Module, weights: dict[str, np.ndarray]) -> nn.Module:
+    """Load numpy arrays produced by `get_weights` into `model`."""
+    model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()})
+    model.eval()
+    return model

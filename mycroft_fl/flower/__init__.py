@@ -1,0 +1,1 @@
+"""The Flower layer: the wire protocol, the strategy, the ClientApp, the ServerApp, simulation."""

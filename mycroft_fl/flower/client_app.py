@@ -1,0 +1,73 @@
+"""The data owner as a Flower ClientApp: answers a `query.select` message with its budgeted subset.
+
+Where the owner's data comes from:
+- a deployment: `flower-supernode ... --node-config 'data-path="owner.npz"'` (optionally
+  `owner-id="clinic-a"`; by default the file's stem names the owner);
+- the simulation engine: the scenario file named in the query, owner number `partition-id`.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from flwr.app import Context, Message
+from flwr.clientapp import ClientApp
+
+from mycroft_fl.core.data import Dataset, load_npz
+from mycroft_fl.core.errors import InputError
+from mycroft_fl.core.query import Query
+from mycroft_fl.flower.protocol import error_content, reply_content
+from mycroft_fl.owner.selectors import reply_rules
+from mycroft_fl.scenarios.spec import Scenario, load_scenario
+from mycroft_fl.trust.attacks import answer
+from mycroft_fl.trust.replies import check_reply
+
+app = ClientApp()
+
+
+@lru_cache(maxsize=4)
+def _scenario(path: str, mtime: float) -> Scenario:
+    """A parsed scenario, kept per process: simulated owners on one worker share its built data."""
+    return load_scenario(path)
+
+
+def owner_data(context: Context, scenario: str, n_classes: int) -> tuple[str, Dataset, str]:
+    """This node's owner id, data and behaviour, from its node config (deployment) or the scenario
+    (simulation, where owners may be scripted to cheat; see attacks.py)."""
+    node = context.node_config
+    if "data-path" in node:
+        path = Path(str(node["data-path"]))
+        return str(node.get("owner-id", path.stem)), load_npz(path, n_classes=n_classes), "honest"
+    if "partition-id" in node and scenario:
+        sc = _scenario(scenario, Path(scenario).stat().st_mtime)
+        index = int(node["partition-id"])
+        if not 0 <= index < len(sc.owners):
+            raise InputError(f"partition-id {index} but the scenario has {len(sc.owners)} owners")
+        spec = sc.owners[index]
+        return spec.id, sc.owner_data(spec.id), spec.behaviour
+    raise InputError("no data: start the SuperNode with --node-config 'data-path=\"owner.npz\"'")
+
+
+@app.query("select")
+def select(msg: Message, context: Context) -> Message:
+    """Select at most the query's budget of this owner's samples and send only those."""
+    config = msg.content["config"]
+    owner_id = str(context.node_config.get("owner-id", f"node-{context.node_id}"))
+    try:
+        query = Query.from_parts({k: v.numpy() for k, v in msg.content["query"].items()}, dict(config))
+        owner_id, data, behaviour = owner_data(context, str(config.get("scenario", "")), query.model.n_classes)
+        start = time.perf_counter()
+        x, y, picked = answer(query, data, behaviour, seed=query.seed)
+        seconds = time.perf_counter() - start
+        if behaviour == "honest":  # an honest owner checks its own output before anything leaves it
+            _, problem = check_reply(x, y, picked, sample_shape=query.model.sample_shape,
+                                     n_classes=query.model.n_classes, local_size=len(data),
+                                     **reply_rules(query.method, query.budget, query.hard_y))
+            if problem:
+                raise RuntimeError(f"selection produced an invalid subset: {problem}")
+    except Exception as exc:  # reported to the trainer with this owner's id; the run goes on
+        return Message(error_content(owner_id, f"{type(exc).__name__}: {exc}"), reply_to=msg)
+    return Message(reply_content(owner_id, query.method, x, y, picked, local_size=len(data), selection_s=seconds),
+                   reply_to=msg)

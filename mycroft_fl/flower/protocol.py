@@ -1,0 +1,45 @@
+"""The wire protocol between trainer and owners: the query, an owner's reply and an owner's error as
+Flower records, each encoder beside its decoder."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
+
+from mycroft_fl.core.query import Query
+
+MESSAGE_TYPE = "query.select"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def query_content(query: Query, *, scenario: str = "") -> RecordDict:
+    """The query as Flower records: arrays in `query`, scalars in `config`."""
+    arrays = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in query.to_arrays().items()})
+    config = ConfigRecord({**query.to_config(), "scenario": scenario})
+    return RecordDict({"query": arrays, "config": config})
+
+
+def reply_content(owner_id: str, method: str, x: np.ndarray, y: np.ndarray, indices: np.ndarray, *,
+                  local_size: int, selection_s: float) -> RecordDict:
+    """An owner's reply: the selected samples, how long selection took, and who it is."""
+    return RecordDict({
+        "subset": ArrayRecord({"x": Array(x), "y": Array(y.astype(np.int64)), "indices": Array(indices.astype(np.int64))}),
+        "metrics": MetricRecord({"local_size": int(local_size), "selection_s": float(selection_s)}),
+        "info": ConfigRecord({"owner_id": owner_id, "method": method}),
+    })
+
+
+def error_content(owner_id: str, reason: str) -> RecordDict:
+    """An owner's reply when it could not select: who it is and why."""
+    return RecordDict({"info": ConfigRecord({"owner_id": owner_id, "error": reason})})
+
+
+def short_reason(text: str, limit: int = 300) -> str:
+    """The last meaningful line of an error text (Flower forwards whole tracebacks), on one line."""
+    lines = [ln.strip() for ln in _ANSI.sub("", text).splitlines() if ln.strip() and ln.strip() not in ("'>", ">")]
+    line = (lines[-1] if lines else "unknown error").rstrip("'>").strip()
+    return line[:limit]

@@ -1,0 +1,1 @@
+"""The data owner's side: per-sample gradients, selectors, the honest answer to a query."""

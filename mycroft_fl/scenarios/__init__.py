@@ -1,0 +1,1 @@
+"""Scenario files and strategy presets: parsing, building, built-in data sources."""

@@ -1,0 +1,56 @@
+"""What valuing one owner found: its status, what it shared, its scores, rank and harm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mycroft_fl.core.data import Dataset
+
+
+@dataclass
+class OwnerResult:
+    """One owner's outcome. `status` is ok, rejected (its reply failed a check) or failed (no usable reply).
+
+    `received` counts the samples that left the owner, whatever became of them; `shared` those the
+    trainer kept and used (none for a rejected reply; replays of its own hard samples removed).
+    """
+
+    id: str
+    status: str = "ok"
+    subset: Dataset | None = field(default=None, repr=False)
+    reason: str | None = None
+    selection_s: float | None = None
+    local_size: int | None = None
+    received: int = 0
+    replayed: int = 0
+    label_agreement: float | None = None
+    label_agreement_expected: float | None = None
+    hard_accuracy: float | None = None
+    test_accuracy: float | None = None
+    utility: float | None = None
+    other_accuracy_drop: float | None = None
+    harmful: bool = False
+    harm_reason: str | None = None
+    rank: int | None = None
+
+    @property
+    def shared(self) -> int:
+        return 0 if self.subset is None else len(self.subset)
+
+    def to_dict(self) -> dict:
+        out = {"id": self.id, "status": self.status, "shared": self.shared, "received": self.received}
+        if self.status == "ok":
+            out.update(hard_accuracy=self.hard_accuracy, test_accuracy=self.test_accuracy, utility=self.utility,
+                       other_accuracy_drop=self.other_accuracy_drop, harmful=self.harmful,
+                       replayed=self.replayed, label_agreement=self.label_agreement,
+                       label_agreement_expected=self.label_agreement_expected)
+            if self.harmful:
+                out["harm_reason"] = self.harm_reason
+        else:
+            out["reason"] = self.reason
+        out["rank"] = self.rank
+        if self.local_size is not None:
+            out["local_size"] = self.local_size
+        if self.selection_s is not None:
+            out["selection_s"] = round(self.selection_s, 4)
+        return out

@@ -1,0 +1,136 @@
+"""The trainer: its baseline, its hard samples, the query it sends owners, and the scoring of a subset.
+
+Every owner is scored by the same procedure with the same seed: the baseline is fine-tuned (or, with
+`retrain`, a model is trained from scratch) on the trainer's training set plus the owner's subset.
+The trainer's own figures come from the control run of that procedure with no owner data, so an
+owner's utility measures its data and not the retraining."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mycroft_fl.core.data import Dataset, TrainerData
+from mycroft_fl.core.embedders import check_embedder_name, embedder_state, make_embedder
+from mycroft_fl.core.errors import InputError
+from mycroft_fl.core.models import (
+    Classifier,
+    ModelSpec,
+    TrainConfig,
+    accuracy,
+    fine_tune,
+    get_weights,
+    predict,
+    train_new,
+)
+from mycroft_fl.core.query import Query
+from mycroft_fl.owner.answer import hard_view
+from mycroft_fl.scenarios.presets import StrategyConfig
+from mycroft_fl.trainer.hard import split_hard_samples
+from mycroft_fl.trust.replies import reply_limits
+from mycroft_fl.trust.screening import Screen
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """How the trainer trains, finds its hard samples, embeds, and values owners.
+
+    `combine_top`: the combined model uses the subsets of this many best-ranked owners (those with
+    positive utility and not flagged harmful). `defences`: reject out-of-domain and padded replies, drop
+    replays of the hard query samples, flag harmful owners; off only to measure what they change (the
+    checks of a reply's form always run).
+    """
+
+    model: str = "mlp"
+    training: TrainConfig = field(default_factory=TrainConfig)
+    embedder: str = "trainer"
+    hard_classes: tuple[int, ...] | None = None
+    query_fraction: float = 0.5
+    retrain: bool = False
+    combine_top: int = 3
+    defences: bool = True
+
+    def __post_init__(self) -> None:
+        check_embedder_name(self.embedder)
+        if not isinstance(self.combine_top, int) or isinstance(self.combine_top, bool) or self.combine_top < 1:
+            raise InputError(f"combine_top must be an integer >= 1, got {self.combine_top!r}")
+        for name in ("retrain", "defences"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if isinstance(self.query_fraction, bool) or not isinstance(self.query_fraction, (int, float)) \
+                or not 0 < self.query_fraction < 1:
+            raise InputError(f"query_fraction must be a number in (0, 1), got {self.query_fraction!r}")
+
+
+@dataclass(frozen=True)
+class Score:
+    """Accuracy on the held-out hard samples and on the test set, and which test samples were right."""
+
+    hard_accuracy: float
+    test_accuracy: float
+    test_correct: np.ndarray = field(repr=False)
+
+
+class Trainer:
+    """The model trainer: fits its baseline, finds hard samples, builds queries, scores owner subsets."""
+
+    def __init__(self, data: TrainerData, config: TrainerConfig | None = None, *, seed: int = 0):
+        self.data = data
+        self.config = config or TrainerConfig()
+        self.seed = seed
+        self.spec = ModelSpec(self.config.model, data.train.sample_shape, data.n_classes)
+        if self.config.hard_classes is not None:
+            bad = [c for c in self.config.hard_classes if not 0 <= c < data.n_classes]
+            if bad:
+                raise InputError(f"hard_classes {bad} outside 0..{data.n_classes - 1}")
+        self.baseline: Classifier = train_new(self.spec, data.train, self.config.training, seed=seed)
+        split = split_hard_samples(data.val, predict(self.baseline, data.val.x), classes=self.config.hard_classes,
+                                   query_fraction=self.config.query_fraction, seed=seed)
+        self.hard_query = data.val.subset(split.query)
+        self.hard_eval = data.val.subset(split.eval)
+        if len(self.hard_eval) == 0:
+            raise InputError(f"only {len(self.hard_query)} hard samples, one per class: none left to hold out "
+                             "for evaluation (use a larger validation set)")
+        self.hard_classes = split.classes(data.val)
+        self.baseline_test_accuracy = accuracy(self.baseline, data.test)
+        self.control = self.score(None)
+        self.screen = Screen(Dataset.concat([data.train, data.val]), self.hard_query, n_classes=data.n_classes,
+                             seed=seed)
+        # owners' values far outside its range are out of domain; without defences only the form is checked
+        self.reply_limits = reply_limits(data.train.x) if self.config.defences else {"max_padding": None}
+
+    def query(self, strategy: StrategyConfig, *, private: bool = False) -> Query:
+        """The query for owners: model, hard query samples, embedder and the strategy's method. With
+        `private`, no raw hard sample leaves the trainer: the query carries only their per-class
+        gradient targets and embeddings."""
+        state = embedder_state(self.config.embedder, self.data.train.x)
+        view = None
+        if private:
+            embed = make_embedder(self.config.embedder, state, self.baseline)
+            view = hard_view(strategy.method, self.baseline, embed, self.hard_query)
+        return Query(
+            method=strategy.method, budget=strategy.budget, model=self.spec, weights=get_weights(self.baseline),
+            hard_x=self.hard_query.x[:0] if private else self.hard_query.x, hard_y=self.hard_query.y,
+            embedder=self.config.embedder, embedder_state=state,
+            ridge=strategy.ridge, penalty=strategy.penalty, anchor=strategy.anchor, seed=self.seed, private=private,
+            hard_embeddings=None if view is None else view.embeddings,
+            targets=None if view is None else view.targets,
+        )
+
+    def score(self, extra: Dataset | None) -> Score:
+        """Hard (held-out) and test accuracy after training with `extra` added to the training set."""
+        train = self.data.train if extra is None or len(extra) == 0 else Dataset.concat([self.data.train, extra])
+        if self.config.retrain:
+            model = train_new(self.spec, train, self.config.training, seed=self.seed)
+        else:
+            model = fine_tune(self.baseline, train, self.config.training, seed=self.seed)
+        correct = predict(model, self.data.test.x) == self.data.test.y
+        return Score(accuracy(model, self.hard_eval), float(correct.mean()), correct)
+
+    def summary(self) -> dict:
+        return {
+            "hard_accuracy": self.control.hard_accuracy, "test_accuracy": self.control.test_accuracy,
+            "baseline_test_accuracy": self.baseline_test_accuracy,
+            "hard_query": len(self.hard_query), "hard_eval": len(self.hard_eval), "hard_classes": self.hard_classes,
+        }

@@ -1,0 +1,44 @@
+"""Owners who cheat, for simulations that test the trainer's defences (`behaviour` of a scenario owner).
+
+- `replay`: sends back the trainer's own hard query samples as its data, slightly perturbed;
+- `flip-to-hard`: relabels its samples of other classes as hard classes, then selects as usual
+  (buys hard-sample accuracy by breaking the rest of the task);
+- `out-of-domain`: selects as usual, then sends values a thousand times larger;
+- `pad`: fills its budget with copies of one sample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mycroft_fl.core.data import Dataset
+from mycroft_fl.core.query import Query
+from mycroft_fl.owner.answer import select_for_query
+
+BEHAVIOURS = ("honest", "replay", "flip-to-hard", "out-of-domain", "pad")
+
+
+def answer(query: Query, data: Dataset, behaviour: str = "honest", *, seed: int = 0
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What an owner with `behaviour` sends for `query`: samples x, labels y and owner indices."""
+    if behaviour not in BEHAVIOURS:
+        raise ValueError(f"unknown behaviour {behaviour!r}: use one of {', '.join(BEHAVIOURS)}")
+    rng = np.random.default_rng(seed)
+    if behaviour == "replay":
+        n = min(query.budget, len(query.hard_y))
+        x = query.hard_x[:n] + rng.normal(0, 0.01, query.hard_x[:n].shape) * query.hard_x.std(axis=0)
+        return x.astype(np.float32), query.hard_y[:n].copy(), np.arange(n, dtype=np.int64)
+    if behaviour == "flip-to-hard":
+        hard = np.unique(query.hard_y)
+        y = data.y.copy()
+        other = ~np.isin(y, hard)
+        y[other] = rng.choice(hard, size=int(other.sum()))
+        data = Dataset(data.x, y)
+    picked = select_for_query(query, data)
+    x, y = data.x[picked], data.y[picked]
+    if behaviour == "out-of-domain":
+        x = x * 1000.0
+    elif behaviour == "pad" and len(picked):
+        n = query.budget
+        x, y, picked = np.repeat(x[:1], n, axis=0), np.repeat(y[:1], n), np.arange(n, dtype=np.int64)
+    return x, y, picked

@@ -1,0 +1,86 @@
+"""Trainer-side screening of what owners send: replays of the trainer's own hard samples, and how
+far the received labels agree with the trainer's own labelled data."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mycroft_fl.core.data import Dataset
+
+
+class Screen:
+    """Compares received samples with the trainer's data in standardised input space.
+
+    A received sample within `replay_radius` × (the median distance between a trainer sample and its
+    nearest other trainer sample) of a hard query sample is a replay: the owner sent back the
+    trainer's own sample, or a near-copy of it, and must not be credited for it. Label agreement is
+    the fraction of received samples whose label matches the majority label of their `k` nearest
+    samples in the trainer's train and validation sets. What it means depends on the task (on
+    Fashion-MNIST's look-alike garments a vote on pixels is right about half the time, on digits nine
+    times in ten), so `expected_agreement` calibrates it on the trainer's own labelled data.
+    """
+
+    def __init__(self, labelled: Dataset, hard_query: Dataset, *, n_classes: int | None = None,
+                 replay_radius: float = 0.1, k: int = 5, reference_size: int = 2000, seed: int = 0):
+        flat = labelled.x.reshape(len(labelled), -1).astype(np.float64)
+        self.mean, self.std = flat.mean(axis=0), flat.std(axis=0) + 1e-6
+        self.ref, self.ref_y = self._standardise(labelled.x), labelled.y
+        self.hard = self._standardise(hard_query.x)
+        self.k = min(k, len(labelled))
+        sample = np.random.default_rng(seed).permutation(len(self.ref))[:reference_size]
+        d = _distances(self.ref[sample], self.ref[sample])
+        np.fill_diagonal(d, np.inf)
+        nearest = d.min(axis=1)
+        nearest = nearest[np.isfinite(nearest) & (nearest > 0)]  # exact duplicates in the trainer's data aside
+        self.radius = replay_radius * (float(np.median(nearest)) if len(nearest) else 1.0)
+        self.n_classes = int(n_classes if n_classes is not None else labelled.y.max() + 1)
+        self.class_agreement = self._leave_one_out_agreement(sample) if len(self.ref) > self.k else {}
+
+    def _leave_one_out_agreement(self, rows: np.ndarray) -> dict[int, float]:
+        """Per class, how often the vote of the k nearest other trainer samples is the label of a trainer
+        sample of `rows` (indices into the trainer's data)."""
+        agree = np.empty(len(rows), dtype=bool)
+        for start in range(0, len(rows), 256):
+            chunk = rows[start:start + 256]
+            d = _distances(self.ref[chunk], self.ref)
+            d[np.arange(len(chunk)), chunk] = np.inf  # not its own neighbour
+            agree[start:start + 256] = self._votes(d) == self.ref_y[chunk]
+        labels = self.ref_y[rows]
+        return {int(c): float(agree[labels == c].mean()) for c in np.unique(labels)}
+
+    def _votes(self, d: np.ndarray) -> np.ndarray:
+        """The majority label of the k nearest trainer samples, per row of distances `d` to them."""
+        near = np.argpartition(d, self.k - 1, axis=1)[:, : self.k]
+        return np.array([np.bincount(v).argmax() for v in self.ref_y[near]])
+
+    def _standardise(self, x: np.ndarray) -> np.ndarray:
+        return (x.reshape(len(x), -1).astype(np.float64) - self.mean) / self.std
+
+    def replays(self, subset: Dataset) -> np.ndarray:
+        """Mask of the received samples that (nearly) duplicate a hard query sample."""
+        if len(subset) == 0 or len(self.hard) == 0:
+            return np.zeros(len(subset), dtype=bool)
+        return _distances(self._standardise(subset.x), self.hard).min(axis=1) <= self.radius
+
+    def label_agreement(self, subset: Dataset) -> float | None:
+        """Fraction of received labels that a k-nearest-neighbour vote on the trainer's data agrees with."""
+        if len(subset) == 0:
+            return None
+        return float(np.mean(self._votes(_distances(self._standardise(subset.x), self.ref)) == subset.y))
+
+    def expected_agreement(self, y: np.ndarray) -> tuple[float | None, float | None]:
+        """The label agreement that clean labels `y` would reach (per label, the trainer's own leave-one-out
+        figure for its class, `class_agreement`), and that labels flipped to a random other class would
+        ((1 − clean) / (C − 1)). None, None for no labels or a trainer too small to calibrate on."""
+        if len(y) == 0 or not self.class_agreement:
+            return None, None
+        overall = float(np.mean(list(self.class_agreement.values())))
+        clean = np.array([self.class_agreement.get(int(c), overall) for c in y])
+        wrong = (1 - clean) / max(self.n_classes - 1, 1)
+        return float(clean.mean()), float(wrong.mean())
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows of `a` and `b`."""
+    sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
+    return np.sqrt(np.maximum(sq, 0.0))
