@@ -18,7 +18,7 @@ import numpy as np
 from benchmarks_md import write_section  # scripts/ is on sys.path when run as a script
 
 from mycroft_fl.owner.gradients import last_layer_gradients
-from mycroft_fl.owner.selectors import HardView, OwnerView, select
+from mycroft_fl.owner.selectors import HardView, OwnerView, make_selector
 
 N_OWNER, FEATURES, CLASSES, EMBEDDING, HARD_PER_CLASS, BUDGET, RUNS = 50_000, 128, 10, 64, 8, 256, 5
 TARGET_SECONDS = 2.0
@@ -36,7 +36,11 @@ def synthetic(seed: int = 0):
     def sample(labels):
         features = np.maximum(feature_means[labels] + rng.normal(size=(len(labels), FEATURES)), 0)
         embeddings = embedding_means[labels] + 2 * rng.normal(size=(len(labels), EMBEDDING))
-        return features.astype(np.float32), features @ weight.T + bias, embeddings.astype(np.float32)
+        return (
+            features.astype(np.float32),
+            features @ weight.T + bias,
+            embeddings.astype(np.float32),
+        )
 
     owner_y = rng.integers(0, CLASSES, size=N_OWNER)
     hard_y = np.repeat(np.arange(CLASSES), HARD_PER_CLASS)
@@ -50,7 +54,7 @@ def owner_side(method: str, owner_data, hard: HardView) -> np.ndarray:
     """What one owner runs: gradients of all its samples, then the selection."""
     y, features, logits, embeddings = owner_data
     gradients = last_layer_gradients(features, logits, y)
-    return select(method, OwnerView(y, embeddings, gradients), hard, BUDGET)
+    return make_selector(method).select(OwnerView(y, embeddings, gradients), hard, BUDGET)
 
 
 def main() -> None:

@@ -48,13 +48,25 @@ def write_scenario(directory: Path, n_owners: int) -> Path:
     parts = build()
     for stem in ("trainer_train", "trainer_val", "trainer_test"):
         write_npz(directory / f"{stem}.npz", parts[stem])
-    pool = Dataset.concat([d for stem, d in parts.items() if stem.startswith("owner_") and stem != "owner_noisy"])
+    pool = Dataset.concat(
+        [d for stem, d in parts.items() if stem.startswith("owner_") and stem != "owner_noisy"]
+    )
     n_classes = int(pool.y.max()) + 1
     by_class = [np.flatnonzero(pool.y == c) for c in range(n_classes)]
     rng = np.random.default_rng(0)
-    lines = [f'name = "bench-{n_owners}"', "seed = 0", "", "[trainer]", 'train = "trainer_train.npz"',
-             'val = "trainer_val.npz"', 'test = "trainer_test.npz"', 'model = "mlp"', 'embedder = "raw"',
-             "hard_classes = [8, 9]", ""]
+    lines = [
+        f'name = "bench-{n_owners}"',
+        "seed = 0",
+        "",
+        "[trainer]",
+        'train = "trainer_train.npz"',
+        'val = "trainer_val.npz"',
+        'test = "trainer_test.npz"',
+        'model = "mlp"',
+        'embedder = "raw"',
+        "hard_classes = [8, 9]",
+        "",
+    ]
     (directory / "owners").mkdir()
     for i in range(n_owners):
         size = int(rng.integers(30, 61))
@@ -75,7 +87,7 @@ def _children() -> dict[int, list[int]]:
                 stat = Path(f"/proc/{entry.name}/stat").read_text()
             except OSError:
                 continue
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
             kids.setdefault(ppid, []).append(int(entry.name))
     return kids
 
@@ -107,7 +119,9 @@ class TreeSampler(threading.Thread):
         super().__init__(daemon=True)
         self.root, self.stop = root, threading.Event()
         self.peak_rss = self.peak_pss = self.peak_procs = 0
-        self.last_many = 0.0  # the last time the tree had more than the driver: Ray was still running
+        self.last_many = (
+            0.0  # the last time the tree had more than the driver: Ray was still running
+        )
         self.seen: dict[int, str | None] = {}  # every process of the tree, with its command line
 
     def run(self) -> None:
@@ -116,8 +130,12 @@ class TreeSampler(threading.Thread):
             for p in pids:
                 if p not in self.seen:
                     self.seen[p] = _cmdline(p)
-            self.peak_rss = max(self.peak_rss, sum(_kb(f"/proc/{p}/status", "VmRSS:") for p in pids))
-            self.peak_pss = max(self.peak_pss, sum(_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids))
+            self.peak_rss = max(
+                self.peak_rss, sum(_kb(f"/proc/{p}/status", "VmRSS:") for p in pids)
+            )
+            self.peak_pss = max(
+                self.peak_pss, sum(_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids)
+            )
             self.peak_procs = max(self.peak_procs, len(pids))
             if len(pids) > 1:
                 self.last_many = time.perf_counter()
@@ -127,8 +145,13 @@ class TreeSampler(threading.Thread):
 def run_once(scenario: Path, out: Path) -> dict:
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
-    proc = subprocess.Popen([str(CLI), "simulate", str(scenario), "--budget", str(BUDGET), "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        [str(CLI), "simulate", str(scenario), "--budget", str(BUDGET), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
     sampler = TreeSampler(proc.pid)
     sampler.start()
     lines = []  # (seconds since start, line): the progress lines say when the first and the last reply came
@@ -142,23 +165,43 @@ def run_once(scenario: Path, out: Path) -> dict:
     load_after = os.getloadavg()[0]
     if proc.returncode != 0:
         raise SystemExit(f"mycroft-fl simulate failed (exit {proc.returncode}):\n{output[-3000:]}")
-    time.sleep(2.0)  # Ray's processes exit shortly after the driver; any still there after that are reported
+    time.sleep(
+        2.0
+    )  # Ray's processes exit shortly after the driver; any still there after that are reported
     left = sorted(p for p, cmd in sampler.seen.items() if p != proc.pid and _cmdline(p) == cmd)
     report = json.loads((out / "report.json").read_text())
     owners = report["owners"]
     timings = {k: report["timings"][k] for k in ("total_s", "query_s", "valuation_s")}
-    replies = [(t, int(text.split()[2].split("/")[0])) for t, text in lines if text.startswith("querying owners:")]
+    replies = [
+        (t, int(text.split()[2].split("/")[0]))
+        for t, text in lines
+        if text.startswith("querying owners:")
+    ]
     (first, k_first), (last, _) = replies[0], replies[-1]
     strategy_start = last - timings["query_s"]  # the query ends when the last reply is in
     ray_gone = sampler.last_many - start
-    phases = {"startup_s": strategy_start, "first_reply_s": first - strategy_start, "replies_s": last - first,
-              "per_reply_ms": 1000 * (last - first) / max(len(owners) - k_first, 1),
-              "shutdown_s": ray_gone - strategy_start - timings["total_s"], "exit_s": wall - ray_gone}
-    return {"wall_s": wall, **timings, **phases,
-            "rss_mb": sampler.peak_rss / 1024, "pss_mb": sampler.peak_pss / 1024, "procs": sampler.peak_procs,
-            "ok": sum(o["status"] == "ok" for o in owners), "owners": len(owners),
-            "selection_s": sum(o.get("selection_s", 0.0) for o in owners),
-            "load_before": load_before, "load_after": load_after, "leftover": left}
+    phases = {
+        "startup_s": strategy_start,
+        "first_reply_s": first - strategy_start,
+        "replies_s": last - first,
+        "per_reply_ms": 1000 * (last - first) / max(len(owners) - k_first, 1),
+        "shutdown_s": ray_gone - strategy_start - timings["total_s"],
+        "exit_s": wall - ray_gone,
+    }
+    return {
+        "wall_s": wall,
+        **timings,
+        **phases,
+        "rss_mb": sampler.peak_rss / 1024,
+        "pss_mb": sampler.peak_pss / 1024,
+        "procs": sampler.peak_procs,
+        "ok": sum(o["status"] == "ok" for o in owners),
+        "owners": len(owners),
+        "selection_s": sum(o.get("selection_s", 0.0) for o in owners),
+        "load_before": load_before,
+        "load_after": load_after,
+        "leftover": left,
+    }
 
 
 def time_baseline() -> float:
@@ -166,8 +209,8 @@ def time_baseline() -> float:
     message), on the bench scenario's files, with one torch thread as in the simulation."""
     import torch
 
-    from mycroft_fl.scenarios.presets import load_strategy
     from mycroft_fl.scenarios.spec import load_scenario
+    from mycroft_fl.trainer.strategy_config import load_strategy
     from mycroft_fl.trainer.trainer import Trainer
 
     torch.set_num_threads(1)
@@ -175,7 +218,9 @@ def time_baseline() -> float:
         scenario = load_scenario(write_scenario(Path(tmp), 1))
         data = scenario.trainer_data()
         start = time.perf_counter()
-        Trainer(data, scenario.trainer, seed=scenario.seed).query(load_strategy("mycroft", budget=BUDGET))
+        Trainer(data, scenario.trainer, seed=scenario.seed).query(
+            load_strategy("mycroft", budget=BUDGET)
+        )
         return time.perf_counter() - start
 
 
@@ -193,8 +238,12 @@ def _csv(text: str) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--owners", type=_csv, default=[10, 100, 1000])
-    parser.add_argument("--runs", type=_csv, default=[3, 3, 1], help="runs per owner count (the median is reported)")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    parser.add_argument(
+        "--runs", type=_csv, default=[3, 3, 1], help="runs per owner count (the median is reported)"
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone"
+    )
     args = parser.parse_args()
     if len(args.runs) != len(args.owners):
         parser.error("--runs needs one number per --owners entry")
@@ -209,14 +258,17 @@ def main() -> None:
             for r in range(runs):
                 res = run_once(scenario, Path(tmp) / f"out-{r}")
                 results.append(res)
-                print(f"{n} owners, run {r + 1}/{runs}: wall {res['wall_s']:.1f} s = start-up {res['startup_s']:.1f} "
-                      f"+ to first reply {res['first_reply_s']:.1f} + first to last reply {res['replies_s']:.1f} "
-                      f"+ valuation {res['valuation_s']:.1f} + Ray shutdown {res['shutdown_s']:.1f} + report and exit "
-                      f"{res['exit_s']:.1f} "
-                      f"(owners' own selection {res['selection_s']:.1f} s in all); peak RSS {res['rss_mb']:.0f} MB, "
-                      f"PSS {res['pss_mb']:.0f} MB, {res['procs']} processes; {res['ok']}/{res['owners']} owners ok; "
-                      f"load {res['load_before']:.2f} -> {res['load_after']:.2f}"
-                      + (f"; LEFT RUNNING: {res['leftover']}" if res["leftover"] else ""), flush=True)
+                print(
+                    f"{n} owners, run {r + 1}/{runs}: wall {res['wall_s']:.1f} s = start-up {res['startup_s']:.1f} "
+                    f"+ to first reply {res['first_reply_s']:.1f} + first to last reply {res['replies_s']:.1f} "
+                    f"+ valuation {res['valuation_s']:.1f} + Ray shutdown {res['shutdown_s']:.1f} + report and exit "
+                    f"{res['exit_s']:.1f} "
+                    f"(owners' own selection {res['selection_s']:.1f} s in all); peak RSS {res['rss_mb']:.0f} MB, "
+                    f"PSS {res['pss_mb']:.0f} MB, {res['procs']} processes; {res['ok']}/{res['owners']} owners ok; "
+                    f"load {res['load_before']:.2f} -> {res['load_after']:.2f}"
+                    + (f"; LEFT RUNNING: {res['leftover']}" if res["leftover"] else ""),
+                    flush=True,
+                )
         med = {k: statistics.median(r[k] for r in results) for k in results[0] if k != "leftover"}
         rows.append((n, runs, med, results))
 
@@ -224,7 +276,11 @@ def main() -> None:
         return ", ".join(f"{r['load_before']:.1f}→{r['load_after']:.1f}" for r in results)
 
     def spread(res, key):
-        return f" ({min(r[key] for r in res):.1f}–{max(r[key] for r in res):.1f})" if len(res) > 1 else ""
+        return (
+            f" ({min(r[key] for r in res):.1f}–{max(r[key] for r in res):.1f})"
+            if len(res) > 1
+            else ""
+        )
 
     table = [
         "| owners | runs | wall (s) | peak RSS sum (MB) | peak PSS sum (MB) | processes "
@@ -247,8 +303,11 @@ def main() -> None:
         for n, runs, m, res in rows
     ]
     target = next((m["wall_s"] for n, _, m, _ in rows if n == TARGET_OWNERS), None)
-    verdict = ("not measured" if target is None else
-               f"{'met' if target <= TARGET_SECONDS else 'MISSED'} ({target:.0f} s)")
+    verdict = (
+        "not measured"
+        if target is None
+        else f"{'met' if target <= TARGET_SECONDS else 'MISSED'} ({target:.0f} s)"
+    )
     print("\n".join(table))
     print("\n".join(phases))
     print(f"target: {TARGET_OWNERS} owners under {TARGET_SECONDS / 60:g} minutes: {verdict}")
@@ -258,8 +317,10 @@ def main() -> None:
     import ray
     import torch
 
-    runs_text = ", ".join(f"{n:,} owners: {'median of ' + str(r) + ' runs' if r > 1 else '1 run'}"
-                          for n, r, _, _ in rows)
+    runs_text = ", ".join(
+        f"{n:,} owners: {'median of ' + str(r) + ' runs' if r > 1 else '1 run'}"
+        for n, r, _, _ in rows
+    )
     write_section(
         f"{SECTION}\n\n"
         f"`mycroft-fl simulate` on a file-based scenario: the trainer's files of the shipped example (digits, thin "

@@ -15,5 +15,9 @@ def write_section(text: str, path: Path = BENCHMARKS) -> None:
     old = path.read_text() if path.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.M | re.S)
     section = text.rstrip("\n") + "\n\n"
-    new = pattern.sub(lambda _: section, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + section
+    new = (
+        pattern.sub(lambda _: section, old)
+        if pattern.search(old)
+        else old.rstrip("\n") + "\n\n" + section
+    )
     path.write_text(new.rstrip("\n") + "\n")

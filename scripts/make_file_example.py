@@ -26,7 +26,11 @@ def build() -> dict[str, Dataset]:
     """Every file of the example by stem: trainer_{train,val,test} and owner_<id>."""
     scenario = load_scenario("digits")
     trainer = scenario.trainer_data()
-    parts = {"trainer_train": trainer.train, "trainer_val": trainer.val, "trainer_test": trainer.test}
+    parts = {
+        "trainer_train": trainer.train,
+        "trainer_val": trainer.val,
+        "trainer_test": trainer.test,
+    }
     parts.update({f"owner_{o}": scenario.owner_data(o) for o in scenario.owner_ids})
     return parts
 
@@ -37,8 +41,11 @@ def write_npz(path: Path, data: Dataset) -> None:
         for name, array in (("x", data.x), ("y", data.y)):
             buf = io.BytesIO()
             np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
-            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue(),
-                        compress_type=zipfile.ZIP_DEFLATED)
+            zf.writestr(
+                zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)),
+                buf.getvalue(),
+                compress_type=zipfile.ZIP_DEFLATED,
+            )
 
 
 def main() -> None:
@@ -46,7 +53,9 @@ def main() -> None:
     for stem, data in build().items():
         path = OUT / f"{stem}.npz"
         write_npz(path, data)
-        print(f"{path.relative_to(OUT.parent.parent)}: {len(data)} samples, {path.stat().st_size / 1024:.0f} KB")
+        print(
+            f"{path.relative_to(OUT.parent.parent)}: {len(data)} samples, {path.stat().st_size / 1024:.0f} KB"
+        )
 
 
 if __name__ == "__main__":

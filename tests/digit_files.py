@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 
 HARD = (8, 9)
-TRAINER = {"trainer_train": {c: 3 if c in HARD else 25 for c in range(10)},  # thin in the hard classes
-           "trainer_val": {c: 40 for c in range(10)},
-           "trainer_test": {c: 40 for c in range(10)}}
+TRAINER = {
+    "trainer_train": {c: 3 if c in HARD else 25 for c in range(10)},  # thin in the hard classes
+    "trainer_val": {c: 40 for c in range(10)},
+    "trainer_test": {c: 40 for c in range(10)},
+}
 
 
 OWNERS = {  # owner id -> per-class sample counts of its file (the deployment tests' three)
@@ -20,8 +22,12 @@ OWNERS = {  # owner id -> per-class sample counts of its file (the deployment te
 }
 
 
-def write_digit_files(d: Path, name: str, owners: dict[str, dict[int, int]],
-                      unlisted: dict[str, dict[int, int]] | None = None) -> Path:
+def write_digit_files(
+    d: Path,
+    name: str,
+    owners: dict[str, dict[int, int]],
+    unlisted: dict[str, dict[int, int]] | None = None,
+) -> Path:
     """Write the trainer's files, `d/OWNER.npz` for every owner (per-class sample counts, no sample in two
     files) and for every `unlisted` one (a file that the scenario does not name), and the scenario `name`
     listing the owners; return the scenario file."""
@@ -42,5 +48,6 @@ def write_digit_files(d: Path, name: str, owners: dict[str, dict[int, int]],
     scenario.write_text(
         f'name = "{name}"\nseed = 0\n\n[trainer]\ntrain = "trainer_train.npz"\nval = "trainer_val.npz"\n'
         'test = "trainer_test.npz"\nmodel = "mlp"\nembedder = "raw"\nhard_classes = [8, 9]\n\n'
-        + "".join(f'[[owners]]\nid = "{o}"\ndata = "{o}.npz"\n\n' for o in owners))
+        + "".join(f'[[owners]]\nid = "{o}"\ndata = "{o}.npz"\n\n' for o in owners)
+    )
     return scenario

@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from flwr.app import Context, Error, Message, Metadata, RecordDict
 
 
 def make_message(content: RecordDict, dst: int, message_type: str = "query.select") -> Message:
     """An instruction message as a SuperNode receives it."""
-    md = Metadata(run_id=1, message_id=uuid.uuid4().hex, src_node_id=0, dst_node_id=dst, reply_to_message_id="",
-                  group_id="g", created_at=time.time(), ttl=3600.0, message_type=message_type)
+    md = Metadata(
+        run_id=1,
+        message_id=uuid.uuid4().hex,
+        src_node_id=0,
+        dst_node_id=dst,
+        reply_to_message_id="",
+        group_id="g",
+        created_at=time.time(),
+        ttl=3600.0,
+        message_type=message_type,
+    )
     return Message(content, metadata=md)
 
 
 def make_context(node_id: int, node_config: dict) -> Context:
-    return Context(run_id=1, node_id=node_id, node_config=node_config, state=RecordDict(), run_config={})
+    return Context(
+        run_id=1, node_id=node_id, node_config=node_config, state=RecordDict(), run_config={}
+    )
 
 
 Handler = Callable[[Message, Context], "Message | None"]

@@ -38,7 +38,9 @@ def free_ports(n: int) -> list[int]:
 
 def flower_env(home: Path, **extra: str) -> dict[str, str]:
     """An environment for Flower commands: private FLWR_HOME, no runtime installs, no network calls."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLWR_")}  # no developer settings
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("FLWR_")
+    }  # no developer settings
     env.update(
         FLWR_HOME=str(home),
         FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION="1",  # else uv would install the app's deps per run
@@ -68,7 +70,7 @@ def _stat(pid: int) -> tuple[str, int] | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return fields[0], int(fields[2])
 
 
@@ -97,7 +99,10 @@ def marked_processes(marker: str) -> list[int]:
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
-            blob = Path(f"/proc/{entry}/cmdline").read_bytes() + Path(f"/proc/{entry}/environ").read_bytes()
+            blob = (
+                Path(f"/proc/{entry}/cmdline").read_bytes()
+                + Path(f"/proc/{entry}/environ").read_bytes()
+            )
         except OSError:
             continue
         if needle in blob and alive(int(entry)):
@@ -129,14 +134,18 @@ def kill_pids(pids: list[int], timeout: float = 10.0) -> list[int]:
     return pids
 
 
-def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, *, cafile: Path | None = None) -> None:
+def wait_http(
+    url: str, timeout: float, proc: subprocess.Popen | None = None, *, cafile: Path | None = None
+) -> None:
     """Wait until GET url answers 2xx (no proxy; over TLS verified against `cafile` when given); fail early
     if proc exits."""
     handlers: list = [urllib.request.ProxyHandler({})]
     if cafile is not None:
         import ssl
 
-        handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=str(cafile))))
+        handlers.append(
+            urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=str(cafile)))
+        )
     opener = urllib.request.build_opener(*handlers)
     deadline = time.monotonic() + timeout
     while True:
@@ -147,7 +156,9 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, *,
         except OSError:
             pass
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} before {url} answered")
+            raise RuntimeError(
+                f"{proc.args[0]} exited with {proc.returncode} before {url} answered"
+            )
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{url} did not answer within {timeout:g} s")
         time.sleep(0.2)
@@ -162,11 +173,20 @@ class Processes:
         logdir.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, args: list[str], *, env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    def start(
+        self, name: str, args: list[str], *, env: dict[str, str], cwd: Path
+    ) -> subprocess.Popen:
         log = open(self.logdir / f"{name}.log", "wb")
         try:
-            proc = subprocess.Popen(args, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                args,
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         finally:
             log.close()  # the child has its own copy
         self.procs[name] = proc
@@ -177,22 +197,47 @@ class Processes:
         (else SuperNodes started next exit at once)."""
         cwd = self.workdir / "superlink"
         cwd.mkdir()
-        link = self.start("superlink", [
-            str(VENV_BIN / "flower-superlink"), "--insecure", "--host", "127.0.0.1", "--port", str(port),
-            "--disable-runtime-dependency-installation", "--database", str(self.workdir / "state.db"),
-        ], env=env, cwd=cwd)
+        link = self.start(
+            "superlink",
+            [
+                str(VENV_BIN / "flower-superlink"),
+                "--insecure",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--disable-runtime-dependency-installation",
+                "--database",
+                str(self.workdir / "state.db"),
+            ],
+            env=env,
+            cwd=cwd,
+        )
         wait_http(f"http://127.0.0.1:{port}/health", 60, link)
         return link
 
-    def start_supernode(self, name: str, link_port: int, port: int, node_config: str) -> subprocess.Popen:
+    def start_supernode(
+        self, name: str, link_port: int, port: int, node_config: str
+    ) -> subprocess.Popen:
         """An insecure SuperNode `name` on `port` for the SuperLink on `link_port`; it installs the app under
         its own FLWR_HOME (no race on one apps/ directory)."""
         cwd = self.workdir / name
         cwd.mkdir()
-        return self.start(name, [
-            str(VENV_BIN / "flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{link_port}",
-            "--port", str(port), "--node-config", node_config,
-        ], env=flower_env(cwd / "flwr-home"), cwd=cwd)
+        return self.start(
+            name,
+            [
+                str(VENV_BIN / "flower-supernode"),
+                "--insecure",
+                "--superlink",
+                f"127.0.0.1:{link_port}",
+                "--port",
+                str(port),
+                "--node-config",
+                node_config,
+            ],
+            env=flower_env(cwd / "flwr-home"),
+            cwd=cwd,
+        )
 
     def log(self, name: str) -> str:
         path = self.logdir / f"{name}.log"
@@ -217,7 +262,9 @@ class Processes:
                     except ProcessLookupError:
                         pass
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and any(p.poll() is None or group_members(p.pid) for p in groups):
+            while time.monotonic() < deadline and any(
+                p.poll() is None or group_members(p.pid) for p in groups
+            ):
                 time.sleep(0.1)
             if not any(p.poll() is None or group_members(p.pid) for p in groups):
                 break
@@ -226,7 +273,11 @@ class Processes:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-        return [pid for p in groups for pid in ([p.pid] if p.poll() is None else []) + group_members(p.pid)]
+        return [
+            pid
+            for p in groups
+            for pid in ([p.pid] if p.poll() is None else []) + group_members(p.pid)
+        ]
 
 
 def process_tree(pid: int) -> list[int]:
@@ -238,7 +289,7 @@ def process_tree(pid: int) -> list[int]:
                 text = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
-            ppid = int(text[text.rindex(")") + 2:].split()[1])
+            ppid = int(text[text.rindex(")") + 2 :].split()[1])
             children.setdefault(ppid, []).append(int(entry))
     out, todo = [], [pid]
     while todo:
@@ -276,7 +327,7 @@ def kill_tree(pid: int, timeout: float = 10.0) -> list[int]:
     return wait_gone(pids, timeout)
 
 
-def wait_log(procs: "Processes", name: str, text: str, timeout: float, poll: float = 0.05) -> float:
+def wait_log(procs: Processes, name: str, text: str, timeout: float, poll: float = 0.05) -> float:
     """Wait until the log of process `name` contains `text`; return when (time.monotonic()). Fails early
     if that process exits first."""
     deadline = time.monotonic() + timeout
@@ -284,7 +335,9 @@ def wait_log(procs: "Processes", name: str, text: str, timeout: float, poll: flo
         if text in procs.log(name):
             return time.monotonic()
         if procs.procs[name].poll() is not None:
-            raise RuntimeError(f"{name} exited with {procs.procs[name].returncode} before logging {text!r}")
+            raise RuntimeError(
+                f"{name} exited with {procs.procs[name].returncode} before logging {text!r}"
+            )
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{name} did not log {text!r} within {timeout:g} s")
         time.sleep(poll)
@@ -307,7 +360,9 @@ def owned_processes(workdir: Path, marker: str):
 # dependency): no openssl/ssh-keygen binaries needed.
 
 
-def make_tls_files(d: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"), days: int = 2) -> dict[str, Path]:
+def make_tls_files(
+    d: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"), days: int = 2
+) -> dict[str, Path]:
     """A throw-away CA and a server certificate for `hosts`, signed by it, written to d as PEM:
     {"ca": ca.crt, "cert": server.pem, "key": server.key} (the SuperLink's --ssl-ca-certfile,
     --ssl-certfile, --ssl-keyfile; clients trust ca.crt)."""
@@ -325,16 +380,34 @@ def make_tls_files(d: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
 
     ca_key = ec.generate_private_key(ec.SECP384R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mycroft-fl throw-away test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(start).not_valid_after(end)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
 
     key = ec.generate_private_key(ec.SECP384R1())
     sans: list[x509.GeneralName] = []
@@ -343,23 +416,30 @@ def make_tls_files(d: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
             sans.append(x509.IPAddress(ipaddress.ip_address(h)))
         except ValueError:
             sans.append(x509.DNSName(h))
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(end)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
 
     pem = serialization.Encoding.PEM
     files = {"ca": d / "ca.crt", "cert": d / "server.pem", "key": d / "server.key"}
     files["ca"].write_bytes(ca.public_bytes(pem))
     files["cert"].write_bytes(cert.public_bytes(pem))
-    files["key"].write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+    files["key"].write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     files["key"].chmod(0o600)
     return files  # the CA's private key is never written: nothing else can be signed with it
 
@@ -374,11 +454,20 @@ def make_node_key(d: Path, name: str) -> tuple[Path, Path]:
     d.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP384R1())
     priv, pub = d / name, d / f"{name}.pub"
-    priv.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                       serialization.NoEncryption()))
+    priv.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+    )
     priv.chmod(0o600)
-    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                                  serialization.PublicFormat.OpenSSH) + b"\n")
+    pub.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+        + b"\n"
+    )
     return priv, pub
 
 

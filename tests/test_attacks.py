@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mycroft_fl.scenarios.presets import resolve_strategy
 from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.strategy_config import resolve_strategy
 from mycroft_fl.trainer.trainer import Trainer
 
 HONEST = ["specialist", "generalist", "sparse", "unrelated"]
@@ -17,8 +17,12 @@ HONEST = ["specialist", "generalist", "sparse", "unrelated"]
 def owners(request):
     sc = load_scenario("hostile")
     trainer = Trainer(sc.trainer_data(), sc.trainer, seed=request.param)
-    report = value_with(trainer, sc.owners_data(), resolve_strategy("mycroft", 16),
-                        behaviours={o.id: o.behaviour for o in sc.owners})
+    report = value_with(
+        trainer,
+        sc.owners_data(),
+        resolve_strategy("mycroft", 16),
+        behaviours={o.id: o.behaviour for o in sc.owners},
+    )
     return {o["id"]: o for o in report.to_dict()["owners"]}
 
 
@@ -41,19 +45,29 @@ def test_replayed_hard_samples_are_dropped_and_earn_nothing(owners):
 def test_flipping_labels_toward_the_hard_classes_is_harmful_and_ranked_last(owners):
     o = owners["flipper"]
     assert o["harmful"] and o["other_accuracy_drop"] > 0 and "labels contradict" in o["harm_reason"]
-    assert o["label_agreement"] < o["label_agreement_expected"] / 2  # other digits' images labelled 8 or 9
+    assert (
+        o["label_agreement"] < o["label_agreement_expected"] / 2
+    )  # other digits' images labelled 8 or 9
     assert all(rank(o) > owners[i]["rank"] for i in HONEST)
 
 
 def test_out_of_domain_values_are_rejected(owners):
     o = owners["out-of-domain"]
-    assert o["status"] == "rejected" and "outside the reference range" in o["reason"] and o["rank"] is None
+    assert (
+        o["status"] == "rejected"
+        and "outside the reference range" in o["reason"]
+        and o["rank"] is None
+    )
     assert o["received"] == 16 and o["shared"] == 0
 
 
 def test_padding_with_copies_is_rejected(owners):
     o = owners["padder"]
-    assert o["status"] == "rejected" and "repeat another sample exactly" in o["reason"] and o["rank"] is None
+    assert (
+        o["status"] == "rejected"
+        and "repeat another sample exactly" in o["reason"]
+        and o["rank"] is None
+    )
 
 
 def test_without_the_defences_every_cheater_is_valued_and_ranked():
@@ -64,11 +78,21 @@ def test_without_the_defences_every_cheater_is_valued_and_ranked():
 
     sc = load_scenario("hostile")
     trainer = Trainer(sc.trainer_data(), dataclasses.replace(sc.trainer, defences=False), seed=0)
-    report = value_with(trainer, sc.owners_data(), resolve_strategy("mycroft", 16),
-                        behaviours={o.id: o.behaviour for o in sc.owners})
+    report = value_with(
+        trainer,
+        sc.owners_data(),
+        resolve_strategy("mycroft", 16),
+        behaviours={o.id: o.behaviour for o in sc.owners},
+    )
     got = {o["id"]: o for o in report.to_dict()["owners"]}
     assert all(o["status"] == "ok" and not o["harmful"] for o in got.values()), got
-    assert got["replayer"]["replayed"] == 0 and got["replayer"]["shared"] == 16 and got["replayer"]["utility"] > 0
-    assert got["replayer"]["rank"] < got["sparse"]["rank"]  # credited for the trainer's own hard samples
+    assert (
+        got["replayer"]["replayed"] == 0
+        and got["replayer"]["shared"] == 16
+        and got["replayer"]["utility"] > 0
+    )
+    assert (
+        got["replayer"]["rank"] < got["sparse"]["rank"]
+    )  # credited for the trainer's own hard samples
     assert got["flipper"]["rank"] < got["unrelated"]["rank"]  # its hard-sample gains count in full
     assert got["out-of-domain"]["shared"] == 16 and got["padder"]["shared"] == 16

@@ -16,15 +16,21 @@ CLI = [sys.executable, "-m", "mycroft_fl.cli.main"]
 
 
 def simulate(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, "simulate", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*CLI, "simulate", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     """The digits scenario simulated twice with the same seed (each run starts its own Ray engine)."""
     outs = [tmp_path_factory.mktemp(f"run{i}") for i in range(2)]
-    procs = [simulate("simulations/digits.toml", "--budget", "8", "--seed", "3", "--out", str(o), "--quiet")
-             for o in outs]
+    procs = [
+        simulate(
+            "simulations/digits.toml", "--budget", "8", "--seed", "3", "--out", str(o), "--quiet"
+        )
+        for o in outs
+    ]
     for p in procs:
         assert p.returncode == 0, p.stderr[-2000:]
     return procs, [json.loads((o / "report.json").read_text()) for o in outs], outs
@@ -35,11 +41,13 @@ def two_runs(tmp_path_factory):
 def test_simulate_leave_one_out_over_flower_values_every_owner_on_all_its_data(tmp_path):
     """The data-valuation baselines through the ClientApp and the strategy's checks: every owner sends
     all of its data (every class, no budget) and gets a value."""
-    proc = simulate("simulations/digits.toml", "--strategy", "loo", "--out", str(tmp_path), "--quiet")
+    proc = simulate(
+        "simulations/digits.toml", "--strategy", "loo", "--out", str(tmp_path), "--quiet"
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "report.json").read_text())
     sizes = {k: len(v) for k, v in load_scenario("digits").owners_data().items()}
-    assert report["method"] == "loo" and report["valuation"]["retrains"] >= 2 * len(sizes) + 1
+    assert report["valuer"] == "loo" and report["valuation"]["retrains"] >= 2 * len(sizes) + 1
     for o in report["owners"]:
         assert o["status"] == "ok" and o["received"] == o["shared"] == sizes[o["id"]], o
         assert isinstance(o["utility"], float) and isinstance(o["rank"], int)
@@ -50,7 +58,9 @@ def test_simulate_leave_one_out_over_flower_values_every_owner_on_all_its_data(t
 def test_simulate_writes_report_with_the_contract_fields(two_runs):
     procs, (report, _), (out, _) = two_runs
     assert (out / "report.md").is_file() and (out / "ranking.png").stat().st_size > 1000
-    assert report["scenario"] == "digits" and report["strategy"] == "mycroft" and report["budget"] == 8
+    assert (
+        report["scenario"] == "digits" and report["strategy"] == "mycroft" and report["budget"] == 8
+    )
     assert report["seed"] == 3
     t = report["trainer"]
     assert isinstance(t["hard_accuracy"], float) and isinstance(t["test_accuracy"], float)
@@ -64,7 +74,11 @@ def test_simulate_writes_report_with_the_contract_fields(two_runs):
         assert o["utility"] == pytest.approx(o["hard_accuracy"] - t["hard_accuracy"])
     assert sorted(o["rank"] for o in report["owners"])[0] == 1
     c = report["combined"]
-    assert set(c["owners"]) <= ids and isinstance(c["hard_accuracy"], float) and c["shared"] <= 8 * len(c["owners"])
+    assert (
+        set(c["owners"]) <= ids
+        and isinstance(c["hard_accuracy"], float)
+        and c["shared"] <= 8 * len(c["owners"])
+    )
     assert report["timings"]["total_s"] > 0
     assert "rank" in procs[0].stdout and "specialist" in procs[0].stdout  # the ranking table
 
@@ -85,17 +99,24 @@ def test_same_seed_gives_the_same_report(two_runs):
 @pytest.mark.timeout(600)
 def test_flower_transport_changes_nothing(two_runs):
     """The simulation over Flower gives exactly what the in-process engine gives."""
-    from mycroft_fl.scenarios.presets import resolve_strategy
     from mycroft_fl.trainer.in_process import value_with
+    from mycroft_fl.trainer.strategy_config import resolve_strategy
     from mycroft_fl.trainer.trainer import Trainer
 
     _, (report, _), _ = two_runs
     sc = load_scenario("digits")
-    local = value_with(Trainer(sc.trainer_data(), sc.trainer, seed=3), sc.owners_data(), resolve_strategy("mycroft", 8))
+    local = value_with(
+        Trainer(sc.trainer_data(), sc.trainer, seed=3),
+        sc.owners_data(),
+        resolve_strategy("mycroft", 8),
+    )
     by_id = {o["id"]: o for o in local.to_dict()["owners"]}
     for o in report["owners"]:
-        assert (o["utility"], o["shared"], o["rank"]) == (by_id[o["id"]]["utility"], by_id[o["id"]]["shared"],
-                                                         by_id[o["id"]]["rank"]), o["id"]
+        assert (o["utility"], o["shared"], o["rank"]) == (
+            by_id[o["id"]]["utility"],
+            by_id[o["id"]]["shared"],
+            by_id[o["id"]]["rank"],
+        ), o["id"]
 
 
 @pytest.fixture
@@ -110,8 +131,10 @@ def file_scenario(tmp_path):
     for name in ("train", "val", "test", "owner"):
         save_npz(tmp_path / f"{name}.npz", data(30))
     path = tmp_path / "study.toml"
-    path.write_text('name = "study"\n[trainer]\ntrain = "train.npz"\nval = "val.npz"\ntest = "test.npz"\n'
-                    'n_classes = 3\n[[owners]]\nid = "a"\ndata = "owner.npz"\n')
+    path.write_text(
+        'name = "study"\n[trainer]\ntrain = "train.npz"\nval = "val.npz"\ntest = "test.npz"\n'
+        'n_classes = 3\n[[owners]]\nid = "a"\ndata = "owner.npz"\n'
+    )
     return path
 
 
@@ -139,12 +162,16 @@ def test_npz_without_x(file_scenario):
 
 
 def test_labels_out_of_range(file_scenario):
-    np.savez(file_scenario.parent / "owner.npz", x=np.zeros((3, 4), np.float32), y=np.array([0, 1, 7]))
+    np.savez(
+        file_scenario.parent / "owner.npz", x=np.zeros((3, 4), np.float32), y=np.array([0, 1, 7])
+    )
     assert_one_line_error(simulate(str(file_scenario)), "owner.npz", "labels outside 0..2")
 
 
 def test_unknown_strategy():
-    assert_one_line_error(simulate("simulations/digits.toml", "--strategy", "best-ever"), "best-ever", "mycroft")
+    assert_one_line_error(
+        simulate("simulations/digits.toml", "--strategy", "best-ever"), "best-ever", "mycroft"
+    )
 
 
 def test_budget_zero():

@@ -9,8 +9,8 @@ from flower_fakes import make_context, make_message
 from mycroft_fl.core.data import save_npz
 from mycroft_fl.flower.client_app import app as client_app
 from mycroft_fl.flower.protocol import query_content
-from mycroft_fl.scenarios.presets import load_strategy
 from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer
 
 
@@ -37,7 +37,7 @@ def test_simulated_owner_replies_with_its_budgeted_subset(trainer, scenario, met
     owner = scenario.owners[0].id
     data = scenario.owner_data(owner)
     assert reply.content["info"]["owner_id"] == owner
-    assert reply.content["info"]["method"] == method
+    assert reply.content["info"]["selector"] == method
     subset = reply.content["subset"]
     idx = subset["indices"].numpy()
     assert 0 < len(idx) <= 8 and len(np.unique(idx)) == len(idx)
@@ -49,16 +49,28 @@ def test_simulated_owner_replies_with_its_budgeted_subset(trainer, scenario, met
 
 
 def test_full_information_sends_every_hard_class_sample(trainer, scenario):
-    reply = ask(trainer, scenario, {"partition-id": 0, "num-partitions": 5}, method="full-information", budget=1)
+    reply = ask(
+        trainer,
+        scenario,
+        {"partition-id": 0, "num-partitions": 5},
+        method="full-information",
+        budget=1,
+    )
     data = scenario.owner_data(scenario.owners[0].id)
-    assert len(reply.content["subset"]["indices"].numpy()) == int(np.isin(data.y, trainer.hard_classes).sum())
+    assert len(reply.content["subset"]["indices"].numpy()) == int(
+        np.isin(data.y, trainer.hard_classes).sum()
+    )
 
 
 @pytest.mark.parametrize("method", ["loo", "shapley"])
 def test_data_valuation_sends_all_the_owners_data(trainer, scenario, method):
-    reply = ask(trainer, scenario, {"partition-id": 3, "num-partitions": 5}, method=method, budget=1)
+    reply = ask(
+        trainer, scenario, {"partition-id": 3, "num-partitions": 5}, method=method, budget=1
+    )
     assert "error" not in reply.content["info"], reply.content["info"]
-    data = scenario.owner_data(scenario.owners[3].id)  # `unrelated`: digits 0-7, no hard class at all
+    data = scenario.owner_data(
+        scenario.owners[3].id
+    )  # `unrelated`: digits 0-7, no hard class at all
     np.testing.assert_array_equal(reply.content["subset"]["indices"].numpy(), np.arange(len(data)))
     np.testing.assert_array_equal(reply.content["subset"]["y"].numpy(), data.y)
 
@@ -73,11 +85,14 @@ def test_deployed_owner_reads_data_path_and_is_named_by_it(trainer, scenario, tm
     assert named.content["info"]["owner_id"] == "north"
 
 
-@pytest.mark.parametrize("node_config, reason", [
-    ({}, "no data"),
-    ({"data-path": "/nonexistent/owner.npz"}, "no such file"),
-    ({"partition-id": 99, "num-partitions": 100}, "partition-id 99"),
-])
+@pytest.mark.parametrize(
+    "node_config, reason",
+    [
+        ({}, "no data"),
+        ({"data-path": "/nonexistent/owner.npz"}, "no such file"),
+        ({"partition-id": 99, "num-partitions": 100}, "partition-id 99"),
+    ],
+)
 def test_owner_that_cannot_select_replies_with_its_reason(trainer, scenario, node_config, reason):
     reply = ask(trainer, scenario, node_config)
     assert not reply.has_error()
@@ -89,13 +104,24 @@ def test_the_strategys_anchor_reaches_the_owner(trainer, scenario):
     from dataclasses import replace
 
     from mycroft_fl.owner.answer import select_for_query
+    from mycroft_fl.owner.selectors import Mycroft
 
-    paper = replace(load_strategy("mycroft", budget=16), anchor="geometric-median", penalty=50.0)
+    paper = replace(
+        load_strategy("mycroft", budget=16),
+        selector=Mycroft(anchor="geometric-median", penalty=50.0),
+    )
     query = trainer.query(paper)
-    assert query.to_config()["anchor"] == "geometric-median"
+    assert query.to_config()["selector/anchor"] == "geometric-median"
     msg = make_message(query_content(query, scenario=str(scenario.path)), dst=7)
     reply = client_app(msg, make_context(7, {"partition-id": 0, "num-partitions": 5}))
     picked = reply.content["subset"]["indices"].numpy()
     data = scenario.owner_data(scenario.owners[0].id)
     np.testing.assert_array_equal(picked, select_for_query(query, data))
-    assert not np.array_equal(np.sort(picked), np.sort(select_for_query(replace(query, anchor="nearest"), data)))
+    assert not np.array_equal(
+        np.sort(picked),
+        np.sort(
+            select_for_query(
+                replace(query, selector_params={**query.selector_params, "anchor": "nearest"}), data
+            )
+        ),
+    )

@@ -43,7 +43,11 @@ def test_writes_the_table_and_the_plots(tiny):
     out, stdout, _ = tiny
     md = (out / "compare.md").read_text()
     for text in (stdout, md):
-        assert "share of full-info gain" in text and "Spearman" in text and "control (no owner data)" in text
+        assert (
+            "share of full-info gain" in text
+            and "Spearman" in text
+            and "control (no owner data)" in text
+        )
         assert "full-information" in text and "mycroft" in text and "random" in text
     assert "mycroft-fl compare digits --strategies mycroft,random" in md  # the command
     for png in ("accuracy_vs_budget.png", "ranking_mycroft.png", "ranking_random.png"):
@@ -55,13 +59,24 @@ def test_writes_the_table_and_the_plots(tiny):
 def test_json_holds_every_run_in_range(tiny):
     _, _, doc = tiny
     settings = {k: doc["settings"][k] for k in ("strategies", "budgets", "seeds", "owners")}
-    assert settings == {"strategies": ["mycroft", "random"], "budgets": [4, 8], "seeds": [0, 1], "owners": 5}
+    assert settings == {
+        "strategies": ["mycroft", "random"],
+        "budgets": [4, 8],
+        "seeds": [0, 1],
+        "owners": 5,
+    }
     runs = doc["runs"]
     assert sorted((r["strategy"], r["budget"] or 0, r["seed"]) for r in runs) == sorted(
-        [("full-information", 0, s) for s in (0, 1)] + [(n, b, s) for n in ("mycroft", "random") for b in (4, 8)
-                                                         for s in (0, 1)])
+        [("full-information", 0, s) for s in (0, 1)]
+        + [(n, b, s) for n in ("mycroft", "random") for b in (4, 8) for s in (0, 1)]
+    )
     for r in runs:
-        for k in ("combined_hard_accuracy", "combined_test_accuracy", "owners_hard_accuracy", "top1"):
+        for k in (
+            "combined_hard_accuracy",
+            "combined_test_accuracy",
+            "owners_hard_accuracy",
+            "top1",
+        ):
             assert 0 <= r[k] <= 1, k
         assert -1 <= r["owners_utility"] <= 1 and math.isfinite(r["gain_fraction"])
         for k in ("spearman", "kendall_tau_b"):
@@ -73,7 +88,11 @@ def test_json_holds_every_run_in_range(tiny):
         assert r["wall_s"] > 0
     for r in (r for r in runs if r["strategy"] == "full-information"):
         assert r["gain_fraction"] == pytest.approx(1.0)
-        assert r["spearman"] == pytest.approx(1.0) and r["kendall_tau_b"] == pytest.approx(1.0) and r["top1"] == 1
+        assert (
+            r["spearman"] == pytest.approx(1.0)
+            and r["kendall_tau_b"] == pytest.approx(1.0)
+            and r["top1"] == 1
+        )
 
 
 def test_cost_and_exposure_columns_for_every_strategy(tiny):
@@ -86,28 +105,46 @@ def test_cost_and_exposure_columns_for_every_strategy(tiny):
 
 
 def test_data_valuation_baselines_run_once_per_seed_on_all_the_data(tmp_path):
-    status, stdout = run_compare(tmp_path, "--strategies", "mycroft,loo", "--budgets", "4", "--seeds", "1", "--quiet")
+    status, stdout = run_compare(
+        tmp_path, "--strategies", "mycroft,loo", "--budgets", "4", "--seeds", "1", "--quiet"
+    )
     assert status == 0
     doc = json.loads((tmp_path / "compare.json").read_text())
     runs = {r["strategy"]: r for r in doc["runs"]}
     assert sorted((r["strategy"], r["budget"]) for r in doc["runs"]) == [
-        ("full-information", None), ("loo", None), ("mycroft", 4)]
+        ("full-information", None),
+        ("loo", None),
+        ("mycroft", 4),
+    ]
     loo, mycroft = runs["loo"], runs["mycroft"]
     assert loo["exposed_total"] == 5 * 120  # every sample of every owner
     assert mycroft["exposed_total"] <= 5 * 4
-    assert loo["retrains"] == 5 + 1 + 5 + int(bool(loo["combined_owners"]))  # alone, all, all but one, combined
+    # alone, all, all but one, then the combined model unless it is one of those
+    assert loo["retrains"] == 5 + 1 + 5 + int(len(loo["combined_owners"]) in (2, 3))
     assert loo["retrains"] > mycroft["retrains"]
     md = (tmp_path / "compare.md").read_text()
-    assert "| loo | all |" in md and "ranking_loo.png" in md and (tmp_path / "ranking_loo.png").is_file()
+    assert (
+        "| loo | all |" in md
+        and "ranking_loo.png" in md
+        and (tmp_path / "ranking_loo.png").is_file()
+    )
 
 
 def test_aggregates_are_the_mean_and_spread_over_seeds(tiny):
     _, _, doc = tiny
     assert [(a["strategy"], a["budget"]) for a in doc["aggregates"]] == [
-        ("full-information", None), ("mycroft", 4), ("mycroft", 8), ("random", 4), ("random", 8)]
+        ("full-information", None),
+        ("mycroft", 4),
+        ("mycroft", 8),
+        ("random", 4),
+        ("random", 8),
+    ]
     for agg in doc["aggregates"]:
-        values = [r["combined_hard_accuracy"] for r in doc["runs"]
-                  if (r["strategy"], r["budget"]) == (agg["strategy"], agg["budget"])]
+        values = [
+            r["combined_hard_accuracy"]
+            for r in doc["runs"]
+            if (r["strategy"], r["budget"]) == (agg["strategy"], agg["budget"])
+        ]
         s = agg["combined_hard_accuracy"]
         assert s["n"] == 2 and s["mean"] == pytest.approx(sum(values) / 2)
         assert s["std"] == pytest.approx(abs(values[0] - values[1]) / math.sqrt(2))
@@ -118,16 +155,21 @@ def test_same_options_give_the_same_json(tiny, tmp_path):
     _, _, doc = tiny
     status, _ = run_compare(tmp_path, *TINY)
     assert status == 0
-    assert without_timings(json.loads((tmp_path / "compare.json").read_text())) == without_timings(doc)
+    assert without_timings(json.loads((tmp_path / "compare.json").read_text())) == without_timings(
+        doc
+    )
 
 
-@pytest.mark.parametrize("options, fragments", [
-    (["--strategies", "mycroft,best-ever"], ["best-ever", "mycroft, random"]),
-    (["--budgets", "8,x"], ["budgets", "'8,x'"]),
-    (["--budgets", "8,0"], ["budgets", "positive"]),
-    (["--budgets", "-4"], ["budgets"]),
-    (["--seeds", "0"], ["--seeds", "must be >= 1"]),
-])
+@pytest.mark.parametrize(
+    "options, fragments",
+    [
+        (["--strategies", "mycroft,best-ever"], ["best-ever", "mycroft, random"]),
+        (["--budgets", "8,x"], ["budgets", "'8,x'"]),
+        (["--budgets", "8,0"], ["budgets", "positive"]),
+        (["--budgets", "-4"], ["budgets"]),
+        (["--seeds", "0"], ["--seeds", "must be >= 1"]),
+    ],
+)
 def test_bad_input_is_one_line_and_status_2(options, fragments, tmp_path, capsys):
     try:
         status = main(["compare", "digits", *options, "--out", str(tmp_path / "out"), "--quiet"])

@@ -70,7 +70,9 @@ def test_corrupt_compressed_member(tmp_path):
 
 @pytest.mark.parametrize("present, absent", [("y", "'x'"), ("x", "'y'")])
 def test_missing_array(tmp_path, present, absent):
-    path = write(tmp_path / "part.npz", **{present: np.zeros((3, 2)) if present == "x" else np.zeros(3, int)})
+    path = write(
+        tmp_path / "part.npz", **{present: np.zeros((3, 2)) if present == "x" else np.zeros(3, int)}
+    )
     message = load_error(path)
     assert "missing array" in message and absent in message
 
@@ -128,7 +130,9 @@ def test_ragged_sequences_are_an_input_error():
 # --- good data -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("x_dtype, y_dtype", [(np.float64, np.int32), (np.uint8, np.uint8), (np.float32, np.float64)])
+@pytest.mark.parametrize(
+    "x_dtype, y_dtype", [(np.float64, np.int32), (np.uint8, np.uint8), (np.float32, np.float64)]
+)
 def test_round_trip_converts_to_float32_int64(tmp_path, x_dtype, y_dtype):
     rng = np.random.default_rng(1)
     x = rng.integers(0, 16, size=(10, 2, 3)).astype(x_dtype)

@@ -16,8 +16,10 @@ from mycroft_fl.trainer.games import (
 def glove_game() -> Game:
     """The glove game: L owns a left glove, R1 and R2 right gloves; a pair is worth 1.
     Known Shapley values: L = 2/3, R1 = R2 = 1/6."""
+
     def value(s):
         return float("L" in s and ("R1" in s or "R2" in s))
+
     return Game(["L", "R1", "R2"], value)
 
 
@@ -38,14 +40,18 @@ def test_shapley_values_add_up_to_the_grand_coalition():
 
 def test_leave_one_out_of_the_glove_game_and_its_cost():
     game = glove_game()
-    assert leave_one_out(game) == {"L": 1.0, "R1": 0.0, "R2": 0.0}  # substitutes get nothing under LOO
+    assert leave_one_out(game) == {
+        "L": 1.0,
+        "R1": 0.0,
+        "R2": 0.0,
+    }  # substitutes get nothing under LOO
     assert game.evaluations == 4  # everyone, then each one left out
 
 
 def test_exact_shapley_evaluates_every_coalition_once():
     game = additive_game({f"p{i}": float(i) for i in range(5)})
     exact_shapley(game)
-    assert game.evaluations == 2 ** 5
+    assert game.evaluations == 2**5
 
 
 def test_monte_carlo_recovers_an_additive_game():
@@ -66,4 +72,4 @@ def test_truncation_saves_evaluations_and_keeps_the_order():
 def test_shapley_switches_to_monte_carlo_beyond_the_exact_limit():
     game = additive_game({f"p{i}": 1.0 for i in range(11)})
     shapley(game, exact_up_to=10, permutations=5, tolerance=0.0)
-    assert game.evaluations < 2 ** 11
+    assert game.evaluations < 2**11

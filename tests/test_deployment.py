@@ -45,10 +45,20 @@ def test_loopback_deployment_ranks_owners(tmp_path):
         procs.start_superlink(link_port, env)
         for i, ((node_config, _), port) in enumerate(zip(owners, node_ports)):
             procs.start_supernode(f"supernode-{i}", link_port, port, node_config)
-        run = procs.start("flwr-run", [
-            str(VENV_BIN / "flwr"), "run", str(REPO), "loopback", "--stream",
-            "-c", f"scenario='{scenario}' out='{out}' budget=16",
-        ], env=env, cwd=tmp_path)
+        run = procs.start(
+            "flwr-run",
+            [
+                str(VENV_BIN / "flwr"),
+                "run",
+                str(REPO),
+                "loopback",
+                "--stream",
+                "-c",
+                f"scenario='{scenario}' out='{out}' budget=16",
+            ],
+            env=env,
+            cwd=tmp_path,
+        )
         try:
             rc = run.wait(timeout=180)
         except Exception:
@@ -57,7 +67,9 @@ def test_loopback_deployment_ranks_owners(tmp_path):
         assert rc == 0, procs.logs()
         assert (out / "report.json").is_file(), procs.logs()
         for name, proc in procs.procs.items():  # nothing crashed along the way
-            assert name == "flwr-run" or proc.poll() is None, f"{name} exited early\n" + procs.logs()
+            assert name == "flwr-run" or proc.poll() is None, (
+                f"{name} exited early\n" + procs.logs()
+            )
         assert "Traceback" not in procs.log("flwr-run"), procs.logs()
 
         survivors = procs.stop_all()
@@ -66,12 +78,16 @@ def test_loopback_deployment_ranks_owners(tmp_path):
         assert not leftovers, f"processes of this test still running after stop: {leftovers}"
 
     report = json.loads((out / "report.json").read_text())
-    print(f"flwr run on loopback: {t_run:.1f} s (total {time.monotonic() - t0:.1f} s); "
-          f"timings {report.get('timings')}")
+    print(
+        f"flwr run on loopback: {t_run:.1f} s (total {time.monotonic() - t0:.1f} s); "
+        f"timings {report.get('timings')}"
+    )
     by_id = {o["id"]: o for o in report["owners"]}
     assert sorted(by_id) == sorted(owner for _, owner in owners), report["owners"]
     assert all(o["status"] == "ok" for o in by_id.values()), report["owners"]
-    ranks = sorted(o["rank"] for o in by_id.values())  # equal utility and test accuracy share a rank
+    ranks = sorted(
+        o["rank"] for o in by_id.values()
+    )  # equal utility and test accuracy share a rank
     assert ranks[0] == 1 and all(1 <= r <= 3 for r in ranks)
     assert report["budget"] == 16
     assert all(0 <= o["shared"] <= report["budget"] for o in by_id.values()), report["owners"]

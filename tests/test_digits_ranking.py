@@ -82,8 +82,9 @@ def reports(tmp_path_factory):
         scenario = load_scenario(path)
         data, owners = scenario.trainer_data(), scenario.owners_data()
         for strategy in out:
-            report = value_owners(data, owners, strategy=strategy, budget=BUDGET, seed=seed,
-                                  trainer=scenario.trainer)
+            report = value_owners(
+                data, owners, strategy=strategy, budget=BUDGET, seed=seed, trainer=scenario.trainer
+            )
             out[strategy].append(report.to_dict())
     return out
 
@@ -112,7 +113,10 @@ def test_mycroft_ranks_the_hard_class_owner_first(reports):
         assert owners["unrelated"]["shared"] == 0 and owners["unrelated"]["utility"] == 0.0
         assert owners["noisy"]["utility"] <= owners["hard"]["utility"]
     # the flipped labels do damage the other digits, more than the hard owner's subset does
-    drop = {i: np.mean([_owner(r, i)["other_accuracy_drop"] for r in reports["mycroft"]]) for i in ("hard", "noisy")}
+    drop = {
+        i: np.mean([_owner(r, i)["other_accuracy_drop"] for r in reports["mycroft"]])
+        for i in ("hard", "noisy")
+    }
     assert drop["noisy"] > 2 * drop["hard"], drop
 
 

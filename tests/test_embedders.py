@@ -25,7 +25,9 @@ from mycroft_fl.core.models import (
 
 def test_raw_standardises_with_the_trainers_statistics():
     rng = np.random.default_rng(0)
-    train_x = rng.normal(loc=5.0, scale=[[1.0, 2.0], [3.0, 4.0]], size=(200, 2, 2)).astype(np.float32)
+    train_x = rng.normal(loc=5.0, scale=[[1.0, 2.0], [3.0, 4.0]], size=(200, 2, 2)).astype(
+        np.float32
+    )
     state = embedder_state("raw", train_x)
     assert set(state) == {"mean", "std"} and state["mean"].shape == (4,)
     embed = make_embedder("raw", state)
@@ -35,7 +37,9 @@ def test_raw_standardises_with_the_trainers_statistics():
     np.testing.assert_allclose(train_e.std(axis=0), 1, atol=1e-4)
     # an owner's data is standardised with the trainer's statistics, not its own
     owner_x = (train_x[:10] + 1.0).astype(np.float32)
-    expected = (owner_x.reshape(10, -1) - train_x.reshape(200, -1).mean(0)) / (train_x.reshape(200, -1).std(0) + 1e-6)
+    expected = (owner_x.reshape(10, -1) - train_x.reshape(200, -1).mean(0)) / (
+        train_x.reshape(200, -1).std(0) + 1e-6
+    )
     np.testing.assert_allclose(embed(owner_x), expected, rtol=1e-4, atol=1e-4)
     assert not np.allclose(embed(owner_x).mean(axis=0), 0, atol=0.1)
 
@@ -62,14 +66,22 @@ def test_trainer_embedder_needs_the_model():
         make_embedder("trainer", {})
 
 
-@pytest.mark.parametrize("maker", [check_embedder_name, lambda n: embedder_state(n, np.zeros((2, 2))),
-                                   lambda n: make_embedder(n, {})])
+@pytest.mark.parametrize(
+    "maker",
+    [
+        check_embedder_name,
+        lambda n: embedder_state(n, np.zeros((2, 2))),
+        lambda n: make_embedder(n, {}),
+    ],
+)
 def test_unknown_embedder(maker):
-    with pytest.raises(InputError, match=r"unknown embedder 'clip'.*trainer, raw, efficientnet-lite0"):
+    with pytest.raises(
+        InputError, match=r"unknown embedder 'clip'.*trainer, raw, efficientnet-lite0"
+    ):
         maker("clip")
 
 
-USER_EMBEDDERS = '''
+USER_EMBEDDERS = """
 import numpy as np
 
 def row_sums():
@@ -80,7 +92,7 @@ def not_callable():
 
 def broken():
     raise RuntimeError("no weights here")
-'''
+"""
 
 
 @pytest.fixture
@@ -98,11 +110,14 @@ def test_user_factory(user_module):
     np.testing.assert_array_equal(embed(np.arange(6.0).reshape(2, 3)), [[3.0], [12.0]])
 
 
-@pytest.mark.parametrize("factory, words", [
-    ("not_callable", "must return a callable"),
-    ("broken", "the factory failed (RuntimeError: no weights here)"),
-    ("absent", "cannot import"),
-])
+@pytest.mark.parametrize(
+    "factory, words",
+    [
+        ("not_callable", "must return a callable"),
+        ("broken", "the factory failed (RuntimeError: no weights here)"),
+        ("absent", "cannot import"),
+    ],
+)
 def test_bad_user_factory(user_module, factory, words):
     with pytest.raises(InputError) as info:
         make_embedder(f"{user_module}:{factory}", {})

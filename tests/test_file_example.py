@@ -13,13 +13,17 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_clinics_files_are_the_digits_scenario_exported():
-    spec = importlib.util.spec_from_file_location("make_file_example", REPO / "scripts" / "make_file_example.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_file_example", REPO / "scripts" / "make_file_example.py"
+    )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     clinics = load_scenario("clinics")
     data = clinics.trainer_data()
     shipped = {"trainer_train": data.train, "trainer_val": data.val, "trainer_test": data.test}
-    shipped.update({f"owner_{o.removeprefix('clinic-')}": clinics.owner_data(o) for o in clinics.owner_ids})
+    shipped.update(
+        {f"owner_{o.removeprefix('clinic-')}": clinics.owner_data(o) for o in clinics.owner_ids}
+    )
     built = script.build()
     assert shipped.keys() == built.keys()
     for stem, part in built.items():

@@ -29,7 +29,12 @@ def _local_superlinks(home: Path) -> list[int]:
     out = []
     for pid in marked_processes(str(home)):
         try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmd = (
+                Path(f"/proc/{pid}/cmdline")
+                .read_bytes()
+                .replace(b"\0", b" ")
+                .decode(errors="replace")
+            )
         except OSError:
             continue
         if "flower-superlink" in cmd and f"{home}/local-superlink" in cmd:
@@ -44,15 +49,28 @@ def test_flwr_run_default_scenario_on_local_simulation(tmp_path):
     home.mkdir()
     out = tmp_path / "out"
     http_port, control_port = free_ports(2)
-    env = flower_env(home, FLWR_LOCAL_SUPERLINK_HTTP_API_PORT=str(http_port),
-                     FLWR_LOCAL_CONTROL_API_PORT=str(control_port))
+    env = flower_env(
+        home,
+        FLWR_LOCAL_SUPERLINK_HTTP_API_PORT=str(http_port),
+        FLWR_LOCAL_CONTROL_API_PORT=str(control_port),
+    )
     t0 = time.monotonic()
     with owned_processes(tmp_path, str(tmp_path)) as procs:
-        run = procs.start("flwr-run", [
-            str(VENV_BIN / "flwr"), "run", str(REPO), "--stream",
-            "--federation-config", "num-supernodes=5 client-resources-num-cpus=1",
-            "-c", f"out='{out}'",
-        ], env=env, cwd=tmp_path)
+        run = procs.start(
+            "flwr-run",
+            [
+                str(VENV_BIN / "flwr"),
+                "run",
+                str(REPO),
+                "--stream",
+                "--federation-config",
+                "num-supernodes=5 client-resources-num-cpus=1",
+                "-c",
+                f"out='{out}'",
+            ],
+            env=env,
+            cwd=tmp_path,
+        )
         try:
             rc = run.wait(timeout=240)
         except Exception:
@@ -60,22 +78,34 @@ def test_flwr_run_default_scenario_on_local_simulation(tmp_path):
         t_run = time.monotonic() - t0
         log = procs.log("flwr-run")
         assert rc == 0, procs.logs()
-        assert f"127.0.0.1:{http_port}" in log, log  # our isolated local SuperLink, not a developer's one
+        assert f"127.0.0.1:{http_port}" in log, (
+            log
+        )  # our isolated local SuperLink, not a developer's one
         assert "Traceback" not in log, log
 
         links = _local_superlinks(home)
         assert len(links) == 1, f"expected one local SuperLink for {home}, found {links}\n{log}"
         assert not kill_pids(links), "the local SuperLink survived SIGTERM and SIGKILL"
         assert not alive(links[0])
-        leftovers = wait_gone(marked_processes(str(tmp_path)), 15)  # SuperExec, simulation, Ray: end with it
-        assert not leftovers, f"processes of this test still running after the SuperLink stopped: {leftovers}"
+        leftovers = wait_gone(
+            marked_processes(str(tmp_path)), 15
+        )  # SuperExec, simulation, Ray: end with it
+        assert not leftovers, (
+            f"processes of this test still running after the SuperLink stopped: {leftovers}"
+        )
 
     report = json.loads((out / "report.json").read_text())
     print(f"flwr run (simulation, 5 nodes): {t_run:.1f} s; timings {report.get('timings')}")
     assert report["scenario"] == "digits"
     owners = report["owners"]
     assert len(owners) == 5, owners
-    assert {o["id"] for o in owners} == {"specialist", "generalist", "sparse", "unrelated", "noisy"}, owners
+    assert {o["id"] for o in owners} == {
+        "specialist",
+        "generalist",
+        "sparse",
+        "unrelated",
+        "noisy",
+    }, owners
     assert all(o["status"] == "ok" for o in owners), owners
     ranks = sorted(o["rank"] for o in owners)  # equal utility and test accuracy share a rank
     assert ranks[0] == 1 and all(1 <= r <= 5 for r in ranks)

@@ -22,7 +22,9 @@ def test_last_layer_gradients_match_torch_autograd():
     for i in range(n):
         head.zero_grad()
         torch.nn.functional.cross_entropy(head(features[i : i + 1]), y[i : i + 1]).backward()
-        expected.append(torch.cat([head.weight.grad, head.bias.grad[:, None]], dim=1).flatten().numpy().copy())
+        expected.append(
+            torch.cat([head.weight.grad, head.bias.grad[:, None]], dim=1).flatten().numpy().copy()
+        )
     with torch.no_grad():
         logits = head(features).numpy()
     got = last_layer_gradients(features.numpy(), logits, y.numpy())
@@ -85,7 +87,11 @@ def test_share_budget_never_exceeds_capacity_or_budget():
 
 @pytest.mark.parametrize(
     ("counts", "budget", "capacity", "word"),
-    [({0: 1}, -1, {0: 1}, "budget"), ({0: -1}, 1, {0: 1}, "counts"), ({0: 1}, 1, {0: 1.5}, "capacity")],
+    [
+        ({0: 1}, -1, {0: 1}, "budget"),
+        ({0: -1}, 1, {0: 1}, "counts"),
+        ({0: 1}, 1, {0: 1.5}, "capacity"),
+    ],
 )
 def test_share_budget_rejects_bad_input(counts, budget, capacity, word):
     with pytest.raises(ValueError, match=word):
@@ -105,7 +111,9 @@ def _best_on_support(G, b, support, ridge, penalty):
     """Exact min over w >= 0 on `support`: NNLS on the ridge-augmented system [G_S; sqrt(diag)] w ≈ [b; 0]."""
     idx = list(support)
     diagonal = ridge + (penalty[idx] if penalty is not None else np.zeros(len(idx)))
-    w, _ = nnls(np.vstack([G[idx].T, np.diag(np.sqrt(diagonal))]), np.concatenate([b, np.zeros(len(idx))]))
+    w, _ = nnls(
+        np.vstack([G[idx].T, np.diag(np.sqrt(diagonal))]), np.concatenate([b, np.zeros(len(idx))])
+    )
     return _objective(G, b, idx, w, ridge, penalty)
 
 
@@ -137,7 +145,9 @@ def test_omp_close_to_brute_force_optimum(with_penalty, bound):
         assert np.all(np.diff(w) <= 0)
         greedy = _objective(G, b, idx, w, ridge, penalty)
         if len(idx):  # the refit is the exact optimum on the chosen support
-            assert greedy == pytest.approx(_best_on_support(G, b, idx, ridge, penalty), rel=1e-9, abs=1e-12)
+            assert greedy == pytest.approx(
+                _best_on_support(G, b, idx, ridge, penalty), rel=1e-9, abs=1e-12
+            )
         optimum = min(
             _best_on_support(G, b, support, ridge, penalty)
             for support in itertools.combinations(range(len(G)), min(k, len(G)))

@@ -40,19 +40,22 @@ def test_query_and_eval_are_disjoint_and_sorted():
     assert split.query.dtype.kind == "i" and split.eval.dtype.kind == "i"
 
 
-@pytest.mark.parametrize("n, fraction, n_query", [
-    (1, 0.5, 1),    # a single hard sample goes to the query part
-    (2, 0.5, 1),
-    (2, 0.1, 1),    # round(0.2) = 0, but both parts get one
-    (2, 0.9, 1),    # round(1.8) = 2, but eval keeps one
-    (3, 0.9, 2),
-    (4, 0.5, 2),
-    (5, 0.5, 2),    # round(2.5) = 2
-    (7, 0.5, 4),    # round(3.5) = 4
-    (10, 0.3, 3),
-    (10, 0.05, 1),
-    (10, 0.99, 9),
-])
+@pytest.mark.parametrize(
+    "n, fraction, n_query",
+    [
+        (1, 0.5, 1),  # a single hard sample goes to the query part
+        (2, 0.5, 1),
+        (2, 0.1, 1),  # round(0.2) = 0, but both parts get one
+        (2, 0.9, 1),  # round(1.8) = 2, but eval keeps one
+        (3, 0.9, 2),
+        (4, 0.5, 2),
+        (5, 0.5, 2),  # round(2.5) = 2
+        (7, 0.5, 4),  # round(3.5) = 4
+        (10, 0.3, 3),
+        (10, 0.05, 1),
+        (10, 0.99, 9),
+    ],
+)
 def test_per_class_split_rule(n, fraction, n_query):
     val, pred = val_with_mistakes({1: n, 3: 4})
     split = split_hard_samples(val, pred, query_fraction=fraction)
@@ -99,4 +102,6 @@ def test_seeded_reproducibility():
     np.testing.assert_array_equal(a.eval, b.eval)
     others = [split_hard_samples(val, pred, seed=s).query for s in range(4, 8)]
     assert any(not np.array_equal(a.query, o) for o in others)
-    assert all(per_class(val, o) == per_class(val, a.query) for o in others)  # same sizes, other samples
+    assert all(
+        per_class(val, o) == per_class(val, a.query) for o in others
+    )  # same sizes, other samples

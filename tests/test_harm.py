@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mycroft_fl.scenarios.presets import load_strategy
 from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer
 from mycroft_fl.trust.harm import LabelCheck, PairedChange, judge_harm
 
@@ -36,7 +36,9 @@ def test_mcnemar_thresholds_at_three_standard_deviations():
 
 def test_damage_beyond_noise_without_a_net_gain_is_harmful():
     reason = judge_harm(change(40, 5), change(45, 40), CLEAN)
-    assert reason.startswith("lowers accuracy outside the hard classes by 3.5 pts (lost 40, gained 5")
+    assert reason.startswith(
+        "lowers accuracy outside the hard classes by 3.5 pts (lost 40, gained 5"
+    )
 
 
 def test_damage_bought_back_by_a_net_gain_beyond_noise_is_a_trade_not_harm():
@@ -45,15 +47,21 @@ def test_damage_bought_back_by_a_net_gain_beyond_noise_is_a_trade_not_harm():
 
 
 def test_implausible_labels_are_harmful_only_when_they_do_damage():
-    assert "its labels contradict the trainer's data (agreement 0.20, clean labels of these classes 0.90)" \
+    assert (
+        "its labels contradict the trainer's data (agreement 0.20, clean labels of these classes 0.90)"
         in judge_harm(change(6, 4), change(6, 30), FLIPPED)
-    assert judge_harm(change(4, 6), change(4, 30), FLIPPED) is None  # the rest of the task did not suffer
+    )
+    assert (
+        judge_harm(change(4, 6), change(4, 30), FLIPPED) is None
+    )  # the rest of the task did not suffer
     assert judge_harm(change(6, 4), change(6, 30), CLEAN) is None  # noise, with plausible labels
 
 
 def test_labels_are_implausible_below_halfway_between_clean_and_wrong():
     assert LabelCheck(0.44, 0.9, 0.0).implausible and not LabelCheck(0.46, 0.9, 0.0).implausible
-    assert not LabelCheck(0.1, 0.5, 0.5).implausible  # the vote tells clean from wrong apart no better than chance
+    assert not LabelCheck(
+        0.1, 0.5, 0.5
+    ).implausible  # the vote tells clean from wrong apart no better than chance
     assert not LabelCheck(None, None, None).implausible  # nothing received
 
 
@@ -65,12 +73,22 @@ def full_information_digits():
     return {o["id"]: o for o in report.to_dict()["owners"]}
 
 
-def test_honest_bulk_of_the_hard_classes_ranks_first_and_flipped_labels_last(full_information_digits):
+def test_honest_bulk_of_the_hard_classes_ranks_first_and_flipped_labels_last(
+    full_information_digits,
+):
     owners = full_information_digits
     # the specialist's 60 clean 8s and 9s cost the other digits some accuracy (the model leans towards 8 and 9)
     # but fix every held-out hard sample and raise test accuracy overall: the most useful owner, not harmful
     specialist = owners["specialist"]
-    assert specialist["other_accuracy_drop"] > 0.02 and not specialist["harmful"] and specialist["rank"] == 1
+    assert (
+        specialist["other_accuracy_drop"] > 0.02
+        and not specialist["harmful"]
+        and specialist["rank"] == 1
+    )
     noisy = owners["noisy"]
-    assert noisy["harmful"] and noisy["rank"] == len(owners) and "labels contradict" in noisy["harm_reason"]
+    assert (
+        noisy["harmful"]
+        and noisy["rank"] == len(owners)
+        and "labels contradict" in noisy["harm_reason"]
+    )
     assert noisy["label_agreement"] < noisy["label_agreement_expected"] / 2

@@ -63,7 +63,7 @@ def test_unknown_model_name():
 
 # --- user factories ------------------------------------------------------------------------------
 
-FACTORIES = '''
+FACTORIES = """
 import torch
 from torch import nn
 
@@ -99,7 +99,7 @@ def no_kwargs():
 
 def raises(sample_shape, n_classes):
     raise RuntimeError("out of GPUs")
-'''
+"""
 
 
 @pytest.fixture
@@ -122,8 +122,11 @@ def test_factory_returning_sequential(factories):
 
 def test_factory_with_features_and_head_trains(factories):
     data = blobs()
-    model = train_new(ModelSpec(f"{factories}:features_and_head", (6,), 3), data,
-                      TrainConfig(epochs=40, lr=0.05, batch_size=16))
+    model = train_new(
+        ModelSpec(f"{factories}:features_and_head", (6,), 3),
+        data,
+        TrainConfig(epochs=40, lr=0.05, batch_size=16),
+    )
     assert model.head.in_features == 5
     assert accuracy(model, data) >= 0.9
 
@@ -135,15 +138,18 @@ def test_factory_is_seeded(factories):
         np.testing.assert_array_equal(va, vb)
 
 
-@pytest.mark.parametrize("factory, words", [
-    ("ends_in_relu", "must return a module with `features` and a Linear `head`"),
-    ("not_a_module", "must return a module with `features` and a Linear `head`"),
-    ("wrong_classes", "outputs shape (n, 4) but the data has 3 classes"),
-    ("wrong_inputs", "fails on inputs of shape (n, 6)"),
-    ("no_kwargs", "the factory failed (TypeError"),
-    ("raises", "the factory failed (RuntimeError: out of GPUs)"),
-    ("missing", "cannot import"),
-])
+@pytest.mark.parametrize(
+    "factory, words",
+    [
+        ("ends_in_relu", "must return a module with `features` and a Linear `head`"),
+        ("not_a_module", "must return a module with `features` and a Linear `head`"),
+        ("wrong_classes", "outputs shape (n, 4) but the data has 3 classes"),
+        ("wrong_inputs", "fails on inputs of shape (n, 6)"),
+        ("no_kwargs", "the factory failed (TypeError"),
+        ("raises", "the factory failed (RuntimeError: out of GPUs)"),
+        ("missing", "cannot import"),
+    ],
+)
 def test_bad_factories(factories, factory, words):
     name = f"{factories}:{factory}"
     with pytest.raises(InputError) as info:
@@ -178,7 +184,9 @@ def test_training_is_deterministic_by_seed(name, shape):
 
 def test_training_learns_separable_data():
     data = blobs()
-    model = train_new(ModelSpec("logreg", (6,), 3), data, TrainConfig(epochs=30, lr=0.05, batch_size=16))
+    model = train_new(
+        ModelSpec("logreg", (6,), 3), data, TrainConfig(epochs=30, lr=0.05, batch_size=16)
+    )
     assert accuracy(model, data) >= 0.95
     np.testing.assert_array_equal(predict(model, data.x), predict(model, data.x))
 
@@ -187,7 +195,9 @@ def test_standardisation_statistics_travel_with_the_weights():
     data = blobs()
     model = train_new(ModelSpec("mlp", (6,), 3), data, FAST)
     weights = get_weights(model)
-    np.testing.assert_allclose(weights["features.0.mean"], data.x.mean(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        weights["features.0.mean"], data.x.mean(axis=0), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_weights_round_trip_gives_identical_predictions():
@@ -224,26 +234,31 @@ def test_fit_with_one_sample_batches():
     assert np.isfinite(features_and_logits(model, data.x)[1]).all()
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    ({"epochs": 0}, "epochs must be an integer >= 1"),
-    ({"finetune_epochs": -1}, "finetune_epochs must be an integer >= 1"),
-    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
-    ({"epochs": 2.5}, "epochs must be an integer"),
-    ({"epochs": "ten"}, "epochs must be an integer"),
-    ({"epochs": True}, "epochs must be an integer"),
-    ({"lr": 0.0}, "lr must be a number > 0"),
-    ({"finetune_lr": -1e-3}, "finetune_lr must be a number > 0"),
-    ({"lr": "fast"}, "lr must be a number > 0"),
-    ({"lr": float("nan")}, "lr must be a number > 0"),
-    ({"weight_decay": -0.1}, "weight_decay must be a number >= 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"epochs": 0}, "epochs must be an integer >= 1"),
+        ({"finetune_epochs": -1}, "finetune_epochs must be an integer >= 1"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"epochs": 2.5}, "epochs must be an integer"),
+        ({"epochs": "ten"}, "epochs must be an integer"),
+        ({"epochs": True}, "epochs must be an integer"),
+        ({"lr": 0.0}, "lr must be a number > 0"),
+        ({"finetune_lr": -1e-3}, "finetune_lr must be a number > 0"),
+        ({"lr": "fast"}, "lr must be a number > 0"),
+        ({"lr": float("nan")}, "lr must be a number > 0"),
+        ({"weight_decay": -0.1}, "weight_decay must be a number >= 0"),
+    ],
+)
 def test_train_config_validation(kwargs, words):
     with pytest.raises(InputError, match=words):
         TrainConfig(**kwargs)
 
 
 def test_train_config_accepts_sensible_values():
-    config = TrainConfig(epochs=1, finetune_epochs=1, lr=1, finetune_lr=0.5, batch_size=1, weight_decay=0)
+    config = TrainConfig(
+        epochs=1, finetune_epochs=1, lr=1, finetune_lr=0.5, batch_size=1, weight_decay=0
+    )
     assert config.lr == 1 and config.weight_decay == 0
 
 

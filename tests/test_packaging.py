@@ -16,17 +16,40 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_installed_wheel_finds_presets_and_scenarios_by_name(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(REPO),
-                    "-w", str(tmp_path / "dist")], check=True, capture_output=True, timeout=240)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            str(REPO),
+            "-w",
+            str(tmp_path / "dist"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
     wheel = next((tmp_path / "dist").glob("mycroft_fl-*.whl"))
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = ("import mycroft_fl, sys; from mycroft_fl import load_strategy, load_scenario; "
-            "assert mycroft_fl.__file__.startswith(sys.argv[1]), mycroft_fl.__file__; "
-            "print(sorted(load_strategy(n).method for n in "
-            "['mycroft', 'gradmatch', 'retrieval', 'random', 'full-information'])); "
-            "print(len(load_scenario('digits').owners), len(load_scenario('clinics').owners_data()))")
-    out = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path, capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(site)}, timeout=120)
+    code = (
+        "import mycroft_fl, sys; from mycroft_fl import load_strategy, load_scenario; "
+        "assert mycroft_fl.__file__.startswith(sys.argv[1]), mycroft_fl.__file__; "
+        "print(sorted(load_strategy(n).method for n in "
+        "['mycroft', 'gradmatch', 'retrieval', 'random', 'full-information'])); "
+        "print(len(load_scenario('digits').owners), len(load_scenario('clinics').owners_data()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(site)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "['full-information', 'gradmatch', 'mycroft', 'random', 'retrieval']" in out.stdout

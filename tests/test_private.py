@@ -10,9 +10,9 @@ from mycroft_fl.core.query import Query
 from mycroft_fl.flower.client_app import app as client_app
 from mycroft_fl.flower.protocol import query_content
 from mycroft_fl.owner.answer import select_for_query
-from mycroft_fl.scenarios.presets import resolve_strategy
 from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.strategy_config import resolve_strategy
 from mycroft_fl.trainer.trainer import Trainer
 
 METHODS = ["mycroft", "gradmatch", "retrieval", "random"]
@@ -31,7 +31,11 @@ def test_private_query_carries_no_hard_sample(setup, method):
     assert "hard_x" not in arrays
     flat = trainer.hard_query.x.reshape(len(trainer.hard_query), -1)
     for name, array in arrays.items():
-        rows = np.asarray(array).reshape(-1, flat.shape[1]) if np.asarray(array).size % flat.shape[1] == 0 else None
+        rows = (
+            np.asarray(array).reshape(-1, flat.shape[1])
+            if np.asarray(array).size % flat.shape[1] == 0
+            else None
+        )
         if rows is not None and name != "embedder/mean" and name != "embedder/std":
             assert not any((rows == x).all(axis=1).any() for x in flat), name
 
@@ -44,21 +48,28 @@ def test_owners_select_the_same_from_a_private_query(setup, method):
     private = Query.from_parts(private.to_arrays(), private.to_config())  # as an owner receives it
     for owner in sc.owner_ids:
         data = sc.owner_data(owner)
-        np.testing.assert_array_equal(select_for_query(raw, data), select_for_query(private, data), err_msg=owner)
+        np.testing.assert_array_equal(
+            select_for_query(raw, data), select_for_query(private, data), err_msg=owner
+        )
 
 
 def test_client_app_answers_a_private_query(setup):
     sc, trainer = setup
     query = trainer.query(resolve_strategy("mycroft", 8), private=True)
-    reply = client_app(make_message(query_content(query, scenario=str(sc.path)), dst=7),
-                       make_context(7, {"partition-id": 0, "num-partitions": 5}))
+    reply = client_app(
+        make_message(query_content(query, scenario=str(sc.path)), dst=7),
+        make_context(7, {"partition-id": 0, "num-partitions": 5}),
+    )
     assert "error" not in reply.content["info"]
     assert len(reply.content["subset"]["indices"].numpy()) == 8
 
 
 def test_private_and_raw_give_the_same_ranking(setup):
     sc, trainer = setup
-    reports = [value_with(trainer, sc.owners_data(), resolve_strategy("mycroft", 16), private=p).to_dict()
-               for p in (False, True)]
-    assert [(o["id"], o["rank"], o["utility"]) for o in reports[0]["owners"]] == \
-        [(o["id"], o["rank"], o["utility"]) for o in reports[1]["owners"]]
+    reports = [
+        value_with(trainer, sc.owners_data(), resolve_strategy("mycroft", 16), private=p).to_dict()
+        for p in (False, True)
+    ]
+    assert [(o["id"], o["rank"], o["utility"]) for o in reports[0]["owners"]] == [
+        (o["id"], o["rank"], o["utility"]) for o in reports[1]["owners"]
+    ]

@@ -11,37 +11,50 @@ from mycroft_fl.trainer.ranking import ndcg, rank_owners, rank_quality
 
 
 def test_ranks_follow_utility():
-    assert rank_owners({"a": 0.1, "b": 0.4, "c": -0.2, "d": 0.3}) == {"b": 1, "d": 2, "a": 3, "c": 4}
+    assert rank_owners({"a": 0.1, "b": 0.4, "c": -0.2, "d": 0.3}) == {
+        "b": 1,
+        "d": 2,
+        "a": 3,
+        "c": 4,
+    }
 
 
 def test_harmful_owners_rank_below_all_others():
-    ranks = rank_owners({"a": 0.5, "b": 0.1, "c": -0.3, "d": 0.4},
-                        harmful={"a": True, "d": True, "b": False})
+    ranks = rank_owners(
+        {"a": 0.5, "b": 0.1, "c": -0.3, "d": 0.4}, harmful={"a": True, "d": True, "b": False}
+    )
     # the unharmful ones first (even c with negative utility), then the harmful ones by utility
     assert ranks == {"b": 1, "c": 2, "a": 3, "d": 4}
 
 
 def test_equal_utilities_are_ordered_by_tie_break():
-    ranks = rank_owners({"a": 0.2, "b": 0.2, "c": 0.2, "d": 0.5},
-                        tie_break={"a": 0.70, "b": 0.90, "c": 0.80, "d": 0.10})
+    ranks = rank_owners(
+        {"a": 0.2, "b": 0.2, "c": 0.2, "d": 0.5},
+        tie_break={"a": 0.70, "b": 0.90, "c": 0.80, "d": 0.10},
+    )
     assert ranks == {"d": 1, "b": 2, "c": 3, "a": 4}
 
 
 def test_full_ties_share_a_rank():
-    ranks = rank_owners({"a": 0.3, "b": 0.1, "c": 0.1, "d": 0.0, "e": 0.1},
-                        tie_break={"b": 0.8, "c": 0.8, "e": 0.7})
+    ranks = rank_owners(
+        {"a": 0.3, "b": 0.1, "c": 0.1, "d": 0.0, "e": 0.1}, tie_break={"b": 0.8, "c": 0.8, "e": 0.7}
+    )
     assert ranks == {"a": 1, "b": 2, "c": 2, "e": 4, "d": 5}
     assert rank_owners({"a": 0.0, "b": 0.0, "c": 0.0}) == {"a": 1, "b": 1, "c": 1}
 
 
 def test_failed_owners_have_no_rank():
-    ranks = rank_owners({"ok": 0.1, "failed": None, "nan": math.nan, "low": -0.5}, harmful={"failed": True})
+    ranks = rank_owners(
+        {"ok": 0.1, "failed": None, "nan": math.nan, "low": -0.5}, harmful={"failed": True}
+    )
     assert ranks == {"ok": 1, "low": 2, "failed": None, "nan": None}
     assert list(ranks) == ["ok", "failed", "nan", "low"]  # every owner reported, in the given order
 
 
 def test_missing_or_nan_tie_break_counts_as_zero():
-    ranks = rank_owners({"a": 0.1, "b": 0.1, "c": 0.1}, tie_break={"a": math.nan, "b": None, "c": 0.5})
+    ranks = rank_owners(
+        {"a": 0.1, "b": 0.1, "c": 0.1}, tie_break={"a": math.nan, "b": None, "c": 0.5}
+    )
     assert ranks == {"c": 1, "a": 2, "b": 2}
 
 
@@ -100,17 +113,24 @@ def test_rank_quality_without_ties_by_hand():
     assert q["spearman"] == pytest.approx(0.8, abs=1e-9)
     assert q["kendall_tau_b"] == pytest.approx(4 / 6, abs=1e-9)
     assert q["top1"] == 1.0
-    assert q["ndcg"] == pytest.approx((0.6 + 0.3 / log2(3) + 0.1 / log2(5)) / (0.6 + 0.3 / log2(3) + 0.1 / log2(4)),
-                                      abs=1e-9)
+    assert q["ndcg"] == pytest.approx(
+        (0.6 + 0.3 / log2(3) + 0.1 / log2(5)) / (0.6 + 0.3 / log2(3) + 0.1 / log2(4)), abs=1e-9
+    )
 
 
 def test_perfect_and_reversed_agreement():
     reference = {"a": 3.0, "b": 2.0, "c": 1.0, "d": 0.0}
     same = rank_quality({k: 10 * v + 1 for k, v in reference.items()}, reference)
-    assert same == {"spearman": pytest.approx(1.0), "kendall_tau_b": pytest.approx(1.0), "top1": 1.0,
-                    "ndcg": pytest.approx(1.0)}
+    assert same == {
+        "spearman": pytest.approx(1.0),
+        "kendall_tau_b": pytest.approx(1.0),
+        "top1": 1.0,
+        "ndcg": pytest.approx(1.0),
+    }
     reverse = rank_quality({k: -v for k, v in reference.items()}, reference)
-    assert reverse["spearman"] == pytest.approx(-1.0) and reverse["kendall_tau_b"] == pytest.approx(-1.0)
+    assert reverse["spearman"] == pytest.approx(-1.0) and reverse["kendall_tau_b"] == pytest.approx(
+        -1.0
+    )
     assert reverse["top1"] == 0.0 and reverse["ndcg"] < 1.0
 
 
@@ -139,7 +159,11 @@ def test_constant_input_gives_nan_correlations():
 
 
 def test_fewer_than_two_owners_gives_nan():
-    for scores, reference in [({}, {}), ({"a": 1.0}, {"a": 2.0}), ({"a": 1.0, "b": None}, {"a": 1.0, "b": 2.0})]:
+    for scores, reference in [
+        ({}, {}),
+        ({"a": 1.0}, {"a": 2.0}),
+        ({"a": 1.0, "b": None}, {"a": 1.0, "b": 2.0}),
+    ]:
         assert all(math.isnan(v) for v in rank_quality(scores, reference).values())
 
 

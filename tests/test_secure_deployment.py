@@ -38,12 +38,19 @@ INTRUDER = {c: 5 for c in range(10)}  # would be valued if its node got in
 def _flwr(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> dict:
     """Run a short `flwr ... --format json` command (bounded) and return its JSON output."""
     try:
-        r = subprocess.run([str(VENV_BIN / "flwr"), *args, "--format", "json"], env=env, cwd=cwd, timeout=timeout,
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        r = subprocess.run(
+            [str(VENV_BIN / "flwr"), *args, "--format", "json"],
+            env=env,
+            cwd=cwd,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"flwr {' '.join(args)} did not finish within {timeout:g} s")
     assert r.returncode == 0, f"flwr {' '.join(args)} -> rc {r.returncode}\n{r.stdout}\n{r.stderr}"
-    return json.loads(r.stdout[r.stdout.index("{"):])  # a success line may precede the JSON
+    return json.loads(r.stdout[r.stdout.index("{") :])  # a success line may precede the JSON
 
 
 def _pem_marker(pub: Path) -> str:
@@ -51,7 +58,9 @@ def _pem_marker(pub: Path) -> str:
     from cryptography.hazmat.primitives import serialization
 
     key = serialization.load_ssh_public_key(pub.read_bytes())
-    pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return pem.decode().splitlines()[2]  # past the header and the curve-specific first line
 
 
@@ -86,21 +95,51 @@ def test_tls_deployment_refuses_unregistered_supernode(tmp_path):
     def supernode(name: str, port: int, *extra: str):
         cwd = tmp_path / f"supernode-{name}"
         cwd.mkdir()
-        return procs.start(f"supernode-{name}", [
-            str(VENV_BIN / "flower-supernode"), "--root-certificates", str(tls["ca"]),
-            "--superlink", f"127.0.0.1:{link_port}", "--auth-supernode-private-key", str(keys[name][0]),
-            "--port", str(port), "--node-config", node_config[name], *extra,
-        ], env=flower_env(cwd / "flwr-home"), cwd=cwd)
+        return procs.start(
+            f"supernode-{name}",
+            [
+                str(VENV_BIN / "flower-supernode"),
+                "--root-certificates",
+                str(tls["ca"]),
+                "--superlink",
+                f"127.0.0.1:{link_port}",
+                "--auth-supernode-private-key",
+                str(keys[name][0]),
+                "--port",
+                str(port),
+                "--node-config",
+                node_config[name],
+                *extra,
+            ],
+            env=flower_env(cwd / "flwr-home"),
+            cwd=cwd,
+        )
 
     with owned_processes(tmp_path, str(tmp_path)) as procs:
         cwd = tmp_path / "superlink"
         cwd.mkdir()
-        link = procs.start("superlink", [
-            str(VENV_BIN / "flower-superlink"),
-            "--ssl-ca-certfile", str(tls["ca"]), "--ssl-certfile", str(tls["cert"]), "--ssl-keyfile", str(tls["key"]),
-            "--enable-supernode-auth", "--host", "127.0.0.1", "--port", str(link_port),
-            "--disable-runtime-dependency-installation", "--database", str(tmp_path / "state.db"),
-        ], env=env, cwd=cwd)
+        link = procs.start(
+            "superlink",
+            [
+                str(VENV_BIN / "flower-superlink"),
+                "--ssl-ca-certfile",
+                str(tls["ca"]),
+                "--ssl-certfile",
+                str(tls["cert"]),
+                "--ssl-keyfile",
+                str(tls["key"]),
+                "--enable-supernode-auth",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(link_port),
+                "--disable-runtime-dependency-installation",
+                "--database",
+                str(tmp_path / "state.db"),
+            ],
+            env=env,
+            cwd=cwd,
+        )
         wait_http(f"https://127.0.0.1:{link_port}/health", 60, link, cafile=tls["ca"])
         plain = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         with pytest.raises(OSError):  # TLS only: plain HTTP gets no answer
@@ -115,28 +154,49 @@ def test_tls_deployment_refuses_unregistered_supernode(tmp_path):
         assert _nodes(env, tmp_path) == {nid: "registered" for nid in registered.values()}
 
         # the intruder first, so it has every chance to get in before the run; bounded retries
-        intruder = supernode("intruder", node_ports[3], "--max-retries", "2", "--max-wait-time", "20")
+        intruder = supernode(
+            "intruder", node_ports[3], "--max-retries", "2", "--max-wait-time", "20"
+        )
         for owner, port in zip(OWNERS, node_ports):
             supernode(owner, port)
 
         deadline = time.monotonic() + 60
         while (nodes := _nodes(env, tmp_path)) != {nid: "online" for nid in registered.values()}:
-            assert set(nodes) == set(registered.values()), f"unexpected nodes {nodes}\n" + procs.logs()
+            assert set(nodes) == set(registered.values()), (
+                f"unexpected nodes {nodes}\n" + procs.logs()
+            )
             for owner in OWNERS:
-                assert procs.procs[f"supernode-{owner}"].poll() is None, f"{owner} exited\n" + procs.logs()
+                assert procs.procs[f"supernode-{owner}"].poll() is None, (
+                    f"{owner} exited\n" + procs.logs()
+                )
             if time.monotonic() > deadline:
-                pytest.fail(f"registered SuperNodes not all online within 60 s: {nodes}\n" + procs.logs())
+                pytest.fail(
+                    f"registered SuperNodes not all online within 60 s: {nodes}\n" + procs.logs()
+                )
             time.sleep(1)
         try:
             intruder_rc = intruder.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            pytest.fail("the unregistered SuperNode was neither refused nor stopped within 60 s\n" + procs.logs())
+            pytest.fail(
+                "the unregistered SuperNode was neither refused nor stopped within 60 s\n"
+                + procs.logs()
+            )
         t_ready = time.monotonic() - t0
 
-        run = procs.start("flwr-run", [
-            str(VENV_BIN / "flwr"), "run", str(REPO), CONNECTION, "--stream",
-            "-c", f"scenario='{scenario}' out='{out}' budget=16",
-        ], env=env, cwd=tmp_path)
+        run = procs.start(
+            "flwr-run",
+            [
+                str(VENV_BIN / "flwr"),
+                "run",
+                str(REPO),
+                CONNECTION,
+                "--stream",
+                "-c",
+                f"scenario='{scenario}' out='{out}' budget=16",
+            ],
+            env=env,
+            cwd=tmp_path,
+        )
         try:
             rc = run.wait(timeout=150)
         except subprocess.TimeoutExpired:
@@ -146,16 +206,23 @@ def test_tls_deployment_refuses_unregistered_supernode(tmp_path):
         assert (out / "report.json").is_file(), procs.logs()
         assert "Traceback" not in procs.log("flwr-run"), procs.logs()
         for owner in OWNERS:
-            assert procs.procs[f"supernode-{owner}"].poll() is None, f"{owner} exited early\n" + procs.logs()
+            assert procs.procs[f"supernode-{owner}"].poll() is None, (
+                f"{owner} exited early\n" + procs.logs()
+            )
         assert link.poll() is None, procs.logs()
 
         # the refusal, three ways: the intruder's exit and log, the SuperLink's log, its node list
         assert intruder_rc != 0, procs.logs()
         assert "Failed to activate SuperNode" in procs.log("supernode-intruder"), procs.logs()
-        refusals = [line for line in procs.log("superlink").splitlines()
-                    if "No SuperNode found with the given public key" in line]
+        refusals = [
+            line
+            for line in procs.log("superlink").splitlines()
+            if "No SuperNode found with the given public key" in line
+        ]
         assert any(_pem_marker(keys["intruder"][1]) in line for line in refusals), procs.logs()
-        assert not any(_pem_marker(keys[o][1]) in line for o in OWNERS for line in refusals), procs.logs()
+        assert not any(_pem_marker(keys[o][1]) in line for o in OWNERS for line in refusals), (
+            procs.logs()
+        )
         for owner in OWNERS:  # no registered node was refused
             assert "Failed to activate" not in procs.log(f"supernode-{owner}"), procs.logs()
         assert _nodes(env, tmp_path) == {nid: "online" for nid in registered.values()}
@@ -166,12 +233,18 @@ def test_tls_deployment_refuses_unregistered_supernode(tmp_path):
         assert not leftovers, f"processes of this test still running after stop: {leftovers}"
 
     report = json.loads((out / "report.json").read_text())
-    print(f"secure loopback: nodes ready {t_ready:.1f} s, flwr run done {t_run:.1f} s, "
-          f"total {time.monotonic() - t0:.1f} s; timings {report.get('timings')}")
+    print(
+        f"secure loopback: nodes ready {t_ready:.1f} s, flwr run done {t_run:.1f} s, "
+        f"total {time.monotonic() - t0:.1f} s; timings {report.get('timings')}"
+    )
     by_id = {o["id"]: o for o in report["owners"]}
-    assert sorted(by_id) == sorted(OWNERS), report["owners"]  # not the intruder, no anonymous node-*
+    assert sorted(by_id) == sorted(OWNERS), report[
+        "owners"
+    ]  # not the intruder, no anonymous node-*
     assert all(o["status"] == "ok" for o in by_id.values()), report["owners"]
-    ranks = sorted(o["rank"] for o in by_id.values())  # equal utility and test accuracy share a rank
+    ranks = sorted(
+        o["rank"] for o in by_id.values()
+    )  # equal utility and test accuracy share a rank
     assert ranks[0] == 1 and all(1 <= r <= 3 for r in ranks)
     assert by_id["rich"]["rank"] < by_id["unrelated"]["rank"], report["owners"]
     assert report["budget"] == 16

@@ -6,19 +6,21 @@ from mycroft_fl.owner.gradients import last_layer_gradients
 from mycroft_fl.owner.omp import geometric_median
 from mycroft_fl.owner.retrieval import normalize_rows
 from mycroft_fl.owner.selectors import (
-    DATA_VALUATION,
-    METHODS,
+    SELECTORS,
     HardView,
     OwnerView,
     anchor_distance2,
-    budgeted,
+    make_selector,
     nearest_distance2,
-    reply_rules,
-    select,
-    shareable,
 )
 
 HARD_CLASSES = (1, 3, 4)
+METHODS = tuple(SELECTORS)
+
+
+def select(name, owner, hard, budget, *, seed=0, **params):
+    """The selector `name` with `params`, applied."""
+    return make_selector(name, **params).select(owner, hard, budget, seed=seed)
 
 
 def _views(seed=0, n=600, d=12, n_classes=5, e=6):
@@ -45,7 +47,7 @@ def test_returns_unique_hard_class_indices_within_budget(method, budget):
     picks = select(method, owner, hard, budget)
     assert picks.dtype == np.int64
     assert len(picks) == len(set(picks.tolist()))
-    if method in DATA_VALUATION:  # the owner's whole dataset, every class
+    if method == "all-data":  # the owner's whole dataset, every class
         np.testing.assert_array_equal(picks, np.arange(len(owner.y)))
         return
     assert set(owner.y[picks].tolist()) <= set(HARD_CLASSES)
@@ -66,7 +68,9 @@ def test_budget_shared_over_hard_classes_and_interleaved(method):
     assert all(per_class[c] <= shares[c] for c in HARD_CLASSES)
     if method == "random":
         assert per_class == shares
-    assert sorted(owner.y[picks[:3]].tolist()) == list(HARD_CLASSES)  # first pick of each class first
+    assert sorted(owner.y[picks[:3]].tolist()) == list(
+        HARD_CLASSES
+    )  # first pick of each class first
 
 
 def test_random_is_reproducible_by_seed():
@@ -80,23 +84,32 @@ def test_mycroft_penalty_pulls_picks_towards_the_hard_samples():
     owner, hard = _views()
 
     def mean_distance(picks):
-        return np.mean([
-            np.sqrt(nearest_distance2(owner.embeddings[mine], hard.embeddings[hard.y == c])).mean()
-            for c in HARD_CLASSES
-            for mine in [picks[owner.y[picks] == c]]
-        ])
+        return np.mean(
+            [
+                np.sqrt(
+                    nearest_distance2(owner.embeddings[mine], hard.embeddings[hard.y == c])
+                ).mean()
+                for c in HARD_CLASSES
+                for mine in [picks[owner.y[picks] == c]]
+            ]
+        )
 
     loose = select("mycroft", owner, hard, 30, penalty=0.0)
     tight = select("mycroft", owner, hard, 30, penalty=50.0)
     assert mean_distance(tight) < mean_distance(loose)
-    np.testing.assert_array_equal(loose, select("gradmatch", owner, hard, 30))  # no penalty, no difference
+    np.testing.assert_array_equal(
+        loose, select("gradmatch", owner, hard, 30)
+    )  # no penalty, no difference
 
 
 def test_mycroft_prefers_the_candidate_near_a_hard_sample_among_equally_useful_ones():
     # two candidates with the same gradient; the one lying on a hard sample is picked first
     hard = HardView(np.array([1, 1]), np.array([[1.0, 0.0], [0.0, 1.0]]), {1: np.array([1.0, 0.0])})
-    owner = OwnerView(np.array([1, 1, 1]), np.array([[-1.0, -1.0], [1.0, 0.1], [0.7, 0.7]]),
-                      np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    owner = OwnerView(
+        np.array([1, 1, 1]),
+        np.array([[-1.0, -1.0], [1.0, 0.1], [0.7, 0.7]]),
+        np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]),
+    )
     assert select("gradmatch", owner, hard, 1).tolist() == [0]  # tie: smaller index
     assert select("mycroft", owner, hard, 1).tolist() == [1]
 
@@ -123,7 +136,9 @@ def test_penalty_is_free_of_the_gradient_scale():
 
 def test_classes_without_owner_samples_get_nothing():
     owner, hard = _views()
-    hard = HardView(np.append(hard.y, 9), np.vstack([hard.embeddings, hard.embeddings[:1]]), hard.targets)
+    hard = HardView(
+        np.append(hard.y, 9), np.vstack([hard.embeddings, hard.embeddings[:1]]), hard.targets
+    )
     for method in ("random", "retrieval", "full-information"):
         assert 9 not in owner.y[select(method, owner, hard, 30)]
 
@@ -137,30 +152,60 @@ def _targets(hard, targets):
 
 
 BAD_CALLS = {
-    "unknown method": (lambda o, h: select("bogus", o, h, 5), "method must be one of mycroft, gradmatch"),
+    "unknown selector": (
+        lambda o, h: select("bogus", o, h, 5),
+        "unknown selector 'bogus': use one of mycroft",
+    ),
+    "unknown parameter": (
+        lambda o, h: select("gradmatch", o, h, 5, penalty=1.0),
+        "unknown parameter 'penalty'",
+    ),
     "budget 0": (lambda o, h: select("random", o, h, 0), "budget"),
     "budget not int": (lambda o, h: select("random", o, h, 2.5), "budget"),
-    "no gradients": (lambda o, h: select("gradmatch", OwnerView(o.y, o.embeddings), h, 5), "owner.gradients"),
-    "no targets": (lambda o, h: select("gradmatch", o, HardView(h.y, h.embeddings), 5), "hard.targets"),
+    "no gradients": (
+        lambda o, h: select("gradmatch", OwnerView(o.y, o.embeddings), h, 5),
+        "owner.gradients",
+    ),
+    "no targets": (
+        lambda o, h: select("gradmatch", o, HardView(h.y, h.embeddings), 5),
+        "hard.targets",
+    ),
     "short target": (
-        lambda o, h: select("gradmatch", o, _targets(h, {c: t[:-1] for c, t in h.targets.items()}), 5),
+        lambda o, h: select(
+            "gradmatch", o, _targets(h, {c: t[:-1] for c, t in h.targets.items()}), 5
+        ),
         r"hard.targets\[1\]",
     ),
-    "target missing": (lambda o, h: select("gradmatch", o, _targets(h, {1: h.targets[1]}), 5), "hard.targets"),
+    "target missing": (
+        lambda o, h: select("gradmatch", o, _targets(h, {1: h.targets[1]}), 5),
+        "hard.targets",
+    ),
     "no owner embeddings": (
         lambda o, h: select("mycroft", OwnerView(o.y, None, o.gradients), h, 5),
         "owner.embeddings",
     ),
-    "no hard embeddings": (lambda o, h: select("retrieval", o, HardView(h.y), 5), "hard.embeddings"),
+    "no hard embeddings": (
+        lambda o, h: select("retrieval", o, HardView(h.y), 5),
+        "hard.embeddings",
+    ),
     "embedding width": (lambda o, h: select("retrieval", o, _narrow(h), 5), "hard.embeddings"),
     "negative penalty": (lambda o, h: select("mycroft", o, h, 5, penalty=-1.0), "penalty"),
     "zero ridge": (lambda o, h: select("mycroft", o, h, 5, ridge=0.0), "ridge"),
     "negative seed": (lambda o, h: select("random", o, h, 5, seed=-1), "seed"),
-    "unknown anchor": (lambda o, h: select("mycroft", o, h, 5, anchor="mean"), "anchor must be one of nearest"),
-    "gradient rows": (lambda o, h: OwnerView(o.y, o.embeddings, o.gradients[:-1]), "owner.gradients"),
+    "unknown anchor": (
+        lambda o, h: select("mycroft", o, h, 5, anchor="mean"),
+        "anchor must be one of 'nearest'",
+    ),
+    "gradient rows": (
+        lambda o, h: OwnerView(o.y, o.embeddings, o.gradients[:-1]),
+        "owner.gradients",
+    ),
     "float labels": (lambda o, h: OwnerView(o.y.astype(float), o.embeddings), "owner.y"),
     "hard embedding rows": (lambda o, h: HardView(h.y, h.embeddings[:-1]), "hard.embeddings"),
-    "ragged targets": (lambda o, h: HardView(h.y, None, {1: np.ones(3), 3: np.ones(4)}), "hard.targets"),
+    "ragged targets": (
+        lambda o, h: HardView(h.y, None, {1: np.ones(3), 3: np.ones(4)}),
+        "hard.targets",
+    ),
 }
 
 
@@ -171,24 +216,30 @@ def test_bad_arguments_raise_value_error_naming_them(case):
         call(*_views())
 
 
-def test_data_valuation_shares_every_class_without_a_budget():
-    y = np.array([0, 8, 2, 9, 9])
-    for method in METHODS:
-        expected = [0, 1, 2, 3, 4] if method in DATA_VALUATION else [1, 3, 4]
-        assert shareable(method, y, np.array([8, 9])).tolist() == expected
-        rules = reply_rules(method, 16, np.array([9, 8, 9]))
-        assert rules["budget"] == (16 if budgeted(method) else None)
-        assert rules["allowed_labels"] == (None if method in DATA_VALUATION else [8, 9])
-    assert [m for m in METHODS if not budgeted(m)] == ["full-information", "loo", "shapley"]
+def test_unbudgeted_selectors_and_the_rules_a_reply_is_held_to():
+    owner = OwnerView(np.array([0, 8, 2, 9, 9]))
+    hard = HardView(np.array([9, 8, 9]))
+    assert select("all-data", owner, hard, 2).tolist() == [0, 1, 2, 3, 4]
+    assert select("full-information", owner, hard, 2).tolist() == [1, 3, 4]
+    for name in METHODS:
+        selector = make_selector(name)
+        rules = selector.reply_rules(16, hard.y)
+        assert rules["budget"] == (16 if selector.budgeted else None)
+        assert rules["allowed_labels"] == (None if name == "all-data" else [8, 9])
+    assert [m for m in METHODS if not SELECTORS[m].budgeted] == ["full-information", "all-data"]
 
 
 def test_anchor_distances_to_the_nearest_hard_sample_or_their_geometric_median():
     rng = np.random.default_rng(3)
     points, refs = rng.normal(size=(20, 6)), rng.normal(size=(7, 6))
-    np.testing.assert_allclose(anchor_distance2(points, refs, "nearest"), nearest_distance2(points, refs))
+    np.testing.assert_allclose(
+        anchor_distance2(points, refs, "nearest"), nearest_distance2(points, refs)
+    )
     centre = geometric_median(normalize_rows(refs))
-    np.testing.assert_allclose(anchor_distance2(points, refs, "geometric-median"),
-                               ((normalize_rows(points) - centre) ** 2).sum(axis=1))
+    np.testing.assert_allclose(
+        anchor_distance2(points, refs, "geometric-median"),
+        ((normalize_rows(points) - centre) ** 2).sum(axis=1),
+    )
 
 
 def test_the_papers_geometric_median_anchor_changes_which_candidates_mycroft_prefers():

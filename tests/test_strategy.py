@@ -36,13 +36,29 @@ def honest(msg, ctx):
 
 def tampered(change):
     """An owner that selects honestly, then alters its reply with `change(x, y, idx) -> (x, y, idx)`."""
+
     def handler(msg, ctx):
         good = client_app(msg, ctx).content["subset"]
-        arrays = dict(zip("x y indices".split(), change(good["x"].numpy(), good["y"].numpy(), good["indices"].numpy())))
-        content = reply_content("cheat", "mycroft", good["x"].numpy(), good["y"].numpy(), good["indices"].numpy(),
-                                local_size=120, selection_s=0.1)
-        content["subset"] = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in arrays.items() if v is not None})
+        arrays = dict(
+            zip(
+                "x y indices".split(),
+                change(good["x"].numpy(), good["y"].numpy(), good["indices"].numpy()),
+            )
+        )
+        content = reply_content(
+            "cheat",
+            "mycroft",
+            good["x"].numpy(),
+            good["y"].numpy(),
+            good["indices"].numpy(),
+            local_size=120,
+            selection_s=0.1,
+        )
+        content["subset"] = ArrayRecord(
+            {k: Array(np.ascontiguousarray(v)) for k, v in arrays.items() if v is not None}
+        )
         return Message(content, reply_to=msg)
+
     return handler
 
 
@@ -52,11 +68,23 @@ def raw_reply(content):
 
 def run(scenario, handlers: dict, **kwargs):
     """Nodes 100.. are the digits scenario's owners 0..; extra handlers get nodes after them."""
-    configs = {100 + i: {"partition-id": i, "num-partitions": len(scenario.owners)} for i in range(len(handlers))}
+    configs = {
+        100 + i: {"partition-id": i, "num-partitions": len(scenario.owners)}
+        for i in range(len(handlers))
+    }
     grid = FakeGrid(dict(zip(configs, handlers.values())), configs)
-    strategy = MycroftStrategy(scenario.trainer_data(), strategy="mycroft", budget=BUDGET, trainer=scenario.trainer,
-                               owners=kwargs.pop("owners", list(handlers)), scenario=str(scenario.path),
-                               wait_timeout=0.5, reply_timeout=2.0, poll_interval=0.01, **kwargs)
+    strategy = MycroftStrategy(
+        scenario.trainer_data(),
+        strategy="mycroft",
+        budget=BUDGET,
+        trainer=scenario.trainer,
+        owners=kwargs.pop("owners", list(handlers)),
+        scenario=str(scenario.path),
+        wait_timeout=0.5,
+        reply_timeout=2.0,
+        poll_interval=0.01,
+        **kwargs,
+    )
     report = strategy.run(grid)
     return grid, {o["id"]: o for o in report.to_dict()["owners"]}
 
@@ -74,16 +102,32 @@ def test_honest_owners_are_queried_once_and_ranked(scenario):
 BAD_REPLIES = {
     "missing x": (tampered(lambda x, y, i: (None, y, i)), "missing array 'x'"),
     "wrong sample shape": (tampered(lambda x, y, i: (x[:, :10], y, i)), "expected (n, 64)"),
-    "float labels": (tampered(lambda x, y, i: (x, y.astype(np.float32), i)), "expected integer labels"),
+    "float labels": (
+        tampered(lambda x, y, i: (x, y.astype(np.float32), i)),
+        "expected integer labels",
+    ),
     "labels out of range": (tampered(lambda x, y, i: (x, y + 10, i)), "labels outside 0..9"),
-    "nan": (tampered(lambda x, y, i: (np.where(np.arange(x.size).reshape(x.shape) == 0, np.nan, x).astype(np.float32), y, i)),
-            "NaN or inf"),
+    "nan": (
+        tampered(
+            lambda x, y, i: (
+                np.where(np.arange(x.size).reshape(x.shape) == 0, np.nan, x).astype(np.float32),
+                y,
+                i,
+            )
+        ),
+        "NaN or inf",
+    ),
     "inf": (tampered(lambda x, y, i: (np.full_like(x, np.inf), y, i)), "NaN or inf"),
     "duplicate indices": (tampered(lambda x, y, i: (x, y, np.zeros_like(i))), "duplicate indices"),
-    "over budget": (tampered(lambda x, y, i: (np.repeat(x, 2, 0), np.repeat(y, 2), np.arange(2 * len(i)))),
-                    "exceed the budget of 8"),
+    "over budget": (
+        tampered(lambda x, y, i: (np.repeat(x, 2, 0), np.repeat(y, 2), np.arange(2 * len(i)))),
+        "exceed the budget of 8",
+    ),
     "length mismatch": (tampered(lambda x, y, i: (x, y[:-1], i)), "disagree in length"),
-    "no subset record": (raw_reply(RecordDict({"info": ConfigRecord({"owner_id": "cheat"})})), "no 'subset' record"),
+    "no subset record": (
+        raw_reply(RecordDict({"info": ConfigRecord({"owner_id": "cheat"})})),
+        "no 'subset' record",
+    ),
 }
 
 
@@ -103,16 +147,22 @@ def test_reply_without_owner_id_is_rejected(scenario):
     _, owners = run(scenario, {"specialist": honest, "anon": raw_reply(content)})
     # the only expected owner left unaccounted for is named by elimination
     assert owners["anon"]["status"] == "rejected" and "which owner" in owners["anon"]["reason"]
-    _, owners = run(scenario, {"specialist": honest, "anon": raw_reply(content), "quiet": lambda m, c: None})
+    _, owners = run(
+        scenario, {"specialist": honest, "anon": raw_reply(content), "quiet": lambda m, c: None}
+    )
     assert sorted(k for k in owners if k.startswith("node-")) == ["node-101", "node-102"]
 
 
 def test_owner_that_raises_fails_with_reason_and_others_still_ranked(scenario):
     def boom(msg, ctx):
         raise RuntimeError("disk on fire")
+
     _, owners = run(scenario, {"specialist": honest, "generalist": honest, "broken": boom})
     assert owners["broken"]["status"] == "failed" and owners["broken"]["rank"] is None
-    assert "RuntimeError" in owners["broken"]["reason"] and "disk on fire" in owners["broken"]["reason"]
+    assert (
+        "RuntimeError" in owners["broken"]["reason"]
+        and "disk on fire" in owners["broken"]["reason"]
+    )
     assert owners["specialist"]["rank"] in (1, 2) and owners["generalist"]["rank"] in (1, 2)
 
 
@@ -133,7 +183,9 @@ def test_two_nodes_claiming_one_owner_id_are_not_both_counted(scenario):
     _, owners = run(scenario, {"a": tampered(lambda *a: a), "b": tampered(lambda *a: a)}, owners=2)
     assert owners["cheat"]["status"] == "ok"
     dup = [o for k, o in owners.items() if k != "cheat"]
-    assert len(dup) == 1 and dup[0]["status"] == "rejected" and "already answered" in dup[0]["reason"]
+    assert (
+        len(dup) == 1 and dup[0]["status"] == "rejected" and "already answered" in dup[0]["reason"]
+    )
 
 
 def test_short_reason_keeps_the_last_line_of_a_ray_traceback():

@@ -13,7 +13,10 @@ BAD = {
     "retrain text": ({"retrain": "yes"}, "retrain must be true or false"),
     "defences number": ({"defences": 1}, "defences must be true or false"),
     "query_fraction one": ({"query_fraction": 1.0}, r"query_fraction must be a number in \(0, 1\)"),
-    "query_fraction bool": ({"query_fraction": True}, r"query_fraction must be a number in \(0, 1\)"),
+    "query_fraction bool": (
+        {"query_fraction": True},
+        r"query_fraction must be a number in \(0, 1\)",
+    ),
 }
 
 
@@ -26,5 +29,10 @@ def test_bad_values_raise_input_error_naming_the_field(case):
 
 def test_defaults():
     config = TrainerConfig()
-    assert (config.model, config.embedder, config.combine_top, config.retrain, config.defences) == \
-        ("mlp", "trainer", 3, False, True)
+    assert (config.model, config.embedder, config.combine_top, config.retrain, config.defences) == (
+        "mlp",
+        "trainer",
+        3,
+        False,
+        True,
+    )

@@ -17,6 +17,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _integer(minimum: int):
     """An argparse type: an integer of at least `minimum`."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -25,30 +26,70 @@ def _integer(minimum: int):
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
         return value
+
     return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mycroft-fl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sim = sub.add_parser("simulate", help="value the scenario's owners on Flower's simulation engine")
-    sim.add_argument("scenario", help="scenario file (simulations/NAME.toml) or the name of a shipped one")
-    sim.add_argument("--strategy", default="mycroft", help="preset name (strategies/NAME.toml) or a strategy file")
-    sim.add_argument("--budget", type=_integer(1), help="samples each owner may share (default: the strategy's)")
-    sim.add_argument("--seed", type=_integer(0), help="seed of training, hard-sample split and selection (default: the scenario's)")
-    sim.add_argument("--out", default=None, help="directory for report.json, report.md, ranking.png (default: runs/NAME)")
-    sim.add_argument("--private", action="store_true",
-                     help="keep the hard samples with the trainer: owners get their gradient targets and embeddings")
+    sim = sub.add_parser(
+        "simulate", help="value the scenario's owners on Flower's simulation engine"
+    )
+    sim.add_argument(
+        "scenario", help="scenario file (simulations/NAME.toml) or the name of a shipped one"
+    )
+    sim.add_argument(
+        "--strategy",
+        default="mycroft",
+        help="preset name (strategies/NAME.toml) or a strategy file",
+    )
+    sim.add_argument(
+        "--budget", type=_integer(1), help="samples each owner may share (default: the strategy's)"
+    )
+    sim.add_argument(
+        "--seed",
+        type=_integer(0),
+        help="seed of training, hard-sample split and selection (default: the scenario's)",
+    )
+    sim.add_argument(
+        "--out",
+        default=None,
+        help="directory for report.json, report.md, ranking.png (default: runs/NAME)",
+    )
+    sim.add_argument(
+        "--private",
+        action="store_true",
+        help="keep the hard samples with the trainer: owners get their gradient targets and embeddings",
+    )
     sim.add_argument("--quiet", action="store_true", help="no progress display")
-    cmp = sub.add_parser("compare", help="run several strategies, budgets and seeds on one scenario in-process, "
-                                         "against full information")
-    cmp.add_argument("scenario", help="scenario file (simulations/NAME.toml) or the name of a shipped one")
-    cmp.add_argument("--strategies", help="comma-separated preset names or strategy files (default: mycroft,gradmatch,"
-                                          "retrieval,random); full-information always runs as the reference")
-    cmp.add_argument("--budgets", help="comma-separated samples each owner may share (default: 8,16,32)")
-    cmp.add_argument("--seeds", type=_integer(1), default=3, help="number of seeds, counted from the scenario's (default: 3)")
-    cmp.add_argument("--out", default=None, help="directory for compare.json, compare.md and the plots "
-                                                 "(default: runs/NAME-compare)")
+    cmp = sub.add_parser(
+        "compare",
+        help="run several strategies, budgets and seeds on one scenario in-process, "
+        "against full information",
+    )
+    cmp.add_argument(
+        "scenario", help="scenario file (simulations/NAME.toml) or the name of a shipped one"
+    )
+    cmp.add_argument(
+        "--strategies",
+        help="comma-separated preset names or strategy files (default: mycroft,gradmatch,"
+        "retrieval,random); full-information always runs as the reference",
+    )
+    cmp.add_argument(
+        "--budgets", help="comma-separated samples each owner may share (default: 8,16,32)"
+    )
+    cmp.add_argument(
+        "--seeds",
+        type=_integer(1),
+        default=3,
+        help="number of seeds, counted from the scenario's (default: 3)",
+    )
+    cmp.add_argument(
+        "--out",
+        default=None,
+        help="directory for compare.json, compare.md and the plots (default: runs/NAME-compare)",
+    )
     cmp.add_argument("--quiet", action="store_true", help="no progress display")
     return parser
 
@@ -65,15 +106,20 @@ def main(argv: list[str] | None = None) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from mycroft_fl.core.progress import ProgressLine
     from mycroft_fl.flower.simulation import simulate
-    from mycroft_fl.scenarios.presets import load_strategy
     from mycroft_fl.scenarios.spec import load_scenario
+    from mycroft_fl.trainer.strategy_config import load_strategy
 
     scenario = load_scenario(args.scenario)
     strategy = load_strategy(args.strategy, budget=args.budget)
     seed = scenario.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("runs") / scenario.name
-    report = simulate(scenario, strategy, seed=seed, progress=None if args.quiet else ProgressLine(),
-                      private=args.private)
+    report = simulate(
+        scenario,
+        strategy,
+        seed=seed,
+        progress=None if args.quiet else ProgressLine(),
+        private=args.private,
+    )
     path = report.write(out)
     print(report.table())
     print(f"report: {path}  ({out / 'report.md'}, {out / 'ranking.png'})")
@@ -98,14 +144,22 @@ def _compare(args: argparse.Namespace, argv: list[str] | None) -> int:
     scenario = load_scenario(args.scenario)
     strategies = DEFAULT_STRATEGIES if args.strategies is None else parse_list(args.strategies)
     budgets = DEFAULT_BUDGETS if args.budgets is None else parse_budgets(args.budgets)
-    torch.set_num_threads(1)  # the trainer's small models: one thread is faster than contending for the cores
-    result = compare(scenario, strategies, budgets, args.seeds, progress=None if args.quiet else ProgressLine())
+    torch.set_num_threads(
+        1
+    )  # the trainer's small models: one thread is faster than contending for the cores
+    result = compare(
+        scenario, strategies, budgets, args.seeds, progress=None if args.quiet else ProgressLine()
+    )
     out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-compare"
     path = result.write(out, shlex.join(["mycroft-fl", *(sys.argv[1:] if argv is None else argv)]))
     print(result.table())
-    print("share of full-info gain = (combined hard acc - control) / (full-information combined hard acc - control), "
-          "per seed; rank agreement is against full information's ranking of the same seed")
-    print(f"comparison: {path}  ({out / 'compare.md'}, {out / 'accuracy_vs_budget.png'}, {out}/ranking_*.png)")
+    print(
+        "share of full-info gain = (combined hard acc - control) / (full-information combined hard acc - control), "
+        "per seed; rank agreement is against full information's ranking of the same seed"
+    )
+    print(
+        f"comparison: {path}  ({out / 'compare.md'}, {out / 'accuracy_vs_budget.png'}, {out}/ranking_*.png)"
+    )
     return 0
 
 

@@ -26,11 +26,11 @@ class Dataset:
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[1:])
 
-    def subset(self, indices: np.ndarray) -> "Dataset":
+    def subset(self, indices: np.ndarray) -> Dataset:
         return Dataset(self.x[indices], self.y[indices])
 
     @staticmethod
-    def concat(parts: "list[Dataset]") -> "Dataset":
+    def concat(parts: list[Dataset]) -> Dataset:
         return Dataset(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]))
 
 
@@ -52,7 +52,9 @@ class TrainerData:
                 )
 
 
-def check_dataset(x: object, y: object, *, name: str = "data", n_classes: int | None = None) -> Dataset:
+def check_dataset(
+    x: object, y: object, *, name: str = "data", n_classes: int | None = None
+) -> Dataset:
     """Validate and convert arrays to a Dataset; raise InputError naming `name` and the problem."""
     try:
         x = np.asarray(x)
@@ -65,7 +67,9 @@ def check_dataset(x: object, y: object, *, name: str = "data", n_classes: int | 
         if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
             if y.size and np.max(np.abs(y)) >= 2**53:  # beyond exact integers: no class number
                 top = "C-1" if n_classes is None else str(n_classes - 1)
-                raise InputError(f"{name}: labels outside 0..{top} (found {y.min():g}..{y.max():g})")
+                raise InputError(
+                    f"{name}: labels outside 0..{top} (found {y.min():g}..{y.max():g})"
+                )
             y = y.astype(np.int64)
         else:
             raise InputError(f"{name}: y must hold integer class labels, got dtype {y.dtype}")
@@ -87,7 +91,9 @@ def check_dataset(x: object, y: object, *, name: str = "data", n_classes: int | 
     if not np.all(np.isfinite(x)):
         bad = int(np.count_nonzero(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
         raise InputError(f"{name}: x has values too large for float32 in {bad} samples")
-    if y.min() < 0 or (n_classes is not None and y.max() >= n_classes):  # on the original dtype: no wrap-around
+    if y.min() < 0 or (
+        n_classes is not None and y.max() >= n_classes
+    ):  # on the original dtype: no wrap-around
         top = "C-1" if n_classes is None else str(n_classes - 1)
         raise InputError(f"{name}: labels outside 0..{top} (found {y.min()}..{y.max()})")
     y = y.astype(np.int64, copy=False)
@@ -99,18 +105,30 @@ def load_npz(path: str | Path, *, n_classes: int | None = None) -> Dataset:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    if not zipfile.is_zipfile(path):  # also a .npy, a text or a truncated file, which np.load treats differently
+    if not zipfile.is_zipfile(
+        path
+    ):  # also a .npy, a text or a truncated file, which np.load treats differently
         raise InputError(f"{path}: not an .npz file (save arrays x and y with numpy.savez)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in ("x", "y") if k not in npz.files]
             if missing:
-                raise InputError(f"{path}: missing array {' and '.join(map(repr, missing))} (found {npz.files})")
+                raise InputError(
+                    f"{path}: missing array {' and '.join(map(repr, missing))} (found {npz.files})"
+                )
             x, y = npz["x"], npz["y"]
     except InputError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error, MemoryError,
-            NotImplementedError, RuntimeError) as exc:  # unsupported compression, encrypted member
+    except (
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        EOFError,
+        zlib.error,
+        MemoryError,
+        NotImplementedError,
+        RuntimeError,
+    ) as exc:  # unsupported compression, encrypted member
         reason = " ".join(str(exc).split())
         raise InputError(f"{path}: not a readable .npz file ({reason})") from None
     return check_dataset(x, y, name=str(path), n_classes=n_classes)

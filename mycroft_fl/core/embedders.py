@@ -16,8 +16,8 @@ import hashlib
 import importlib
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -34,7 +34,10 @@ def embedder_state(name: str, train_x: np.ndarray) -> dict[str, np.ndarray]:
     check_embedder_name(name)
     if name == "raw":
         flat = train_x.reshape(len(train_x), -1)
-        return {"mean": flat.mean(axis=0).astype(np.float32), "std": (flat.std(axis=0) + 1e-6).astype(np.float32)}
+        return {
+            "mean": flat.mean(axis=0).astype(np.float32),
+            "std": (flat.std(axis=0) + 1e-6).astype(np.float32),
+        }
     if name == "efficientnet-lite0":
         top = float(train_x.max())
         return {"scale": np.array([255.0 / top if top > 0 else 1.0], dtype=np.float32)}
@@ -43,10 +46,14 @@ def embedder_state(name: str, train_x: np.ndarray) -> dict[str, np.ndarray]:
 
 def check_embedder_name(name: str) -> None:
     if name not in EMBEDDERS and ":" not in name:
-        raise InputError(f"unknown embedder {name!r}: use one of {', '.join(EMBEDDERS)} or 'package.module:factory'")
+        raise InputError(
+            f"unknown embedder {name!r}: use one of {', '.join(EMBEDDERS)} or 'package.module:factory'"
+        )
 
 
-def make_embedder(name: str, state: dict[str, np.ndarray], model: Classifier | None = None) -> Embed:
+def make_embedder(
+    name: str, state: dict[str, np.ndarray], model: Classifier | None = None
+) -> Embed:
     """The embedding function for `name`, as the trainer defined it through `state` (and its model)."""
     check_embedder_name(name)
     if name == "trainer":
@@ -66,14 +73,21 @@ def make_embedder(name: str, state: dict[str, np.ndarray], model: Classifier | N
     try:
         embed = factory()
     except Exception as exc:  # the user's code: report it on one line
-        raise InputError(f"embedder {name!r}: the factory failed ({type(exc).__name__}: {exc})") from None
+        raise InputError(
+            f"embedder {name!r}: the factory failed ({type(exc).__name__}: {exc})"
+        ) from None
     if not callable(embed):
-        raise InputError(f"embedder {name!r}: the factory must return a callable mapping (n, ...) arrays to (n, e)")
+        raise InputError(
+            f"embedder {name!r}: the factory must return a callable mapping (n, ...) arrays to (n, e)"
+        )
     return embed
 
 
 def _cache_dir() -> Path:
-    return Path(os.environ.get("MYCROFT_FL_CACHE", Path.home() / ".cache" / "mycroft-fl")) / "embeddings"
+    return (
+        Path(os.environ.get("MYCROFT_FL_CACHE", Path.home() / ".cache" / "mycroft-fl"))
+        / "embeddings"
+    )
 
 
 class EfficientNetLite0:
@@ -98,13 +112,17 @@ class EfficientNetLite0:
         if t.ndim == 2:
             side = int(round(t.shape[1] ** 0.5))
             if side * side != t.shape[1]:
-                raise InputError(f"embedder 'efficientnet-lite0' needs images, got flat samples of {t.shape[1]} values")
+                raise InputError(
+                    f"embedder 'efficientnet-lite0' needs images, got flat samples of {t.shape[1]} values"
+                )
             t = t.reshape(-1, 1, side, side)
         elif t.ndim == 3:
             t = t[:, None]
         if t.shape[1] == 1:
             t = t.expand(-1, 3, -1, -1)
-        t = torch.nn.functional.interpolate(t, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        t = torch.nn.functional.interpolate(
+            t, size=(self.size, self.size), mode="bilinear", align_corners=False
+        )
         return (t * self.scale - 127.0) / 128.0
 
     @torch.no_grad()
@@ -114,10 +132,14 @@ class EfficientNetLite0:
         path = _cache_dir() / f"lite0-{digest.hexdigest()}.npy"
         if path.is_file():
             return np.load(path)
-        out = np.concatenate([
-            self._net.extract_features(self._images(x[i:i + self.batch_size])).mean((2, 3)).numpy()
-            for i in range(0, len(x), self.batch_size)
-        ]).astype(np.float32)
+        out = np.concatenate(
+            [
+                self._net.extract_features(self._images(x[i : i + self.batch_size]))
+                .mean((2, 3))
+                .numpy()
+                for i in range(0, len(x), self.batch_size)
+            ]
+        ).astype(np.float32)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
         np.save(tmp, out)

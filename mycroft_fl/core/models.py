@@ -83,10 +83,14 @@ def _image_shape(sample_shape: tuple[int, ...]) -> tuple[int, int, int]:
     side = int(round(np.sqrt(np.prod(sample_shape))))
     if len(sample_shape) == 1 and side * side == sample_shape[0]:
         return (1, side, side)
-    raise InputError(f"model 'cnn' needs image samples (H, W), (C, H, W) or a square H*W vector, got {sample_shape}")
+    raise InputError(
+        f"model 'cnn' needs image samples (H, W), (C, H, W) or a square H*W vector, got {sample_shape}"
+    )
 
 
-def build_model(name: str, sample_shape: tuple[int, ...], n_classes: int, *, seed: int = 0) -> Classifier:
+def build_model(
+    name: str, sample_shape: tuple[int, ...], n_classes: int, *, seed: int = 0
+) -> Classifier:
     """A built-in model (`logreg`, `mlp`, `cnn`) or a user's `"package.module:factory"`.
 
     A factory is called as `factory(sample_shape=..., n_classes=...)` and returns either a
@@ -100,19 +104,31 @@ def build_model(name: str, sample_shape: tuple[int, ...], n_classes: int, *, see
     if name == "logreg":
         return Classifier(nn.Sequential(norm, nn.Flatten()), nn.Linear(n_in, n_classes))
     if name == "mlp":
-        return Classifier(nn.Sequential(norm, nn.Flatten(), nn.Linear(n_in, 128), nn.ReLU()), nn.Linear(128, n_classes))
+        return Classifier(
+            nn.Sequential(norm, nn.Flatten(), nn.Linear(n_in, 128), nn.ReLU()),
+            nn.Linear(128, n_classes),
+        )
     if name == "cnn":
         shape = _image_shape(sample_shape)
         features = nn.Sequential(
-            norm, Reshape(shape),
-            nn.Conv2d(shape[0], 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
-            nn.Flatten(), nn.Linear(128, 64), nn.ReLU(),
+            norm,
+            Reshape(shape),
+            nn.Conv2d(shape[0], 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+            nn.Linear(128, 64),
+            nn.ReLU(),
         )
         return Classifier(features, nn.Linear(64, n_classes))
     if ":" in name:
         return _from_factory(name, sample_shape, n_classes)
-    raise InputError(f"unknown model {name!r}: use one of {', '.join(BUILTIN_MODELS)} or 'package.module:factory'")
+    raise InputError(
+        f"unknown model {name!r}: use one of {', '.join(BUILTIN_MODELS)} or 'package.module:factory'"
+    )
 
 
 def _from_factory(name: str, sample_shape: tuple[int, ...], n_classes: int) -> Classifier:
@@ -124,10 +140,16 @@ def _from_factory(name: str, sample_shape: tuple[int, ...], n_classes: int) -> C
     try:
         module = factory(sample_shape=sample_shape, n_classes=n_classes)
     except Exception as exc:  # the user's code: report it on one line
-        raise InputError(f"model {name!r}: the factory failed ({type(exc).__name__}: {exc})") from None
+        raise InputError(
+            f"model {name!r}: the factory failed ({type(exc).__name__}: {exc})"
+        ) from None
     if isinstance(module, Classifier):
         model = module
-    elif isinstance(module, nn.Module) and hasattr(module, "features") and isinstance(getattr(module, "head", None), nn.Linear):
+    elif (
+        isinstance(module, nn.Module)
+        and hasattr(module, "features")
+        and isinstance(getattr(module, "head", None), nn.Linear)
+    ):
         model = Classifier(module.features, module.head)
     elif isinstance(module, nn.Sequential) and len(module) and isinstance(module[-1], nn.Linear):
         model = Classifier(module[:-1], module[-1])
@@ -142,12 +164,16 @@ def _from_factory(name: str, sample_shape: tuple[int, ...], n_classes: int) -> C
         with torch.no_grad():
             out = model(torch.zeros((2, *sample_shape)))
     except Exception as exc:
-        raise InputError(f"model {name!r}: fails on inputs of shape (n, {', '.join(map(str, sample_shape))}) "
-                         f"({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+        raise InputError(
+            f"model {name!r}: fails on inputs of shape (n, {', '.join(map(str, sample_shape))}) "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())})"
+        ) from None
     model.train(was_training)
     if tuple(out.shape) != (2, n_classes):
-        raise InputError(f"model {name!r}: outputs shape (n, {', '.join(map(str, out.shape[1:]))}) "
-                         f"but the data has {n_classes} classes")
+        raise InputError(
+            f"model {name!r}: outputs shape (n, {', '.join(map(str, out.shape[1:]))}) "
+            f"but the data has {n_classes} classes"
+        )
     return model
 
 
@@ -169,13 +195,29 @@ class TrainConfig:
                 raise InputError(f"{field} must be an integer >= 1, got {value!r}")
         for field, low in (("lr", 0.0), ("finetune_lr", 0.0), ("weight_decay", None)):
             value = getattr(self, field)
-            number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-            if not number or not np.isfinite(value) or (value <= low if low is not None else value < 0):
-                raise InputError(f"{field} must be a number {'> 0' if low is not None else '>= 0'}, got {value!r}")
+            number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+                value, bool
+            )
+            if (
+                not number
+                or not np.isfinite(value)
+                or (value <= low if low is not None else value < 0)
+            ):
+                raise InputError(
+                    f"{field} must be a number {'> 0' if low is not None else '>= 0'}, got {value!r}"
+                )
 
 
-def fit(model: Classifier, data: Dataset, *, epochs: int, lr: float, batch_size: int = 64,
-        weight_decay: float = 1e-4, seed: int = 0) -> Classifier:
+def fit(
+    model: Classifier,
+    data: Dataset,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int = 64,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+) -> Classifier:
     """Train `model` in place with Adam on shuffled mini-batches; the same seed gives the same weights."""
     gen = torch.Generator().manual_seed(seed)
     x = torch.from_numpy(data.x)
@@ -186,7 +228,7 @@ def fit(model: Classifier, data: Dataset, *, epochs: int, lr: float, batch_size:
     for _ in range(epochs):
         order = torch.randperm(len(y), generator=gen)
         for start in range(0, len(y), batch_size):
-            batch = order[start:start + batch_size]
+            batch = order[start : start + batch_size]
             opt.zero_grad()
             loss_fn(model(x[batch]), y[batch]).backward()
             opt.step()
@@ -200,23 +242,41 @@ def train_new(spec: ModelSpec, data: Dataset, config: TrainConfig, *, seed: int 
     norm = model.features[0] if isinstance(model.features, nn.Sequential) else None
     if isinstance(norm, Standardize):
         norm.fit(data.x)
-    return fit(model, data, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
-               weight_decay=config.weight_decay, seed=seed)
+    return fit(
+        model,
+        data,
+        epochs=config.epochs,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        weight_decay=config.weight_decay,
+        seed=seed,
+    )
 
 
-def fine_tune(model: Classifier, data: Dataset, config: TrainConfig, *, seed: int = 0) -> Classifier:
+def fine_tune(
+    model: Classifier, data: Dataset, config: TrainConfig, *, seed: int = 0
+) -> Classifier:
     """A copy of `model` trained further on `data` for `config.finetune_epochs`; `model` is untouched."""
-    return fit(copy.deepcopy(model), data, epochs=config.finetune_epochs, lr=config.finetune_lr,
-               batch_size=config.batch_size, weight_decay=config.weight_decay, seed=seed)
+    return fit(
+        copy.deepcopy(model),
+        data,
+        epochs=config.finetune_epochs,
+        lr=config.finetune_lr,
+        batch_size=config.batch_size,
+        weight_decay=config.weight_decay,
+        seed=seed,
+    )
 
 
 @torch.no_grad()
-def features_and_logits(model: Classifier, x: np.ndarray, *, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+def features_and_logits(
+    model: Classifier, x: np.ndarray, *, batch_size: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
     """Penultimate features h and logits z for `x`, in evaluation mode."""
     model.eval()
     hs, zs = [], []
     for start in range(0, len(x), batch_size):
-        h = model.embed(torch.from_numpy(x[start:start + batch_size]))
+        h = model.embed(torch.from_numpy(x[start : start + batch_size]))
         hs.append(h.numpy())
         zs.append(model.head(h).numpy())
     return np.concatenate(hs), np.concatenate(zs)

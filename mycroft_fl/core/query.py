@@ -17,14 +17,16 @@ from mycroft_fl.core.models import ModelSpec
 _WEIGHTS = "weights/"
 _EMBEDDER = "embedder/"
 _TARGETS = "targets/"
+_SELECTOR = "selector/"
 
 
 @dataclass(frozen=True)
 class Query:
     """Everything an owner needs to select its subset: the trainer's model, its hard query samples (or,
-    private, their gradient targets and embeddings), the embedder, the method, its parameters, the budget."""
+    private, their gradient targets and embeddings), the embedder, the selector's name and parameters,
+    the budget."""
 
-    method: str
+    selector: str
     budget: int
     model: ModelSpec
     weights: dict[str, np.ndarray]
@@ -32,9 +34,7 @@ class Query:
     hard_y: np.ndarray
     embedder: str
     embedder_state: dict[str, np.ndarray] = field(default_factory=dict)
-    ridge: float = 0.5
-    penalty: float = 2.0
-    anchor: str = "nearest"
+    selector_params: dict[str, float | str] = field(default_factory=dict)
     seed: int = 0
     private: bool = False
     hard_embeddings: np.ndarray | None = None
@@ -54,35 +54,59 @@ class Query:
 
     def to_config(self) -> dict[str, int | float | str | bool | list[int]]:
         return {
-            "method": self.method, "budget": int(self.budget), "seed": int(self.seed),
-            "model": self.model.name, "sample_shape": [int(s) for s in self.model.sample_shape],
-            "n_classes": int(self.model.n_classes), "embedder": self.embedder,
-            "ridge": float(self.ridge), "penalty": float(self.penalty), "anchor": self.anchor,
+            "selector": self.selector,
+            "budget": int(self.budget),
+            "seed": int(self.seed),
+            "model": self.model.name,
+            "sample_shape": [int(s) for s in self.model.sample_shape],
+            "n_classes": int(self.model.n_classes),
+            "embedder": self.embedder,
             "private": bool(self.private),
+            **{_SELECTOR + k: v for k, v in self.selector_params.items()},
         }
 
     @classmethod
-    def from_parts(cls, arrays: dict[str, np.ndarray], config: dict) -> "Query":
+    def from_parts(cls, arrays: dict[str, np.ndarray], config: dict) -> Query:
         """Rebuild a query from `to_arrays()` and `to_config()`; a missing part raises InputError."""
         private = bool(config.get("private", False))
         missing = [k for k in ("hard_y",) + (() if private else ("hard_x",)) if k not in arrays]
-        missing += [k for k in ("method", "budget", "model", "sample_shape", "n_classes", "embedder")
-                    if k not in config]
+        missing += [
+            k
+            for k in ("selector", "budget", "model", "sample_shape", "n_classes", "embedder")
+            if k not in config
+        ]
         if missing:
             raise InputError(f"query is missing {', '.join(missing)}")
-        spec = ModelSpec(str(config["model"]), tuple(int(s) for s in config["sample_shape"]), int(config["n_classes"]))
-        targets = {int(k[len(_TARGETS):]): np.asarray(v) for k, v in arrays.items() if k.startswith(_TARGETS)}
+        spec = ModelSpec(
+            str(config["model"]),
+            tuple(int(s) for s in config["sample_shape"]),
+            int(config["n_classes"]),
+        )
+        targets = {
+            int(k[len(_TARGETS) :]): np.asarray(v)
+            for k, v in arrays.items()
+            if k.startswith(_TARGETS)
+        }
         return cls(
-            method=str(config["method"]), budget=int(config["budget"]), seed=int(config.get("seed", 0)),
+            selector=str(config["selector"]),
+            budget=int(config["budget"]),
+            seed=int(config.get("seed", 0)),
             model=spec,
-            weights={k[len(_WEIGHTS):]: v for k, v in arrays.items() if k.startswith(_WEIGHTS)},
-            hard_x=np.asarray(arrays.get("hard_x", np.zeros((0, *spec.sample_shape))), dtype=np.float32),
+            weights={k[len(_WEIGHTS) :]: v for k, v in arrays.items() if k.startswith(_WEIGHTS)},
+            hard_x=np.asarray(
+                arrays.get("hard_x", np.zeros((0, *spec.sample_shape))), dtype=np.float32
+            ),
             hard_y=np.asarray(arrays["hard_y"], dtype=np.int64),
             embedder=str(config["embedder"]),
-            embedder_state={k[len(_EMBEDDER):]: v for k, v in arrays.items() if k.startswith(_EMBEDDER)},
-            ridge=float(config.get("ridge", 0.5)), penalty=float(config.get("penalty", 2.0)),
-            anchor=str(config.get("anchor", "nearest")),
+            embedder_state={
+                k[len(_EMBEDDER) :]: v for k, v in arrays.items() if k.startswith(_EMBEDDER)
+            },
+            selector_params={
+                k[len(_SELECTOR) :]: v for k, v in config.items() if k.startswith(_SELECTOR)
+            },
             private=private,
-            hard_embeddings=np.asarray(arrays["hard_embeddings"]) if "hard_embeddings" in arrays else None,
+            hard_embeddings=np.asarray(arrays["hard_embeddings"])
+            if "hard_embeddings" in arrays
+            else None,
             targets=targets or None,
         )

@@ -8,7 +8,7 @@ bundle, which carries the TOML files but none of the data files a scenario may n
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -18,7 +18,7 @@ KINDS = ("strategies", "simulations")
 _PACKAGE = Path(__file__).resolve().parent.parent  # mycroft_fl/
 
 
-@lru_cache(maxsize=None)
+@cache
 def shipped_dirs(kind: str) -> tuple[Path, ...]:
     """The existing directories holding the shipped files of `kind` ("strategies" or "simulations"),
     the installed package's first, without repeats."""
@@ -34,7 +34,9 @@ def shipped_dirs(kind: str) -> tuple[Path, ...]:
 
 def find_shipped(kind: str, name: str) -> Path | None:
     """The shipped file `name`.toml of `kind`, or None."""
-    return next((d / f"{name}.toml" for d in shipped_dirs(kind) if (d / f"{name}.toml").is_file()), None)
+    return next(
+        (d / f"{name}.toml" for d in shipped_dirs(kind) if (d / f"{name}.toml").is_file()), None
+    )
 
 
 def shipped_names(kind: str) -> list[str]:

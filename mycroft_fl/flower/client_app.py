@@ -19,7 +19,7 @@ from mycroft_fl.core.data import Dataset, load_npz
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.query import Query
 from mycroft_fl.flower.protocol import error_content, reply_content
-from mycroft_fl.owner.selectors import reply_rules
+from mycroft_fl.owner.selectors import make_selector
 from mycroft_fl.scenarios.spec import Scenario, load_scenario
 from mycroft_fl.trust.attacks import answer
 from mycroft_fl.trust.replies import check_reply
@@ -56,18 +56,34 @@ def select(msg: Message, context: Context) -> Message:
     config = msg.content["config"]
     owner_id = str(context.node_config.get("owner-id", f"node-{context.node_id}"))
     try:
-        query = Query.from_parts({k: v.numpy() for k, v in msg.content["query"].items()}, dict(config))
-        owner_id, data, behaviour = owner_data(context, str(config.get("scenario", "")), query.model.n_classes)
+        query = Query.from_parts(
+            {k: v.numpy() for k, v in msg.content["query"].items()}, dict(config)
+        )
+        owner_id, data, behaviour = owner_data(
+            context, str(config.get("scenario", "")), query.model.n_classes
+        )
         start = time.perf_counter()
         x, y, picked = answer(query, data, behaviour, seed=query.seed)
         seconds = time.perf_counter() - start
         if behaviour == "honest":  # an honest owner checks its own output before anything leaves it
-            _, problem = check_reply(x, y, picked, sample_shape=query.model.sample_shape,
-                                     n_classes=query.model.n_classes, local_size=len(data),
-                                     **reply_rules(query.method, query.budget, query.hard_y))
+            _, problem = check_reply(
+                x,
+                y,
+                picked,
+                sample_shape=query.model.sample_shape,
+                n_classes=query.model.n_classes,
+                local_size=len(data),
+                **make_selector(query.selector, **query.selector_params).reply_rules(
+                    query.budget, query.hard_y
+                ),
+            )
             if problem:
                 raise RuntimeError(f"selection produced an invalid subset: {problem}")
     except Exception as exc:  # reported to the trainer with this owner's id; the run goes on
         return Message(error_content(owner_id, f"{type(exc).__name__}: {exc}"), reply_to=msg)
-    return Message(reply_content(owner_id, query.method, x, y, picked, local_size=len(data), selection_s=seconds),
-                   reply_to=msg)
+    return Message(
+        reply_content(
+            owner_id, query.selector, x, y, picked, local_size=len(data), selection_s=seconds
+        ),
+        reply_to=msg,
+    )

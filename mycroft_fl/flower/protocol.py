@@ -23,14 +23,32 @@ def query_content(query: Query, *, scenario: str = "") -> RecordDict:
     return RecordDict({"query": arrays, "config": config})
 
 
-def reply_content(owner_id: str, method: str, x: np.ndarray, y: np.ndarray, indices: np.ndarray, *,
-                  local_size: int, selection_s: float) -> RecordDict:
+def reply_content(
+    owner_id: str,
+    selector: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    indices: np.ndarray,
+    *,
+    local_size: int,
+    selection_s: float,
+) -> RecordDict:
     """An owner's reply: the selected samples, how long selection took, and who it is."""
-    return RecordDict({
-        "subset": ArrayRecord({"x": Array(x), "y": Array(y.astype(np.int64)), "indices": Array(indices.astype(np.int64))}),
-        "metrics": MetricRecord({"local_size": int(local_size), "selection_s": float(selection_s)}),
-        "info": ConfigRecord({"owner_id": owner_id, "method": method}),
-    })
+    return RecordDict(
+        {
+            "subset": ArrayRecord(
+                {
+                    "x": Array(x),
+                    "y": Array(y.astype(np.int64)),
+                    "indices": Array(indices.astype(np.int64)),
+                }
+            ),
+            "metrics": MetricRecord(
+                {"local_size": int(local_size), "selection_s": float(selection_s)}
+            ),
+            "info": ConfigRecord({"owner_id": owner_id, "selector": selector}),
+        }
+    )
 
 
 def error_content(owner_id: str, reason: str) -> RecordDict:
@@ -40,6 +58,10 @@ def error_content(owner_id: str, reason: str) -> RecordDict:
 
 def short_reason(text: str, limit: int = 300) -> str:
     """The last meaningful line of an error text (Flower forwards whole tracebacks), on one line."""
-    lines = [ln.strip() for ln in _ANSI.sub("", text).splitlines() if ln.strip() and ln.strip() not in ("'>", ">")]
+    lines = [
+        ln.strip()
+        for ln in _ANSI.sub("", text).splitlines()
+        if ln.strip() and ln.strip() not in ("'>", ">")
+    ]
     line = (lines[-1] if lines else "unknown error").rstrip("'>").strip()
     return line[:limit]

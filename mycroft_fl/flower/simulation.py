@@ -6,13 +6,21 @@ import logging
 import os
 
 from mycroft_fl.core.progress import Progress
-from mycroft_fl.scenarios.presets import StrategyConfig
 from mycroft_fl.scenarios.spec import Scenario
 from mycroft_fl.trainer.report import Report
+from mycroft_fl.trainer.strategy_config import StrategyConfig
 
 
-def simulate(scenario: Scenario, strategy: StrategyConfig, *, seed: int, progress: Progress | None = None,
-             actors: int = 2, reply_timeout: float = 3600.0, private: bool = False) -> Report:
+def simulate(
+    scenario: Scenario,
+    strategy: StrategyConfig,
+    *,
+    seed: int,
+    progress: Progress | None = None,
+    actors: int = 2,
+    reply_timeout: float = 3600.0,
+    private: bool = False,
+) -> Report:
     """Value the scenario's owners with `strategy`, each owner a simulated Flower node."""
     scenario.trainer_data()
     scenario.owners_data()  # every file is checked here, before the engine starts
@@ -28,19 +36,32 @@ def simulate(scenario: Scenario, strategy: StrategyConfig, *, seed: int, progres
 
     @server_app.main()
     def main(grid, context) -> None:
-        result["report"] = run_scenario(grid, scenario, strategy, seed=seed, progress=progress,
-                                        reply_timeout=reply_timeout, private=private)
+        result["report"] = run_scenario(
+            grid,
+            scenario,
+            strategy,
+            seed=seed,
+            progress=progress,
+            reply_timeout=reply_timeout,
+            private=private,
+        )
 
     flwr_logger = logging.getLogger("flwr")
     level = flwr_logger.level
     flwr_logger.setLevel(logging.CRITICAL + 1)
     try:
         run_simulation(
-            server_app=server_app, client_app=client_app, num_supernodes=len(scenario.owners),
+            server_app=server_app,
+            client_app=client_app,
+            num_supernodes=len(scenario.owners),
             backend_config={
                 "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                "init_args": {"num_cpus": actors, "logging_level": "ERROR", "log_to_driver": False,
-                              "include_dashboard": False},
+                "init_args": {
+                    "num_cpus": actors,
+                    "logging_level": "ERROR",
+                    "log_to_driver": False,
+                    "include_dashboard": False,
+                },
             },
         )
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from flwr.app import ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
@@ -19,10 +19,10 @@ from flwr.serverapp.strategy import Strategy
 from mycroft_fl.core.data import TrainerData
 from mycroft_fl.core.progress import Progress
 from mycroft_fl.flower.protocol import MESSAGE_TYPE, query_content, short_reason
-from mycroft_fl.scenarios.presets import StrategyConfig, resolve_strategy
 from mycroft_fl.trainer.in_process import collect_reply
 from mycroft_fl.trainer.report import Report
 from mycroft_fl.trainer.results import OwnerResult
+from mycroft_fl.trainer.strategy_config import StrategyConfig, resolve_strategy
 from mycroft_fl.trainer.trainer import Trainer, TrainerConfig
 from mycroft_fl.trainer.valuation import value_owners_subsets
 
@@ -40,11 +40,23 @@ class MycroftStrategy(Strategy):
     targets and embeddings instead).
     """
 
-    def __init__(self, trainer_data: TrainerData, *, strategy: str | StrategyConfig = "mycroft",
-                 budget: int | None = None, seed: int = 0, trainer: TrainerConfig | None = None,
-                 owners: Sequence[str] | int = 1, scenario: str = "", name: str = "flower",
-                 wait_timeout: float = 120.0, reply_timeout: float = 900.0, poll_interval: float = 0.2,
-                 progress: Progress | None = None, private: bool = False):
+    def __init__(
+        self,
+        trainer_data: TrainerData,
+        *,
+        strategy: str | StrategyConfig = "mycroft",
+        budget: int | None = None,
+        seed: int = 0,
+        trainer: TrainerConfig | None = None,
+        owners: Sequence[str] | int = 1,
+        scenario: str = "",
+        name: str = "flower",
+        wait_timeout: float = 120.0,
+        reply_timeout: float = 900.0,
+        poll_interval: float = 0.2,
+        progress: Progress | None = None,
+        private: bool = False,
+    ):
         self.trainer_data = trainer_data
         self.config = resolve_strategy(strategy, budget)
         self.seed = seed
@@ -53,7 +65,11 @@ class MycroftStrategy(Strategy):
         self.num_owners = owners if isinstance(owners, int) else len(self.expected)
         self.scenario = scenario
         self.name = name
-        self.wait_timeout, self.reply_timeout, self.poll_interval = wait_timeout, reply_timeout, poll_interval
+        self.wait_timeout, self.reply_timeout, self.poll_interval = (
+            wait_timeout,
+            reply_timeout,
+            poll_interval,
+        )
         self.progress = progress
         self.private = private
 
@@ -80,17 +96,34 @@ class MycroftStrategy(Strategy):
         query = trainer.query(self.config, private=self.private)
         nodes = self._wait_for_nodes(grid)
         content = query_content(query, scenario=self.scenario)
-        messages = {node: Message(content, dst_node_id=node, message_type=MESSAGE_TYPE, group_id="mycroft-select")
-                    for node in nodes}
+        messages = {
+            node: Message(
+                content, dst_node_id=node, message_type=MESSAGE_TYPE, group_id="mycroft-select"
+            )
+            for node in nodes
+        }
         replies = self._send_and_receive(grid, messages)
         t_replies = time.perf_counter()
         results = self._owner_results(trainer, nodes, replies)
-        combined, valuation = value_owners_subsets(trainer, results, self.config, progress=self.progress)
+        combined, valuation = value_owners_subsets(
+            trainer, results, self.config, progress=self.progress
+        )
         now = time.perf_counter()
-        return Report(scenario=self.name, strategy=self.config.name, method=self.config.method,
-                      budget=self.config.budget, seed=self.seed, trainer=trainer.summary(), owners=results,
-                      combined=combined, valuation=valuation,
-                      timings={"total_s": now - start, "query_s": t_replies - start, "valuation_s": now - t_replies})
+        return Report(
+            scenario=self.name,
+            strategy=self.config,
+            seed=self.seed,
+            private=self.private,
+            trainer=trainer.summary(),
+            owners=results,
+            combined=combined,
+            valuation=valuation,
+            timings={
+                "total_s": now - start,
+                "query_s": t_replies - start,
+                "valuation_s": now - t_replies,
+            },
+        )
 
     def _wait_for_nodes(self, grid: Grid) -> list[int]:
         deadline = time.monotonic() + self.wait_timeout
@@ -120,20 +153,29 @@ class MycroftStrategy(Strategy):
                 time.sleep(self.poll_interval)
         return replies
 
-    def _owner_results(self, trainer: Trainer, nodes: list[int], replies: dict[int, Message]) -> list[OwnerResult]:
+    def _owner_results(
+        self, trainer: Trainer, nodes: list[int], replies: dict[int, Message]
+    ) -> list[OwnerResult]:
         results: dict[str, OwnerResult] = {}
         anonymous: list[OwnerResult] = []  # failed without saying which owner they are
         for node in nodes:
             reply = replies.get(node)
             if reply is None:
-                result = OwnerResult(f"node-{node}", status="failed", reason=f"no reply within {self.reply_timeout:g} s")
+                result = OwnerResult(
+                    f"node-{node}",
+                    status="failed",
+                    reason=f"no reply within {self.reply_timeout:g} s",
+                )
             else:
                 result = self._check(trainer, node, reply, self.config)
             if result.id == f"node-{node}":
                 anonymous.append(result)
             elif result.id in results:
-                results[f"node-{node}"] = OwnerResult(f"node-{node}", status="rejected",
-                                                      reason=f"owner id {result.id!r} already answered from another node")
+                results[f"node-{node}"] = OwnerResult(
+                    f"node-{node}",
+                    status="rejected",
+                    reason=f"owner id {result.id!r} already answered from another node",
+                )
             else:
                 results[result.id] = result
         missing = [o for o in self.expected if o not in results]
@@ -142,11 +184,16 @@ class MycroftStrategy(Strategy):
         results.update((r.id, r) for r in anonymous)
         if not anonymous:
             for owner_id in missing:
-                results[owner_id] = OwnerResult(owner_id, status="failed",
-                                                reason=f"never connected within {self.wait_timeout:g} s")
+                results[owner_id] = OwnerResult(
+                    owner_id,
+                    status="failed",
+                    reason=f"never connected within {self.wait_timeout:g} s",
+                )
         return list(results.values())
 
-    def _check(self, trainer: Trainer, node: int, reply: Message, config: StrategyConfig) -> OwnerResult:
+    def _check(
+        self, trainer: Trainer, node: int, reply: Message, config: StrategyConfig
+    ) -> OwnerResult:
         fallback = f"node-{node}"
         if reply.has_error():
             return OwnerResult(fallback, status="failed", reason=short_reason(reply.error.reason))
@@ -154,7 +201,9 @@ class MycroftStrategy(Strategy):
         info = content.config_records.get("info") or ConfigRecord()
         owner_id = info.get("owner_id")
         if not isinstance(owner_id, str) or not owner_id:
-            return OwnerResult(fallback, status="rejected", reason="reply does not say which owner sent it")
+            return OwnerResult(
+                fallback, status="rejected", reason="reply does not say which owner sent it"
+            )
         if "error" in info:
             return OwnerResult(owner_id, status="failed", reason=short_reason(str(info["error"])))
         subset = content.array_records.get("subset")
@@ -165,8 +214,16 @@ class MycroftStrategy(Strategy):
             arrays = {k: subset[k].numpy() if k in subset else None for k in ("x", "y", "indices")}
         except Exception as exc:  # a record Flower accepted but numpy cannot read
             return OwnerResult(owner_id, status="rejected", reason=f"unreadable array ({exc})")
-        return collect_reply(owner_id, config, trainer, arrays["x"], arrays["y"], arrays["indices"],
-                             selection_s=_number(metrics.get("selection_s")), local_size=metrics.get("local_size"))
+        return collect_reply(
+            owner_id,
+            config,
+            trainer,
+            arrays["x"],
+            arrays["y"],
+            arrays["indices"],
+            selection_s=_number(metrics.get("selection_s")),
+            local_size=metrics.get("local_size"),
+        )
 
 
 def _number(value: object) -> float | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -11,47 +11,55 @@ from mycroft_fl.core.embedders import make_embedder
 from mycroft_fl.core.models import Classifier, features_and_logits, set_weights
 from mycroft_fl.core.query import Query
 from mycroft_fl.owner.gradients import last_layer_gradients
-from mycroft_fl.owner.selectors import HardView, OwnerView, budgeted, select, shareable
-
-_NEEDS_GRADIENTS = ("mycroft", "gradmatch")
-_NEEDS_EMBEDDINGS = ("mycroft", "retrieval")
+from mycroft_fl.owner.selectors import HardView, OwnerView, Selector, make_selector
 
 
-def hard_view(method: str, model: Classifier, embed: Callable[[np.ndarray], np.ndarray] | None,
-              hard: Dataset) -> HardView:
-    """What `method` needs to know of the hard samples: per hard class the sum of their last-layer
+def hard_view(
+    selector: Selector,
+    model: Classifier,
+    embed: Callable[[np.ndarray], np.ndarray] | None,
+    hard: Dataset,
+) -> HardView:
+    """What `selector` needs to know of the hard samples: per hard class the sum of their last-layer
     gradients, and their embeddings. Owners compute it from a raw query; a trainer keeping its hard
     samples private computes it itself and sends only this."""
     targets = embeddings = None
-    if method in _NEEDS_GRADIENTS:
+    if selector.needs_gradients:
         gradients = last_layer_gradients(*features_and_logits(model, hard.x), hard.y)
         targets = {int(c): gradients[hard.y == c].sum(axis=0) for c in np.unique(hard.y)}
-    if method in _NEEDS_EMBEDDINGS and embed is not None:
+    if selector.needs_embeddings and embed is not None:
         embeddings = embed(hard.x)
     return HardView(y=hard.y, embeddings=embeddings, targets=targets)
 
 
 def select_for_query(query: Query, data: Dataset) -> np.ndarray:
-    """Indices of the owner's samples to share for `query`: at most its budget, except under full information
-    (every sample of a hard class) and data valuation (every sample), which have nothing to select."""
-    if not budgeted(query.method):
-        return shareable(query.method, data.y, query.hard_y)
+    """Indices of the owner's samples to share for `query`: at most its budget, except for unbudgeted
+    selectors (full information: every sample of a hard class; all data: every sample)."""
+    selector = make_selector(query.selector, **query.selector_params)
+    if not selector.budgeted:
+        return selector.select(
+            OwnerView(y=data.y), HardView(y=query.hard_y), query.budget, seed=query.seed
+        )
     model = set_weights(query.model.build(), query.weights)
-    hard_classes = np.unique(query.hard_y)
-    candidates = np.flatnonzero(np.isin(data.y, hard_classes))
+    candidates = np.flatnonzero(np.isin(data.y, np.unique(query.hard_y)))
     if len(candidates) == 0:
         return candidates
     owner_x, owner_y = data.x[candidates], data.y[candidates]
-    embed = make_embedder(query.embedder, query.embedder_state, model) if query.method in _NEEDS_EMBEDDINGS else None
+    embed = (
+        make_embedder(query.embedder, query.embedder_state, model)
+        if selector.needs_embeddings
+        else None
+    )
     if query.private:
         hard = HardView(y=query.hard_y, embeddings=query.hard_embeddings, targets=query.targets)
     else:
-        hard = hard_view(query.method, model, embed, Dataset(query.hard_x, query.hard_y))
-    gradients = last_layer_gradients(*features_and_logits(model, owner_x), owner_y) \
-        if query.method in _NEEDS_GRADIENTS else None
-    picked = select(
-        query.method,
-        OwnerView(y=owner_y, embeddings=None if embed is None else embed(owner_x), gradients=gradients),
-        hard, query.budget, seed=query.seed, ridge=query.ridge, penalty=query.penalty, anchor=query.anchor,
+        hard = hard_view(selector, model, embed, Dataset(query.hard_x, query.hard_y))
+    gradients = (
+        last_layer_gradients(*features_and_logits(model, owner_x), owner_y)
+        if selector.needs_gradients
+        else None
     )
-    return candidates[picked]
+    owner = OwnerView(
+        y=owner_y, embeddings=None if embed is None else embed(owner_x), gradients=gradients
+    )
+    return candidates[selector.select(owner, hard, query.budget, seed=query.seed)]

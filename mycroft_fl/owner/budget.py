@@ -9,7 +9,9 @@ import numpy as np
 from mycroft_fl.core.params import as_count
 
 
-def share_budget(counts: Mapping[int, int], budget: int, capacity: Mapping[int, int]) -> dict[int, int]:
+def share_budget(
+    counts: Mapping[int, int], budget: int, capacity: Mapping[int, int]
+) -> dict[int, int]:
     """Share `budget` over the classes of `counts` in proportion to their counts, capped by `capacity`.
 
     Largest-remainder rounding, ties to the smaller class id. A class never gets more than `capacity[c]`

@@ -49,11 +49,15 @@ def nonneg_ridge_omp(
         raise ValueError("target contains NaN or inf")
     k = min(as_count(k, "k", minimum=0), n)
     if not (np.isfinite(ridge) and ridge > 0):
-        raise ValueError(f"ridge must be a finite number > 0 (it keeps the refit well-posed), got {ridge}")
+        raise ValueError(
+            f"ridge must be a finite number > 0 (it keeps the refit well-posed), got {ridge}"
+        )
     if penalty is not None:
         penalty = np.asarray(penalty, dtype=np.float64)
         if penalty.shape != (n,):
-            raise ValueError(f"penalty must have shape ({n},), one value per candidate, got {penalty.shape}")
+            raise ValueError(
+                f"penalty must have shape ({n},), one value per candidate, got {penalty.shape}"
+            )
         if not (np.isfinite(penalty).all() and (penalty >= 0).all()):
             raise ValueError("penalty must be finite and >= 0")
         diagonal = ridge + penalty
@@ -62,7 +66,9 @@ def nonneg_ridge_omp(
     column_scale = 1.0 / np.sqrt(diagonal)
 
     gb = (grads @ b.astype(grads.dtype)).astype(np.float64)
-    cross = np.empty((n, k))  # column s: every candidate's dot product with pick s; rows `support`: G_SᵀG_S
+    cross = np.empty(
+        (n, k)
+    )  # column s: every candidate's dot product with pick s; rows `support`: G_SᵀG_S
     support: list[int] = []
     free = np.ones(n, dtype=bool)
     weights = np.empty(0)

@@ -15,8 +15,6 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, np.finfo(np.float64).tiny)
 
 
-
-
 def select_retrieval(
     owner_embeddings: np.ndarray,
     owner_y: np.ndarray,
@@ -59,7 +57,9 @@ def select_retrieval(
         depth = min(budget, len(candidates))  # nobody walks deeper than the number of picks
         for q, row in zip(queries.tolist(), similarity):
             cutoff = row[np.argpartition(-row, depth - 1)[depth - 1]]
-            near = np.flatnonzero(row >= cutoff)  # ascending, so the stable sort sends ties to the smaller index
+            near = np.flatnonzero(
+                row >= cutoff
+            )  # ascending, so the stable sort sends ties to the smaller index
             ranked[q] = candidates[near[np.argsort(-row[near], kind="stable")[:depth]]]
 
     picked = np.zeros(len(owner_labels), dtype=bool)

@@ -1,47 +1,36 @@
-"""Owner-side selection: which of its samples an owner shares, under a budget, for the trainer's hard samples.
+"""Selectors: which of its samples an owner shares for the trainer's hard samples, under a budget.
 
-The single entry point `select` is used by the in-process API and by the Flower ClientApp alike.
+A selector is a small object with its own parameters (checked when it is made), built by name on the
+owner's side from the query (`make_selector`). The same objects serve the in-process API and the
+Flower ClientApp. Budgeted selectors share the budget over the hard classes in proportion to their
+hard query counts, capped by the owner's samples per class (`share_budget`), and list the classes
+interleaved (each class's best pick, then each class's second, ...).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from mycroft_fl.core.params import as_count, as_labels, as_matrix
+from mycroft_fl.core.params import (
+    NON_NEGATIVE,
+    POSITIVE,
+    Constraint,
+    Options,
+    as_count,
+    as_labels,
+    as_matrix,
+    build_named,
+    check_params,
+)
 from mycroft_fl.owner.budget import interleave, share_budget
 from mycroft_fl.owner.omp import geometric_median, nonneg_ridge_omp
 from mycroft_fl.owner.retrieval import normalize_rows, select_retrieval
 
-METHODS = ("mycroft", "gradmatch", "retrieval", "random", "full-information", "loo", "shapley")
-#: Classic data valuation over owners (datavaluation.py): leave-one-out and Data Shapley. The owner
-#: shares all its data, every sample of every class, and the trainer values owners by retraining.
-DATA_VALUATION = ("loo", "shapley")
 #: Where Mycroft's penalty measures a candidate's distance from, in its class's hard embeddings.
 ANCHORS = ("nearest", "geometric-median")
-
-
-def budgeted(method: str) -> bool:
-    """Whether an owner's reply is held to the query's budget: not under full information nor data valuation."""
-    return method not in ("full-information", *DATA_VALUATION)
-
-
-def shareable(method: str, y: np.ndarray, hard_classes: np.ndarray) -> np.ndarray:
-    """Indices of the owner samples `method` may share (of labels `y`): every one under data valuation,
-    else those of a hard class. Ascending int64."""
-    y = np.asarray(y)
-    if method in DATA_VALUATION:
-        return np.arange(len(y), dtype=np.int64)
-    return np.flatnonzero(np.isin(y, hard_classes)).astype(np.int64)
-
-
-def reply_rules(method: str, budget: int, hard_classes: np.ndarray) -> dict:
-    """What `replies.check_reply` holds a reply to a `method` query to, for the trainer and an honest
-    owner alike: `budget` (None when unbudgeted) and `allowed_labels` (the hard classes; None, any
-    class, under data valuation, where the owner sends all its data)."""
-    return {"budget": budget if budgeted(method) else None,
-            "allowed_labels": None if method in DATA_VALUATION else [int(c) for c in np.unique(hard_classes)]}
 
 
 @dataclass(frozen=True)
@@ -59,12 +48,16 @@ class HardView:
     def __post_init__(self) -> None:
         object.__setattr__(self, "y", as_labels(self.y, "hard.y"))
         if self.embeddings is not None:
-            object.__setattr__(self, "embeddings", as_matrix(self.embeddings, "hard.embeddings", rows=len(self.y)))
+            object.__setattr__(
+                self, "embeddings", as_matrix(self.embeddings, "hard.embeddings", rows=len(self.y))
+            )
         if self.targets is not None:
             targets = {int(c): np.asarray(t) for c, t in self.targets.items()}
             sizes = {t.shape for t in targets.values()}
             if len(sizes) > 1 or any(len(s) != 1 for s in sizes):
-                raise ValueError(f"hard.targets must all be 1-D of one length, got shapes {sorted(sizes)}")
+                raise ValueError(
+                    f"hard.targets must all be 1-D of one length, got shapes {sorted(sizes)}"
+                )
             if not all(np.isfinite(t).all() for t in targets.values()):
                 raise ValueError("hard.targets contains NaN or inf")
             object.__setattr__(self, "targets", targets)
@@ -101,69 +94,200 @@ class OwnerView:
                 object.__setattr__(self, name, checked)
 
 
-def select(
-    method: str,
-    owner: OwnerView,
-    hard: HardView,
-    budget: int,
-    *,
-    seed: int = 0,
-    ridge: float = 0.5,
-    penalty: float = 2.0,
-    anchor: str = "nearest",
-) -> np.ndarray:
-    """Indices of the owner samples to share, unique int64, only of hard-class labels (any label under
-    data valuation).
+@dataclass(frozen=True)
+class Selector:
+    """What an owner sends for a query. Subclasses set `name`, what they need of the model
+    (`needs_gradients`, `needs_embeddings`), whether the budget holds them (`budgeted`), and the
+    `constraints` of their parameters."""
 
-    At most `budget` of them, except for "full-information" (every owner sample of a hard class) and
-    data valuation, "loo" and "shapley" (every owner sample: the trainer values whole datasets).
-    For "gradmatch", "mycroft" and "random" the budget is shared over the hard classes in proportion to
-    their hard-sample counts, capped by the owner's samples per class (`share_budget`); the result lists
-    the classes interleaved (each class's best pick, then each class's second, ...), best first within a
-    class (largest OMP weight; random order for "random"). The OMP methods may return fewer than the
-    budget when no candidate correlates positively with the residual.
+    name: ClassVar[str] = ""
+    budgeted: ClassVar[bool] = True
+    needs_gradients: ClassVar[bool] = False
+    needs_embeddings: ClassVar[bool] = False
+    constraints: ClassVar[dict[str, Constraint]] = {}
 
-    - "gradmatch": per hard class, `nonneg_ridge_omp` of the candidates' gradients to the class target.
-    - "mycroft": the same with a penalty that keeps picks near the class's hard samples in embedding
-      space: penalty_i = ridge · penalty · d_i² / median_j d_j², d_i the distance of candidate i's
-      L2-normalised embedding to the nearest normalised hard embedding of its class (`anchor`
-      "nearest"; "geometric-median": to their geometric median, the paper's centre), so the median
-      candidate's diagonal is ridge · (1 + penalty). The OMP's greedy step divides each correlation by
-      sqrt(ridge + penalty_i) (see `nonneg_ridge_omp`), so a candidate at the median distance needs
-      sqrt(1 + penalty) times the correlation of one lying on a hard sample. Free of the gradients' and
-      the embeddings' scale.
-    - "retrieval": `select_retrieval` on the embeddings (round-robin nearest same-label neighbours).
-    - "random": class-stratified uniform sample, `numpy.random.default_rng(seed)`.
-    - "full-information": all owner samples whose label is a hard class, ascending.
-    - "loo", "shapley": all owner samples, ascending (`shareable`).
+    def __post_init__(self) -> None:
+        check_params(asdict(self), self.constraints, where=f"selector {self.name!r}: ")
+
+    def params(self) -> dict[str, float | str]:
+        """The selector's parameters, as the query carries them."""
+        return asdict(self)
+
+    def allowed_labels(self, hard_classes: np.ndarray) -> list[int] | None:
+        """The labels a reply may carry: the hard classes (None: any)."""
+        return [int(c) for c in np.unique(hard_classes)]
+
+    def reply_rules(self, budget: int, hard_classes: np.ndarray) -> dict:
+        """What `check_reply` holds a reply to this selector to, for the trainer and an honest owner
+        alike: `budget` (None when unbudgeted) and `allowed_labels`."""
+        return {
+            "budget": budget if self.budgeted else None,
+            "allowed_labels": self.allowed_labels(hard_classes),
+        }
+
+    def scope(self, budget: int) -> str:
+        """What each owner is asked to share, in words."""
+        return f"budget {budget} samples per owner"
+
+    def select(self, owner: OwnerView, hard: HardView, budget: int, *, seed: int = 0) -> np.ndarray:
+        """Indices of the owner samples to share: unique int64, at most `budget` when budgeted.
+
+        Parameters
+        ----------
+        owner : OwnerView
+            The owner's labels, and the embeddings or gradients this selector needs.
+        hard : HardView
+            What the owner is told of the trainer's hard samples.
+        budget : int
+            The most samples the owner may share.
+        seed : int
+            Seed of any random choice.
+
+        Returns
+        -------
+        numpy.ndarray
+            Owner indices (int64), classes interleaved, best first within a class.
+        """
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class GradMatch(Selector):
+    """Gradient matching: per hard class, non-negative ridge OMP of the candidates' last-layer gradients
+    to the class's target (`nonneg_ridge_omp`, `ridge` λ > 0 keeps the refit well-posed). May return
+    fewer than the budget when no candidate still correlates positively with the residual."""
+
+    name: ClassVar[str] = "gradmatch"
+    needs_gradients: ClassVar[bool] = True
+    constraints: ClassVar[dict[str, Constraint]] = {"ridge": POSITIVE}
+    ridge: float = 0.5
+
+    def select(self, owner: OwnerView, hard: HardView, budget: int, *, seed: int = 0) -> np.ndarray:
+        return _match(self, owner, hard, budget, penalty=None)
+
+
+@dataclass(frozen=True)
+class Mycroft(Selector):
+    """Gradient matching with a penalty that keeps picks near the class's hard samples in embedding space.
+
+    penalty_i = ridge · penalty · d_i² / median_j d_j², d_i the distance of candidate i's L2-normalised
+    embedding to the nearest normalised hard embedding of its class (`anchor` "nearest";
+    "geometric-median": to their geometric median, the paper's centre), so the median candidate's
+    diagonal is ridge · (1 + penalty). The OMP's greedy step divides each correlation by
+    sqrt(ridge + penalty_i) (see `nonneg_ridge_omp`): free of the gradients' and the embeddings' scale.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    budget = as_count(budget, "budget", minimum=1)
-    if not (np.isfinite(penalty) and penalty >= 0):
-        raise ValueError(f"penalty must be a finite number >= 0, got {penalty}")
-    if anchor not in ANCHORS:
-        raise ValueError(f"anchor must be one of {', '.join(ANCHORS)}; got {anchor!r}")
-    if not budgeted(method):
-        return shareable(method, owner.y, hard.classes)
-    if method in ("retrieval", "mycroft"):
-        _require(owner.embeddings, "owner.embeddings", method)
-        _require(hard.embeddings, "hard.embeddings", method)
-        if owner.embeddings.shape[1] != hard.embeddings.shape[1]:
-            raise ValueError(
-                f"hard.embeddings has {hard.embeddings.shape[1]} dimensions "
-                f"but owner.embeddings has {owner.embeddings.shape[1]}"
-            )
-    if method == "retrieval":
-        return select_retrieval(owner.embeddings, owner.y, hard.embeddings, hard.y, budget)
-    if method == "random":
-        rng = np.random.default_rng(as_count(seed, "seed", minimum=0))
-        return interleave([rng.choice(cand, size=k, replace=False) for _, cand, k in _quotas(owner, hard, budget)])
 
-    _require(owner.gradients, "owner.gradients", method)
-    _require(hard.targets, "hard.targets", method)
+    name: ClassVar[str] = "mycroft"
+    needs_gradients: ClassVar[bool] = True
+    needs_embeddings: ClassVar[bool] = True
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "ridge": POSITIVE,
+        "penalty": NON_NEGATIVE,
+        "anchor": Options(ANCHORS),
+    }
+    ridge: float = 0.5
+    penalty: float = 2.0
+    anchor: str = "nearest"
+
+    def select(self, owner: OwnerView, hard: HardView, budget: int, *, seed: int = 0) -> np.ndarray:
+        _require_embeddings(owner, hard, self.name)
+
+        def penalty(c: int, cand: np.ndarray) -> np.ndarray | None:
+            distance2 = anchor_distance2(
+                owner.embeddings[cand], hard.embeddings[hard.y == c], self.anchor
+            )
+            typical = np.median(distance2)
+            typical = (
+                typical if typical > 0 else distance2.max()
+            )  # more than half lie on hard samples
+            return self.ridge * self.penalty * distance2 / typical if typical > 0 else None
+
+        return _match(self, owner, hard, budget, penalty=penalty)
+
+
+@dataclass(frozen=True)
+class Retrieval(Selector):
+    """Feature-space retrieval: round-robin nearest same-label neighbours of the hard samples
+    (`select_retrieval`), so every hard sample is covered."""
+
+    name: ClassVar[str] = "retrieval"
+    needs_embeddings: ClassVar[bool] = True
+
+    def select(self, owner: OwnerView, hard: HardView, budget: int, *, seed: int = 0) -> np.ndarray:
+        _require_embeddings(owner, hard, self.name)
+        return select_retrieval(
+            owner.embeddings,
+            owner.y,
+            hard.embeddings,
+            hard.y,
+            as_count(budget, "budget", minimum=1),
+        )
+
+
+@dataclass(frozen=True)
+class Random(Selector):
+    """Random samples of the hard classes, stratified like the hard samples (the paper's baseline)."""
+
+    name: ClassVar[str] = "random"
+
+    def select(self, owner: OwnerView, hard: HardView, budget: int, *, seed: int = 0) -> np.ndarray:
+        rng = np.random.default_rng(as_count(seed, "seed", minimum=0))
+        quotas = _quotas(owner, hard, as_count(budget, "budget", minimum=1))
+        return interleave([rng.choice(cand, size=k, replace=False) for _, cand, k in quotas])
+
+
+@dataclass(frozen=True)
+class FullInformation(Selector):
+    """Every owner sample of a hard class, ascending: the reference, not budgeted."""
+
+    name: ClassVar[str] = "full-information"
+    budgeted: ClassVar[bool] = False
+
+    def scope(self, budget: int) -> str:
+        return "every owner shares all its data of the hard classes"
+
+    def select(self, owner: OwnerView, hard: HardView, budget: int, *, seed: int = 0) -> np.ndarray:
+        return np.flatnonzero(np.isin(owner.y, hard.classes)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class AllData(Selector):
+    """Every owner sample of every class, ascending: what classic data valuation (leave-one-out,
+    Data Shapley) values. Not budgeted."""
+
+    name: ClassVar[str] = "all-data"
+    budgeted: ClassVar[bool] = False
+
+    def allowed_labels(self, hard_classes: np.ndarray) -> list[int] | None:
+        return None
+
+    def scope(self, budget: int) -> str:
+        return "every owner shares all its data"
+
+    def select(self, owner: OwnerView, hard: HardView, budget: int, *, seed: int = 0) -> np.ndarray:
+        return np.arange(len(owner.y), dtype=np.int64)
+
+
+SELECTORS: dict[str, type[Selector]] = {
+    c.name: c for c in (Mycroft, GradMatch, Retrieval, Random, FullInformation, AllData)
+}
+
+
+def make_selector(name: str, **params: object) -> Selector:
+    """The selector called `name` with `params`; an unknown name or parameter, or a bad value, is an
+    InputError naming it."""
+    return build_named("selector", SELECTORS, name, params)
+
+
+def _match(
+    selector: Selector, owner: OwnerView, hard: HardView, budget: int, *, penalty
+) -> np.ndarray:
+    """Per hard class, `nonneg_ridge_omp` of its candidates' gradients to its target; `penalty(c, cand)`
+    gives the candidates' penalty weights (None: plain ridge)."""
+    _require(owner.gradients, "owner.gradients", selector.name)
+    _require(hard.targets, "hard.targets", selector.name)
     picks = []
-    for c, cand, k in _quotas(owner, hard, budget):
+    for c, cand, k in _quotas(owner, hard, as_count(budget, "budget", minimum=1)):
         if c not in hard.targets:
             raise ValueError(f"hard.targets has no entry for hard class {c}")
         target = hard.targets[c]
@@ -172,16 +296,22 @@ def select(
                 f"hard.targets[{c}] has shape {target.shape} but owner.gradients has "
                 f"{owner.gradients.shape[1]} columns"
             )
-        gradients = owner.gradients[cand]
-        weights = None
-        if method == "mycroft":
-            distance2 = anchor_distance2(owner.embeddings[cand], hard.embeddings[hard.y == c], anchor)
-            typical = np.median(distance2)
-            typical = typical if typical > 0 else distance2.max()  # more than half lie on hard samples
-            weights = ridge * penalty * distance2 / typical if typical > 0 else None
-        chosen, _ = nonneg_ridge_omp(gradients, target, k, ridge=ridge, penalty=weights)
+        weights = None if penalty is None else penalty(c, cand)
+        chosen, _ = nonneg_ridge_omp(
+            owner.gradients[cand], target, k, ridge=selector.ridge, penalty=weights
+        )
         picks.append(cand[chosen])
     return interleave(picks)
+
+
+def _require_embeddings(owner: OwnerView, hard: HardView, name: str) -> None:
+    _require(owner.embeddings, "owner.embeddings", name)
+    _require(hard.embeddings, "hard.embeddings", name)
+    if owner.embeddings.shape[1] != hard.embeddings.shape[1]:
+        raise ValueError(
+            f"hard.embeddings has {hard.embeddings.shape[1]} dimensions "
+            f"but owner.embeddings has {owner.embeddings.shape[1]}"
+        )
 
 
 def anchor_distance2(points: np.ndarray, references: np.ndarray, anchor: str) -> np.ndarray:
@@ -193,20 +323,22 @@ def anchor_distance2(points: np.ndarray, references: np.ndarray, anchor: str) ->
     return ((normalize_rows(points) - centre) ** 2).sum(axis=1)
 
 
-def nearest_distance2(points: np.ndarray, references: np.ndarray, *, chunk: int = 4096) -> np.ndarray:
+def nearest_distance2(
+    points: np.ndarray, references: np.ndarray, *, chunk: int = 4096
+) -> np.ndarray:
     """Squared distance of each L2-normalised row of `points` to the nearest L2-normalised row of
     `references` (in [0, 4]); computed in chunks of rows, so a large owner needs little memory."""
     refs = normalize_rows(references)
     out = np.empty(len(points))
     for start in range(0, len(points), chunk):
-        sims = normalize_rows(points[start:start + chunk]) @ refs.T
-        out[start:start + chunk] = np.clip(2.0 - 2.0 * sims.max(axis=1), 0.0, 4.0)
+        sims = normalize_rows(points[start : start + chunk]) @ refs.T
+        out[start : start + chunk] = np.clip(2.0 - 2.0 * sims.max(axis=1), 0.0, 4.0)
     return out
 
 
-def _require(value: object, name: str, method: str) -> None:
+def _require(value: object, name: str, selector: str) -> None:
     if value is None:
-        raise ValueError(f"{name} is required by method {method!r}")
+        raise ValueError(f"{name} is required by selector {selector!r}")
 
 
 def _quotas(owner: OwnerView, hard: HardView, budget: int) -> list[tuple[int, np.ndarray, int]]:

@@ -1,1 +1,1 @@
-"""Scenario files and strategy presets: parsing, building, built-in data sources."""
+"""Scenario files: parsing, building the data, built-in data sources."""

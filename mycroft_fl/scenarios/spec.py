@@ -10,9 +10,10 @@ stream of their own (the seed and the owner's id), so changing them changes no o
 Options of a built-in source:
 - `[data] classes = [2, 4]`: keep only these classes of the source, relabelled 0, 1, ... in this order.
 - `[data] cue = "corner"`, `cue_class = 1` (default 1): a spurious cue on images, a square of side/7
-  pixels (4 on 28x28) at the source's brightest value in the top-left corner. A sample is aligned when it bears the cue exactly if its label is `cue_class`, and a
-  counter-example otherwise. `[trainer] train_counter` (default 0) and `eval_counter` (default 0.5) are
-  the fractions of counter-examples in the training set and in the validation and test sets; an owner's
+  pixels (4 on 28x28) at the source's brightest value in the top-left corner. A sample is aligned
+  when it bears the cue exactly if its label is `cue_class`, and a counter-example otherwise.
+  `[trainer] train_counter` (default 0) and `eval_counter` (default 0.5) are the fractions of
+  counter-examples in the training set and in the validation and test sets; an owner's
   `counter` (default 0), in its data. Counter-examples are chosen per class, in exact numbers.
 - `[trainer] train_where = {Job = "fixed"}` (tabular sources): draw the training set from the rows of
   that group (a value or a list of values per column; all columns must match), but only the fraction
@@ -42,10 +43,10 @@ The cue, `cross_domain` and the image corruptions need image samples: (H, W) or 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from scipy import ndimage
@@ -60,12 +61,43 @@ from mycroft_fl.trainer.trainer import TrainerConfig
 from mycroft_fl.trust.attacks import BEHAVIOURS
 
 _TRAINING_KEYS = {f.name for f in fields(TrainConfig)}
-_TRAINER_KEYS = {"model", "embedder", "hard_classes", "query_fraction", "retrain", "combine_top"} | _TRAINING_KEYS
+_TRAINER_KEYS = {
+    "model",
+    "embedder",
+    "hard_classes",
+    "query_fraction",
+    "retrain",
+    "combine_top",
+} | _TRAINING_KEYS
 _FILE_KEYS = {"train", "val", "test", "n_classes"}
-_SPLIT_KEYS = {"train_per_class", "thin_classes", "thin_per_class", "val_per_class", "test_per_class",
-               "train_where", "train_where_share", "train_counter", "eval_counter"}
-_OWNER_KEYS = {"id", "data", "size", "classes", "shares", "label_noise", "description", "where", "counter",
-               "trainer_copies", "cross_domain", "corrupt", "corrupt_fraction", "corrupt_columns", "behaviour"}
+_SPLIT_KEYS = {
+    "train_per_class",
+    "thin_classes",
+    "thin_per_class",
+    "val_per_class",
+    "test_per_class",
+    "train_where",
+    "train_where_share",
+    "train_counter",
+    "eval_counter",
+}
+_OWNER_KEYS = {
+    "id",
+    "data",
+    "size",
+    "classes",
+    "shares",
+    "label_noise",
+    "description",
+    "where",
+    "counter",
+    "trainer_copies",
+    "cross_domain",
+    "corrupt",
+    "corrupt_fraction",
+    "corrupt_columns",
+    "behaviour",
+}
 CUES = ("corner",)
 CROSS_DOMAINS = ("invert",)
 CORRUPTIONS = ("blur", "erase", "rotate", "shuffle")
@@ -121,8 +153,10 @@ class Scenario:
             trainer = self.trainer_data()
             data = load_npz(spec.data, n_classes=trainer.n_classes)
             if data.sample_shape != trainer.train.sample_shape:
-                raise InputError(f"{spec.data}: samples of shape {data.sample_shape}, but the trainer's are "
-                                 f"{trainer.train.sample_shape}")
+                raise InputError(
+                    f"{spec.data}: samples of shape {data.sample_shape}, but the trainer's are "
+                    f"{trainer.train.sample_shape}"
+                )
             return data
         return self._built[1][owner_id]
 
@@ -150,50 +184,87 @@ class _Builder:
     def __init__(self, sc: Scenario):
         self.sc = sc
         self.pool, self.n_classes, self.table = _pool(sc)
-        self.top = float(self.pool.x.max())  # the brightest pixel: the cue's value and the axis of `invert`
+        self.top = float(
+            self.pool.x.max()
+        )  # the brightest pixel: the cue's value and the axis of `invert`
         self.rng = np.random.default_rng(sc.seed)
-        self.by_class = [list(self.rng.permutation(np.flatnonzero(self.pool.y == c))) for c in range(self.n_classes)]
+        self.by_class = [
+            list(self.rng.permutation(np.flatnonzero(self.pool.y == c)))
+            for c in range(self.n_classes)
+        ]
         self._check_classes()
 
     def build(self) -> tuple[TrainerData, dict[str, Dataset]]:
         s, n_classes = self.sc.split, self.n_classes
         thin = set(s.get("thin_classes", []))
-        val = self.part({c: s.get("val_per_class", 40) for c in range(n_classes)}, "the validation set")
+        val = self.part(
+            {c: s.get("val_per_class", 40) for c in range(n_classes)}, "the validation set"
+        )
         test = self.part({c: s.get("test_per_class", 40) for c in range(n_classes)}, "the test set")
-        train = self.train_part({c: s.get("thin_per_class", 3) if c in thin else s.get("train_per_class", 25)
-                                 for c in range(n_classes)})
+        train = self.train_part(
+            {
+                c: s.get("thin_per_class", 3) if c in thin else s.get("train_per_class", 25)
+                for c in range(n_classes)
+            }
+        )
         eval_counter = s.get("eval_counter", 0.5)
-        trainer = TrainerData(*(self.cued(idx, counter, self.rng) for idx, counter in
-                                ((train, s.get("train_counter", 0.0)), (val, eval_counter), (test, eval_counter))),
-                              n_classes)
-        owners = {spec.id: self.owner(spec, trainer.train) for spec in self.sc.owners if spec.data is None}
+        trainer = TrainerData(
+            *(
+                self.cued(idx, counter, self.rng)
+                for idx, counter in (
+                    (train, s.get("train_counter", 0.0)),
+                    (val, eval_counter),
+                    (test, eval_counter),
+                )
+            ),
+            n_classes,
+        )
+        owners = {
+            spec.id: self.owner(spec, trainer.train) for spec in self.sc.owners if spec.data is None
+        }
         return trainer, owners
 
     def _check_classes(self) -> None:
         sc, n_classes = self.sc, self.n_classes
         thin = set(sc.split.get("thin_classes", []))
         if thin and max(thin) >= n_classes:
-            raise InputError(f"{sc.path}: [trainer] thin_classes outside 0..{n_classes - 1} of {sc.source!r}")
+            raise InputError(
+                f"{sc.path}: [trainer] thin_classes outside 0..{n_classes - 1} of {sc.source!r}"
+            )
         if sc.cue is not None and sc.cue_class >= n_classes:
-            raise InputError(f"{sc.path}: [data] cue_class outside 0..{n_classes - 1} of {sc.source!r}")
+            raise InputError(
+                f"{sc.path}: [data] cue_class outside 0..{n_classes - 1} of {sc.source!r}"
+            )
         for spec in sc.owners:
             used = set(spec.classes or ()) | set(spec.shares)
             if used and (min(used) < 0 or max(used) >= n_classes):
-                raise InputError(f"{sc.path}: owner {spec.id!r}: classes outside 0..{n_classes - 1} of {sc.source!r}")
+                raise InputError(
+                    f"{sc.path}: owner {spec.id!r}: classes outside 0..{n_classes - 1} of {sc.source!r}"
+                )
             base = set(spec.classes) if spec.classes is not None else set(range(n_classes))
-            if spec.data is None and not base - set(spec.shares) and abs(sum(spec.shares.values()) - 1) > 1e-9:
-                raise InputError(f"{sc.path}: owner {spec.id!r}: shares must sum to 1 when they name all of its "
-                                 "classes")
+            if (
+                spec.data is None
+                and not base - set(spec.shares)
+                and abs(sum(spec.shares.values()) - 1) > 1e-9
+            ):
+                raise InputError(
+                    f"{sc.path}: owner {spec.id!r}: shares must sum to 1 when they name all of its "
+                    "classes"
+                )
 
-    def part(self, per_class: dict[int, int], who: str, keep: np.ndarray | None = None, group: str = "") -> np.ndarray:
+    def part(
+        self, per_class: dict[int, int], who: str, keep: np.ndarray | None = None, group: str = ""
+    ) -> np.ndarray:
         """Take `per_class` samples of each class (of the rows in `keep`) out of the pool: their indices."""
         out = []
         for c, n in per_class.items():
             left = self.by_class[c]
             ok = [i for i in left if keep is None or keep[i]]
             if n > len(ok):
-                raise InputError(f"{self.sc.path}: {who} needs {n} samples of class {c}{group} but only {len(ok)} "
-                                 f"are left in the {self.sc.source!r} pool")
+                raise InputError(
+                    f"{self.sc.path}: {who} needs {n} samples of class {c}{group} but only {len(ok)} "
+                    f"are left in the {self.sc.source!r} pool"
+                )
             taken = set(ok[:n])
             out.extend(taken)
             left[:] = [i for i in left if i not in taken]
@@ -208,8 +279,14 @@ class _Builder:
         share = s.get("train_where_share", 1.0)
         n_in = {c: int(round(share * n)) for c, n in per_class.items()}
         n_out = {c: n - n_in[c] for c, n in per_class.items()}
-        return np.sort(np.concatenate([self.part(n_in, "the training set", inside, f" with {group}"),
-                                       self.part(n_out, "the training set", ~inside, f" outside {group}")]))
+        return np.sort(
+            np.concatenate(
+                [
+                    self.part(n_in, "the training set", inside, f" with {group}"),
+                    self.part(n_out, "the training set", ~inside, f" outside {group}"),
+                ]
+            )
+        )
 
     def group(self, where: dict[str, tuple[str, ...]], key: str) -> np.ndarray:
         """Which rows of the pool belong to the group `where`."""
@@ -219,12 +296,16 @@ class _Builder:
         mask = np.ones(len(self.pool), dtype=bool)
         for column, values in where.items():
             if column not in groups:
-                raise InputError(f"{self.sc.path}: {key}: source {name!r} has no group column {column!r} "
-                                 f"(it has {', '.join(sorted(groups))})")
+                raise InputError(
+                    f"{self.sc.path}: {key}: source {name!r} has no group column {column!r} "
+                    f"(it has {', '.join(sorted(groups))})"
+                )
             unknown = sorted(set(values) - set(groups[column]))
             if unknown:
-                raise InputError(f"{self.sc.path}: {key}: {column} = {unknown[0]!r} is not a value of source "
-                                 f"{name!r} (use {', '.join(sorted(set(groups[column])))})")
+                raise InputError(
+                    f"{self.sc.path}: {key}: {column} = {unknown[0]!r} is not a value of source "
+                    f"{name!r} (use {', '.join(sorted(set(groups[column])))})"
+                )
             mask &= np.isin(groups[column], values)
         return mask
 
@@ -259,7 +340,9 @@ class _Builder:
             self.corrupt(data, spec, at, own)
         y = data.y.copy()
         flip = self.rng.random(len(y)) < spec.label_noise
-        y[flip] = (y[flip] + self.rng.integers(1, self.n_classes, size=int(flip.sum()))) % self.n_classes
+        y[flip] = (
+            y[flip] + self.rng.integers(1, self.n_classes, size=int(flip.sum()))
+        ) % self.n_classes
         return Dataset(data.x, y)
 
     def corrupt(self, data: Dataset, spec: OwnerSpec, at: str, rng: np.random.Generator) -> None:
@@ -270,11 +353,16 @@ class _Builder:
                 cols = self.table.columns.get(name)
                 if cols is None:
                     known = ", ".join(self.table.columns) or "none"
-                    raise InputError(f"{at}: corrupt_columns: source {self.sc.source!r} has no column {name!r} "
-                                     f"(its columns: {known})")
+                    raise InputError(
+                        f"{at}: corrupt_columns: source {self.sc.source!r} has no column {name!r} "
+                        f"(its columns: {known})"
+                    )
                 data.x[np.ix_(rows, cols)] = data.x[np.ix_(rng.permutation(rows), cols)]
             return
-        images, corrupt = _images(data.x, f"{at}: corrupt {spec.corrupt!r}"), _IMAGE_CORRUPTIONS[spec.corrupt]
+        images, corrupt = (
+            _images(data.x, f"{at}: corrupt {spec.corrupt!r}"),
+            _IMAGE_CORRUPTIONS[spec.corrupt],
+        )
         for r in rows:
             images[r] = corrupt(images[r], rng)
 
@@ -290,8 +378,11 @@ def _pool(sc: Scenario) -> tuple[Dataset, int, Table]:
     keep = np.isin(pool.y, sc.source_classes)
     relabel = np.zeros(n_classes, dtype=np.int64)
     relabel[list(sc.source_classes)] = np.arange(len(sc.source_classes))
-    return (Dataset(pool.x[keep], relabel[pool.y[keep]]), len(sc.source_classes),
-            Table({k: v[keep] for k, v in table.groups.items()}, table.columns))
+    return (
+        Dataset(pool.x[keep], relabel[pool.y[keep]]),
+        len(sc.source_classes),
+        Table({k: v[keep] for k, v in table.groups.items()}, table.columns),
+    )
 
 
 def _pick(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -324,7 +415,7 @@ def _erase(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     w = min(side, max(1, int(round(np.sqrt(area / aspect)))))
     top, left = rng.integers(0, side - h + 1), rng.integers(0, side - w + 1)
     out = img.copy()
-    out[top:top + h, left:left + w] = 0
+    out[top : top + h, left : left + w] = 0
     return out
 
 
@@ -334,7 +425,9 @@ def _rotate(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 _IMAGE_CORRUPTIONS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
-    "blur": _blur, "erase": _erase, "rotate": _rotate,
+    "blur": _blur,
+    "erase": _erase,
+    "rotate": _rotate,
 }
 
 
@@ -346,7 +439,10 @@ def _owner_class_counts(spec: OwnerSpec, n_classes: int) -> dict[int, int]:
     base = list(spec.classes) if spec.classes is not None else list(range(n_classes))
     rest = [c for c in base if c not in spec.shares]
     left = 1.0 - sum(spec.shares.values())
-    frac = {c: spec.shares.get(c, left / len(rest) if rest else 0.0) for c in sorted(set(base) | set(spec.shares))}
+    frac = {
+        c: spec.shares.get(c, left / len(rest) if rest else 0.0)
+        for c in sorted(set(base) | set(spec.shares))
+    }
     raw = {c: f * spec.size for c, f in frac.items()}
     counts = {c: int(np.floor(v)) for c, v in raw.items()}
     for c in sorted(raw, key=lambda c: (counts[c] - raw[c], c))[: spec.size - sum(counts.values())]:
@@ -379,10 +475,14 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     _known(trainer, _TRAINER_KEYS | _FILE_KEYS | _SPLIT_KEYS, f"{where}: [trainer]")
     files = {k: trainer[k] for k in ("train", "val", "test") if k in trainer}
     if files and len(files) < 3:
-        raise InputError(f"{where}: [trainer] needs all of train, val and test files (missing "
-                         f"{', '.join(k for k in ('train', 'val', 'test') if k not in files)})")
+        raise InputError(
+            f"{where}: [trainer] needs all of train, val and test files (missing "
+            f"{', '.join(k for k in ('train', 'val', 'test') if k not in files)})"
+        )
     if not files and source is None:
-        raise InputError(f"{where}: [trainer] needs train, val and test files, or [data] source = \"digits\"")
+        raise InputError(
+            f'{where}: [trainer] needs train, val and test files, or [data] source = "digits"'
+        )
     if source is not None:
         try:
             load_source(str(source))  # fails early on an unknown source
@@ -405,16 +505,31 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         config = TrainerConfig(
             training=TrainConfig(**{k: trainer[k] for k in _TRAINING_KEYS if k in trainer}),
             hard_classes=tuple(trainer["hard_classes"]) if "hard_classes" in trainer else None,
-            **{k: trainer[k] for k in ("model", "embedder", "query_fraction", "retrain", "combine_top") if k in trainer},
+            **{
+                k: trainer[k]
+                for k in ("model", "embedder", "query_fraction", "retrain", "combine_top")
+                if k in trainer
+            },
         )
     except (TypeError, InputError) as exc:
         raise InputError(f"{where}: [trainer] {exc}") from None
     return Scenario(
-        name=str(doc.get("name", path.stem)), path=path, seed=seed, trainer=config, owners=specs,
+        name=str(doc.get("name", path.stem)),
+        path=path,
+        seed=seed,
+        trainer=config,
+        owners=specs,
         source=None if source is None else str(source),
-        trainer_files={k: _file(v, path, f"[trainer] {k}") for k, v in files.items()} if files else None,
-        n_classes=_int(trainer["n_classes"], f"{where}: n_classes", minimum=2) if "n_classes" in trainer else None,
-        split=split, source_classes=source_classes, cue=cue, cue_class=cue_class,
+        trainer_files={k: _file(v, path, f"[trainer] {k}") for k, v in files.items()}
+        if files
+        else None,
+        n_classes=_int(trainer["n_classes"], f"{where}: n_classes", minimum=2)
+        if "n_classes" in trainer
+        else None,
+        split=split,
+        source_classes=source_classes,
+        cue=cue,
+        cue_class=cue_class,
     )
 
 
@@ -427,7 +542,9 @@ def _data_options(data: dict, where: str) -> tuple[tuple[int, ...] | None, str |
     if "classes" in data:
         classes = tuple(_classes(data["classes"], f"{where}: [data] classes"))
         if len(set(classes)) != len(classes) or len(classes) < 2:
-            raise InputError(f"{where}: [data] classes must name at least two distinct classes, got {list(classes)}")
+            raise InputError(
+                f"{where}: [data] classes must name at least two distinct classes, got {list(classes)}"
+            )
     cue = _choice(data["cue"], CUES, f"{where}: [data] cue") if "cue" in data else None
     if "cue_class" in data and cue is None:
         raise InputError(f"{where}: [data] cue_class needs a cue")
@@ -466,10 +583,18 @@ def _owner(doc: object, i: int, path: Path, source: object, cue: str | None) -> 
     if "data" in doc:
         extra = sorted(set(doc) - {"id", "data", "description", "behaviour"})
         if extra:
-            raise InputError(f"{where}: {extra[0]!r} applies to built-in owners, not to a data file")
-        return OwnerSpec(doc["id"], data=_file(doc["data"], path, f"owner {doc['id']!r} data"), behaviour=behaviour)
+            raise InputError(
+                f"{where}: {extra[0]!r} applies to built-in owners, not to a data file"
+            )
+        return OwnerSpec(
+            doc["id"],
+            data=_file(doc["data"], path, f"owner {doc['id']!r} data"),
+            behaviour=behaviour,
+        )
     if source is None:
-        raise InputError(f"{where}: needs a data file (data = \"owner.npz\") or a built-in [data] source")
+        raise InputError(
+            f'{where}: needs a data file (data = "owner.npz") or a built-in [data] source'
+        )
     shares = _table(doc.get("shares", {}), f"{where}: shares")
     try:
         shares = {int(k): float(v) for k, v in shares.items()}
@@ -480,10 +605,15 @@ def _owner(doc: object, i: int, path: Path, source: object, cue: str | None) -> 
     classes = doc.get("classes")
     if classes is not None:
         _classes(classes, f"{where}: classes")
-    return OwnerSpec(doc["id"], size=_int(doc.get("size"), f"{where}: size", minimum=1),
-                     classes=None if classes is None else tuple(classes), shares=shares,
-                     label_noise=_fraction(doc.get("label_noise", 0.0), f"{where}: label_noise"),
-                     behaviour=behaviour, **_owner_options(doc, where, cue))
+    return OwnerSpec(
+        doc["id"],
+        size=_int(doc.get("size"), f"{where}: size", minimum=1),
+        classes=None if classes is None else tuple(classes),
+        shares=shares,
+        label_noise=_fraction(doc.get("label_noise", 0.0), f"{where}: label_noise"),
+        behaviour=behaviour,
+        **_owner_options(doc, where, cue),
+    )
 
 
 def _owner_options(doc: dict, where: str, cue: str | None) -> dict:
@@ -493,10 +623,14 @@ def _owner_options(doc: dict, where: str, cue: str | None) -> dict:
         raise InputError(f"{where}: trainer_copies must be true or false, got {copies!r}")
     clash = sorted({"classes", "shares", "where", "counter"} & set(doc))
     if copies and clash:
-        raise InputError(f"{where}: {clash[0]!r} does not apply to trainer_copies (they are the trainer's samples)")
+        raise InputError(
+            f"{where}: {clash[0]!r} does not apply to trainer_copies (they are the trainer's samples)"
+        )
     if "counter" in doc and cue is None:
         raise InputError(f"{where}: counter needs a [data] cue")
-    corrupt = _choice(doc["corrupt"], CORRUPTIONS, f"{where}: corrupt") if "corrupt" in doc else None
+    corrupt = (
+        _choice(doc["corrupt"], CORRUPTIONS, f"{where}: corrupt") if "corrupt" in doc else None
+    )
     for key in ("corrupt_fraction", "corrupt_columns"):
         if key in doc and corrupt is None:
             raise InputError(f"{where}: {key} needs corrupt")
@@ -505,17 +639,25 @@ def _owner_options(doc: dict, where: str, cue: str | None) -> dict:
     if corrupt != "shuffle" and "corrupt_columns" in doc:
         raise InputError(f"{where}: corrupt_columns applies to corrupt = 'shuffle' only")
     columns = doc.get("corrupt_columns", [])
-    if corrupt == "shuffle" and (not isinstance(columns, list) or not columns
-                                 or not all(isinstance(c, str) and c for c in columns)):
-        raise InputError(f"{where}: corrupt_columns must be a non-empty list of column names, got {columns!r}")
+    if corrupt == "shuffle" and (
+        not isinstance(columns, list)
+        or not columns
+        or not all(isinstance(c, str) and c for c in columns)
+    ):
+        raise InputError(
+            f"{where}: corrupt_columns must be a non-empty list of column names, got {columns!r}"
+        )
     return {
         "where": _where(doc["where"], f"{where}: where") if "where" in doc else {},
         "counter": _fraction(doc.get("counter", 0.0), f"{where}: counter"),
         "trainer_copies": copies,
         "cross_domain": _choice(doc["cross_domain"], CROSS_DOMAINS, f"{where}: cross_domain")
-        if "cross_domain" in doc else None,
+        if "cross_domain" in doc
+        else None,
         "corrupt": corrupt,
-        "corrupt_fraction": _fraction(doc.get("corrupt_fraction", 1.0), f"{where}: corrupt_fraction", "(0, 1]"),
+        "corrupt_fraction": _fraction(
+            doc.get("corrupt_fraction", 1.0), f"{where}: corrupt_fraction", "(0, 1]"
+        ),
         "corrupt_columns": tuple(columns),
     }
 
@@ -528,15 +670,24 @@ def _where(value: object, where: str) -> dict[str, tuple[str, ...]]:
     out = {}
     for column, v in table.items():
         values = [v] if isinstance(v, str) else v
-        if not isinstance(values, list) or not values or not all(isinstance(s, str) for s in values):
-            raise InputError(f"{where} must map columns to a value or a list of values, got {column} = {v!r}")
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(s, str) for s in values)
+        ):
+            raise InputError(
+                f"{where} must map columns to a value or a list of values, got {column} = {v!r}"
+            )
         out[column] = tuple(values)
     return out
 
 
 def _classes(value: object, where: str, *, allow_empty: bool = False) -> list[int]:
-    if (not isinstance(value, list) or not (value or allow_empty)
-            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in value)):
+    if (
+        not isinstance(value, list)
+        or not (value or allow_empty)
+        or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in value)
+    ):
         what = "a list" if allow_empty else "a non-empty list"
         raise InputError(f"{where} must be {what} of class numbers >= 0, got {value!r}")
     return value
@@ -562,8 +713,12 @@ def _int(value: object, where: str, *, minimum: int) -> int:
 
 def _fraction(value: object, where: str, interval: str = "[0, 1]") -> float:
     """A number in `interval`, written "[0, 1]", "(0, 1]" or "(0, 1)"."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and (value > 0 if interval[0] == "(" else value >= 0) and (value < 1 if interval[-1] == ")" else value <= 1)
+    ok = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and (value > 0 if interval[0] == "(" else value >= 0)
+        and (value < 1 if interval[-1] == ")" else value <= 1)
+    )
     if not ok:
         raise InputError(f"{where} must be a fraction in {interval}, got {value!r}")
     return float(value)

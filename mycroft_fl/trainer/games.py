@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -47,12 +47,17 @@ def exact_shapley(game: Game) -> dict[str, float]:
     out = {}
     for p in game.players:
         others = [q for q in game.players if q != p]
-        out[p] = sum(weights[k] * (game.value(frozenset(s) | {p}) - game.value(frozenset(s)))
-                     for k in range(n) for s in itertools.combinations(others, k))
+        out[p] = sum(
+            weights[k] * (game.value(frozenset(s) | {p}) - game.value(frozenset(s)))
+            for k in range(n)
+            for s in itertools.combinations(others, k)
+        )
     return out
 
 
-def tmc_shapley(game: Game, *, permutations: int = 100, tolerance: float = 0.01, seed: int = 0) -> dict[str, float]:
+def tmc_shapley(
+    game: Game, *, permutations: int = 100, tolerance: float = 0.01, seed: int = 0
+) -> dict[str, float]:
     """Truncated Monte Carlo Shapley (Ghorbani & Zou, 2019): average marginal contributions over random
     orders, treating the rest of an order as contributing nothing once the prefix's value is within
     `tolerance` (relative) of the value of all players."""
@@ -72,8 +77,14 @@ def tmc_shapley(game: Game, *, permutations: int = 100, tolerance: float = 0.01,
     return {p: s / permutations for p, s in sums.items()}
 
 
-def shapley(game: Game, *, exact_up_to: int = 10, permutations: int = 100, tolerance: float = 0.01,
-            seed: int = 0) -> dict[str, float]:
+def shapley(
+    game: Game,
+    *,
+    exact_up_to: int = 10,
+    permutations: int = 100,
+    tolerance: float = 0.01,
+    seed: int = 0,
+) -> dict[str, float]:
     """Exact Shapley values for at most `exact_up_to` players, truncated Monte Carlo beyond."""
     if len(game.players) <= exact_up_to:
         return exact_shapley(game)

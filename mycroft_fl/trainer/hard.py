@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -23,8 +23,14 @@ class HardSplit:
         return sorted(int(c) for c in np.unique(val.y[self.query]))
 
 
-def split_hard_samples(val: Dataset, predicted: np.ndarray, *, classes: Sequence[int] | None = None,
-                       query_fraction: float = 0.5, seed: int = 0) -> HardSplit:
+def split_hard_samples(
+    val: Dataset,
+    predicted: np.ndarray,
+    *,
+    classes: Sequence[int] | None = None,
+    query_fraction: float = 0.5,
+    seed: int = 0,
+) -> HardSplit:
     """Split the misclassified validation samples per class into query and eval parts.
 
     Per class with n hard samples, round(n * query_fraction) go to the query part, but at least one
@@ -40,10 +46,17 @@ def split_hard_samples(val: Dataset, predicted: np.ndarray, *, classes: Sequence
     query, held = [], []
     for c in np.unique(val.y[wrong]):
         idx = rng.permutation(np.flatnonzero(wrong & (val.y == c)))
-        n_query = len(idx) if len(idx) == 1 else min(max(1, round(len(idx) * query_fraction)), len(idx) - 1)
+        n_query = (
+            len(idx)
+            if len(idx) == 1
+            else min(max(1, round(len(idx) * query_fraction)), len(idx) - 1)
+        )
         query.append(idx[:n_query])
         held.append(idx[n_query:])
     if not query:
-        raise InputError("the baseline makes no mistakes on the validation set"
-                         + (f" in classes {list(classes)}" if classes is not None else "") + ": no hard samples")
+        raise InputError(
+            "the baseline makes no mistakes on the validation set"
+            + (f" in classes {list(classes)}" if classes is not None else "")
+            + ": no hard samples"
+        )
     return HardSplit(np.sort(np.concatenate(query)), np.sort(np.concatenate(held)))

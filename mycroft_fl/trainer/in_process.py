@@ -3,59 +3,104 @@
 from __future__ import annotations
 
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from mycroft_fl.core.data import Dataset, TrainerData
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.progress import Progress
-from mycroft_fl.owner.selectors import reply_rules
-from mycroft_fl.scenarios.presets import StrategyConfig, resolve_strategy
 from mycroft_fl.trainer.report import Report
 from mycroft_fl.trainer.results import OwnerResult
+from mycroft_fl.trainer.strategy_config import StrategyConfig, resolve_strategy
 from mycroft_fl.trainer.trainer import Trainer, TrainerConfig
 from mycroft_fl.trainer.valuation import value_owners_subsets
 from mycroft_fl.trust.attacks import answer
 from mycroft_fl.trust.replies import check_reply
 
 
-def collect_reply(owner_id: str, config: StrategyConfig, trainer: Trainer, x, y, indices, *,
-                  local_size: object = None, selection_s: float | None = None) -> OwnerResult:
+def collect_reply(
+    owner_id: str,
+    config: StrategyConfig,
+    trainer: Trainer,
+    x,
+    y,
+    indices,
+    *,
+    local_size: object = None,
+    selection_s: float | None = None,
+) -> OwnerResult:
     """Check one owner's reply to a `config` query; a bad one becomes a `rejected` result with its
-    reason. Besides its form, a reply must keep to the method's rules (`selection.reply_rules`: the
-    budget and the hard classes, unless unbudgeted or data valuation), the trainer's value range
-    (out-of-domain data is rejected), its declared local size, and must not be padded with copies."""
-    subset, reason = check_reply(x, y, indices, sample_shape=trainer.data.train.sample_shape,
-                                 n_classes=trainer.data.n_classes, local_size=local_size,
-                                 **reply_rules(config.method, config.budget, trainer.hard_classes),
-                                 **trainer.reply_limits)
-    received = len(y) if isinstance(y, np.ndarray) and y.ndim == 1 else 0  # what left the owner
-    size = int(local_size) if isinstance(local_size, (int, float)) and not isinstance(local_size, bool) \
-        and reason is None else None
+    reason. Besides its form, a reply must keep to the selector's rules (`Selector.reply_rules`: the
+    budget and the hard classes, unless unbudgeted or all data), the trainer's value range
+    (out-of-domain data is rejected), its declared local size, and must not be padded with copies.
+    `received` counts every sample that left the owner, whatever its form: the longest of the arrays."""
+    subset, reason = check_reply(
+        x,
+        y,
+        indices,
+        sample_shape=trainer.data.train.sample_shape,
+        n_classes=trainer.data.n_classes,
+        local_size=local_size,
+        **config.selector.reply_rules(config.budget, trainer.hard_classes),
+        **trainer.reply_limits,
+    )
+    received = max(
+        (len(a) for a in (x, y, indices) if isinstance(a, np.ndarray) and a.ndim >= 1), default=0
+    )
+    size = (
+        int(local_size)
+        if isinstance(local_size, (int, float))
+        and not isinstance(local_size, bool)
+        and reason is None
+        else None
+    )
     common = dict(received=received, selection_s=selection_s, local_size=size)
     if reason is not None:
         return OwnerResult(owner_id, status="rejected", reason=reason, **common)
     return OwnerResult(owner_id, subset=subset, **common)
 
 
-def value_owners(trainer_data: TrainerData, owners: Mapping[str, Dataset], *,
-                 strategy: str | StrategyConfig = "mycroft", budget: int | None = None, seed: int = 0,
-                 trainer: TrainerConfig | None = None, scenario: str = "in-process",
-                 progress: Progress | None = None, private: bool = False) -> Report:
+def value_owners(
+    trainer_data: TrainerData,
+    owners: Mapping[str, Dataset],
+    *,
+    strategy: str | StrategyConfig = "mycroft",
+    budget: int | None = None,
+    seed: int = 0,
+    trainer: TrainerConfig | None = None,
+    scenario: str = "in-process",
+    progress: Progress | None = None,
+    private: bool = False,
+) -> Report:
     """Value `owners` for the trainer: each selects at most `budget` samples with the strategy's method,
     the trainer scores each subset on held-out hard samples, ranks the owners, and trains a combined
     model. With `private`, no raw hard sample leaves the trainer. Returns the report
     (`Report.to_dict()` is report.json)."""
     start = time.perf_counter()
     config = resolve_strategy(strategy, budget)
-    return value_with(Trainer(trainer_data, trainer, seed=seed), owners, config, scenario=scenario,
-                      progress=progress, start=start, private=private)
+    return value_with(
+        Trainer(trainer_data, trainer, seed=seed),
+        owners,
+        config,
+        scenario=scenario,
+        progress=progress,
+        start=start,
+        private=private,
+    )
 
 
-def value_with(trainer: Trainer, owners: Mapping[str, Dataset], config: StrategyConfig, *,
-               scenario: str = "in-process", progress: Progress | None = None, start: float | None = None,
-               behaviours: Mapping[str, str] | None = None, private: bool = False) -> Report:
+def value_with(
+    trainer: Trainer,
+    owners: Mapping[str, Dataset],
+    config: StrategyConfig,
+    *,
+    scenario: str = "in-process",
+    progress: Progress | None = None,
+    start: float | None = None,
+    behaviours: Mapping[str, str] | None = None,
+    private: bool = False,
+) -> Report:
     """`value_owners` for a trainer already fitted, so several strategies can share its baseline.
     `behaviours` scripts owners to cheat (attacks.py), for testing the trainer's defences; `private`
     keeps the hard samples with the trainer (the query carries gradient targets and embeddings)."""
@@ -67,15 +112,37 @@ def value_with(trainer: Trainer, owners: Mapping[str, Dataset], config: Strategy
     for i, (owner_id, data) in enumerate(owners.items()):
         t0 = time.perf_counter()
         try:
-            x, y, picked = answer(query, data, (behaviours or {}).get(owner_id, "honest"), seed=trainer.seed)
+            x, y, picked = answer(
+                query, data, (behaviours or {}).get(owner_id, "honest"), seed=trainer.seed
+            )
         except Exception as exc:  # an owner's failure is its own; the run goes on
-            results.append(OwnerResult(owner_id, status="failed", reason=f"{type(exc).__name__}: {exc}"))
+            results.append(
+                OwnerResult(owner_id, status="failed", reason=f"{type(exc).__name__}: {exc}")
+            )
             continue
-        results.append(collect_reply(owner_id, config, trainer, x, y, picked,
-                                     selection_s=time.perf_counter() - t0, local_size=len(data)))
+        results.append(
+            collect_reply(
+                owner_id,
+                config,
+                trainer,
+                x,
+                y,
+                picked,
+                selection_s=time.perf_counter() - t0,
+                local_size=len(data),
+            )
+        )
         if progress:
             progress("querying owners", i + 1, len(owners))
     combined, valuation = value_owners_subsets(trainer, results, config, progress=progress)
-    return Report(scenario=scenario, strategy=config.name, method=config.method, budget=config.budget,
-                  seed=trainer.seed, trainer=trainer.summary(), owners=results, combined=combined,
-                  valuation=valuation, timings={"total_s": time.perf_counter() - start})
+    return Report(
+        scenario=scenario,
+        strategy=config,
+        seed=trainer.seed,
+        private=private,
+        trainer=trainer.summary(),
+        owners=results,
+        combined=combined,
+        valuation=valuation,
+        timings={"total_s": time.perf_counter() - start},
+    )

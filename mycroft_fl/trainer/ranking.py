@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from scipy import stats
 from sklearn.metrics import ndcg_score
 
 
-def rank_owners(utilities: Mapping[str, float | None], harmful: Mapping[str, bool] | None = None,
-                tie_break: Mapping[str, float | None] | None = None) -> dict[str, int | None]:
+def rank_owners(
+    utilities: Mapping[str, float | None],
+    harmful: Mapping[str, bool] | None = None,
+    tie_break: Mapping[str, float | None] | None = None,
+) -> dict[str, int | None]:
     """Rank 1 = most useful, by utility. Owners flagged harmful rank below all others; equal utilities
     are ordered by `tie_break` (higher first; the trainer uses test accuracy), and share a rank when
     that is equal too (1, 2, 2, 4). Owners without a utility (failed, rejected) get None."""
@@ -30,12 +33,18 @@ def rank_owners(utilities: Mapping[str, float | None], harmful: Mapping[str, boo
     return ranks
 
 
-def _paired(scores: Mapping[str, float | None], reference: Mapping[str, float | None]) -> tuple[np.ndarray, np.ndarray]:
-    keys = sorted(k for k in scores if k in reference and scores[k] is not None and reference[k] is not None)
+def _paired(
+    scores: Mapping[str, float | None], reference: Mapping[str, float | None]
+) -> tuple[np.ndarray, np.ndarray]:
+    keys = sorted(
+        k for k in scores if k in reference and scores[k] is not None and reference[k] is not None
+    )
     return np.array([scores[k] for k in keys], float), np.array([reference[k] for k in keys], float)
 
 
-def rank_quality(scores: Mapping[str, float | None], reference: Mapping[str, float | None]) -> dict[str, float]:
+def rank_quality(
+    scores: Mapping[str, float | None], reference: Mapping[str, float | None]
+) -> dict[str, float]:
     """Agreement of owner `scores` with `reference` scores (higher = better in both), over the owners
     both have: Spearman, Kendall tau-b, top-1 agreement (every owner `scores` puts first is a best
     owner of `reference`) and NDCG. A correlation is nan when either side is constant."""
@@ -45,7 +54,9 @@ def rank_quality(scores: Mapping[str, float | None], reference: Mapping[str, flo
     constant = np.ptp(a) == 0 or np.ptp(b) == 0
     return {
         "spearman": math.nan if constant else float(stats.spearmanr(a, b).statistic),
-        "kendall_tau_b": math.nan if constant else float(stats.kendalltau(a, b, variant="b").statistic),
+        "kendall_tau_b": math.nan
+        if constant
+        else float(stats.kendalltau(a, b, variant="b").statistic),
         "top1": float(b[a == a.max()].min() == b.max()),
         "ndcg": ndcg(a, b),
     }

@@ -4,101 +4,169 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
-from mycroft_fl.owner.selectors import DATA_VALUATION, budgeted
 from mycroft_fl.trainer.results import OwnerResult
-
-#: What an owner's utility is under data valuation, in the game v(S) = utility of the data of the owners in S.
-UTILITY = {"loo": "its leave-one-out value, v(all owners) − v(all owners but it)",
-           "shapley": "its Shapley value (exact for few owners, truncated Monte Carlo beyond)"}
+from mycroft_fl.trainer.strategy_config import StrategyConfig
 
 
 @dataclass
 class Report:
+    """What a run found: the trainer's control, every owner's outcome and rank, the combined model,
+    what valuing cost, and how long it took. `to_dict()` is report.json."""
+
     scenario: str
-    strategy: str
-    method: str
-    budget: int
+    strategy: StrategyConfig
     seed: int
     trainer: dict
     owners: Sequence[OwnerResult]
     combined: dict
     valuation: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+    private: bool = False
 
     def to_dict(self) -> dict:
-        return clean_json({
-            "scenario": self.scenario, "strategy": self.strategy, "method": self.method, "budget": self.budget,
-            "seed": self.seed, "trainer": self.trainer,
-            "owners": sorted((o.to_dict() for o in self.owners),
-                             key=lambda d: (d["rank"] is None, d["rank"] or 0, d["id"])),
-            "combined": self.combined,
-            "exposure": {"total_received": sum(o.received for o in self.owners),
-                         "total_shared": sum(o.shared for o in self.owners),
-                         "total_replayed": sum(o.replayed for o in self.owners),
-                         "owners_sharing": sum(1 for o in self.owners if o.received)},
-            "valuation": {k: round(v, 3) if isinstance(v, float) else v for k, v in self.valuation.items()},
-            "timings": {k: round(v, 3) for k, v in self.timings.items()},
-        })
+        s = self.strategy
+        return clean_json(
+            {
+                "scenario": self.scenario,
+                "strategy": s.name,
+                "selector": s.selector.name,
+                "valuer": s.valuer.name,
+                "budget": s.budget,
+                "seed": self.seed,
+                "private": self.private,
+                "trainer": self.trainer,
+                "owners": sorted(
+                    (o.to_dict() for o in self.owners),
+                    key=lambda d: (d["rank"] is None, d["rank"] or 0, d["id"]),
+                ),
+                "combined": self.combined,
+                "exposure": {
+                    "total_received": sum(o.received for o in self.owners),
+                    "total_shared": sum(o.shared for o in self.owners),
+                    "total_replayed": sum(o.replayed for o in self.owners),
+                    "owners_sharing": sum(1 for o in self.owners if o.received),
+                },
+                "valuation": {
+                    k: round(v, 3) if isinstance(v, float) else v for k, v in self.valuation.items()
+                },
+                "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            }
+        )
 
     def table(self) -> str:
         """The ranking as a plain-text table."""
-        rows = [("rank", "owner", "status", "shared", "hard acc", "test acc", "utility", "other classes")]
+        rows = [
+            (
+                "rank",
+                "owner",
+                "status",
+                "shared",
+                "hard acc",
+                "test acc",
+                "utility",
+                "other classes",
+            )
+        ]
         for d in self.to_dict()["owners"]:
             if d["status"] != "ok":
-                rows.append((str(d["rank"] or "-"), d["id"], f"{d['status']}: {d['reason']}", str(d["shared"]),
-                             "", "", "", ""))
+                rows.append(
+                    (
+                        str(d["rank"] or "-"),
+                        d["id"],
+                        f"{d['status']}: {d['reason']}",
+                        str(d["shared"]),
+                        "",
+                        "",
+                        "",
+                        "",
+                    )
+                )
                 continue
-            rows.append((
-                str(d["rank"]), d["id"], "harmful" if d["harmful"] else "ok", str(d["shared"]),
-                f"{d['hard_accuracy']:.3f}", f"{d['test_accuracy']:.3f}", f"{d['utility']:+.3f}",
-                f"{0.0 - 100 * d['other_accuracy_drop']:+.1f} pts",
-            ))
+            rows.append(
+                (
+                    str(d["rank"]),
+                    d["id"],
+                    "harmful" if d["harmful"] else "ok",
+                    str(d["shared"]),
+                    f"{d['hard_accuracy']:.3f}",
+                    f"{d['test_accuracy']:.3f}",
+                    f"{d['utility']:+.3f}",
+                    f"{0.0 - 100 * d['other_accuracy_drop']:+.1f} pts",
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+        lines = [
+            "  ".join(
+                c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))
+            )
+            for r in rows
+        ]
         t, c = self.trainer, self.combined
-        lines.append(f"trainer (control): hard {t['hard_accuracy']:.3f}  test {t['test_accuracy']:.3f}  "
-                     f"({t['hard_query']} hard samples shown to owners, {t['hard_eval']} held out)")
-        lines.append(f"combined ({', '.join(c['owners']) or 'no owner'}): hard {c['hard_accuracy']:.3f}  "
-                     f"test {c['test_accuracy']:.3f}  shared {c['shared']}")
+        lines.append(
+            f"trainer (control): hard {t['hard_accuracy']:.3f}  test {t['test_accuracy']:.3f}  "
+            f"({t['hard_query']} hard samples shown to owners, {t['hard_eval']} held out)"
+        )
+        lines.append(
+            f"combined ({', '.join(c['owners']) or 'no owner'}): hard {c['hard_accuracy']:.3f}  "
+            f"test {c['test_accuracy']:.3f}  shared {c['shared']}"
+        )
         return "\n".join(lines)
-
-    def scope(self) -> str:
-        """What each owner was asked to share, in words."""
-        if self.method in DATA_VALUATION:
-            return "every owner shares all its data"
-        if self.method == "full-information":
-            return "every owner shares all its data of the hard classes"
-        return f"budget {self.budget} samples per owner"
 
     def markdown(self) -> str:
         d = self.to_dict()
-        return "\n".join([
-            f"# mycroft-fl report: {d['scenario']}", "",
-            f"Strategy `{d['strategy']}` (method `{d['method']}`), {self.scope()}, seed {d['seed']}.",
-            "Hard accuracy is measured on held-out hard samples that owners never saw; utility is an owner's hard",
-            "accuracy minus the trainer's control (the same retraining with no owner data). `other classes` is the",
-            "change in test accuracy outside the hard classes. An owner is flagged harmful, ranked below all others",
-            "and left out of the combined model when its subset lowers that accuracy beyond the test set's noise",
-            "without a net gain on the whole test set, or when its labels contradict the trainer's own data and it",
-            "lowers that accuracy at all.",
-            *([f"Under `{d['method']}`, an owner's utility is instead {UTILITY[d['method']]}, where v(S) is the "
-               "utility of the data of the owners in S together; its hard and test accuracy are still those of its "
-               "data alone."] if d["method"] in UTILITY else []), "",
-            "```", self.table(), "```", "",
-            *[f"- `{o['id']}` is harmful: {o['harm_reason']}." for o in d["owners"] if o.get("harmful")],
-            *([""] if any(o.get("harmful") for o in d["owners"]) else []),
-            f"Samples that left owners: {d['exposure']['total_received']} (from {d['exposure']['owners_sharing']} owners); "
-            f"used: {d['exposure']['total_shared']}; replays of the trainer's own hard samples dropped: "
-            f"{d['exposure']['total_replayed']}. "
-            f"Valuing the owners took {d['valuation'].get('retrains', 0)} retrains of the model "
-            f"({d['valuation'].get('seconds', float('nan')):.1f} s). "
-            f"Wall time: {d['timings'].get('total_s', float('nan')):.1f} s.", "",
-            "![ranking](ranking.png)", "",
-        ])
+        return "\n".join(
+            [
+                f"# mycroft-fl report: {d['scenario']}",
+                "",
+                f"Strategy `{d['strategy']}` (selector `{d['selector']}`, valuer `{d['valuer']}`), "
+                f"{self.strategy.selector.scope(self.strategy.budget)}, seed {d['seed']}"
+                + (
+                    ", private query (no raw hard sample left the trainer)."
+                    if self.private
+                    else "."
+                ),
+                "Hard accuracy is measured on held-out hard samples that owners never saw; utility is an owner's",
+                "hard accuracy minus the trainer's control (the same retraining with no owner data). `other classes`",
+                "is the change in test accuracy outside the hard classes. An owner is flagged harmful, ranked below",
+                "all others and left out of the combined model when its subset lowers that accuracy beyond the test",
+                "set's noise without a net gain on the whole test set, or when its labels contradict the trainer's",
+                "own data and it lowers that accuracy at all.",
+                *(
+                    [
+                        f"Under the valuer `{d['valuer']}`, an owner's utility is instead "
+                        f"{self.strategy.valuer.meaning}, where v(S) is the utility of the data of the owners in "
+                        "S together; its hard and test accuracy are still those of its data alone."
+                    ]
+                    if self.strategy.valuer.on_coalitions
+                    else []
+                ),
+                "",
+                "```",
+                self.table(),
+                "```",
+                "",
+                *[
+                    f"- `{o['id']}` is harmful: {o['harm_reason']}."
+                    for o in d["owners"]
+                    if o.get("harmful")
+                ],
+                *([""] if any(o.get("harmful") for o in d["owners"]) else []),
+                f"Samples that left owners: {d['exposure']['total_received']} "
+                f"(from {d['exposure']['owners_sharing']} owners); "
+                f"used: {d['exposure']['total_shared']}; replays of the trainer's own hard samples dropped: "
+                f"{d['exposure']['total_replayed']}. "
+                f"Valuing the owners took {d['valuation'].get('retrains', 0)} retrains of the model "
+                f"({d['valuation'].get('seconds', float('nan')):.1f} s). "
+                f"Wall time: {d['timings'].get('total_s', float('nan')):.1f} s.",
+                "",
+                "![ranking](ranking.png)",
+                "",
+            ]
+        )
 
     def write(self, out: str | Path) -> Path:
         """Write report.json, report.md and ranking.png into directory `out`; return report.json's path."""
@@ -110,21 +178,51 @@ class Report:
         return out / "report.json"
 
     def plot(self, path: Path) -> None:
+        """A bar per owner: ranked owners by utility (red: flagged harmful), then the rejected and
+        failed ones (grey, with their status) so no owner is missing from the picture."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        ranked = [d for d in self.to_dict()["owners"] if d["status"] == "ok"]
+        owners = self.to_dict()["owners"]
+        ranked = [d for d in owners if d["status"] == "ok"]
         if len(ranked) > 40:  # a readable chart: the 20 best and the 20 worst
             ranked = ranked[:20] + ranked[-20:]
-        fig, ax = plt.subplots(figsize=(7, 0.4 * len(ranked) + 1.5))
-        ax.barh([f"{d['rank']}. {d['id']}" for d in ranked][::-1], [d["utility"] for d in ranked][::-1], color="tab:blue")
+        dropped = [d for d in owners if d["status"] != "ok"][:20]
+        rows = ranked + dropped
+        labels = [
+            f"{d['rank']}. {d['id']}" + (" (harmful)" if d.get("harmful") else "") for d in ranked
+        ]
+        labels += [f"-  {d['id']} ({d['status']})" for d in dropped]
+        values = [d["utility"] for d in ranked] + [0.0] * len(dropped)
+        colours = ["tab:red" if d.get("harmful") else "tab:blue" for d in ranked] + [
+            "lightgrey"
+        ] * len(dropped)
+        fig, ax = plt.subplots(figsize=(7, 0.4 * len(rows) + 1.5))
+        ax.barh(labels[::-1], values[::-1], color=colours[::-1])
+        for i, d in enumerate(reversed(rows)):
+            if d["status"] != "ok":
+                ax.annotate(
+                    str(d.get("reason", ""))[:60],
+                    (0, i),
+                    xytext=(4, -3),
+                    textcoords="offset points",
+                    fontsize=7,
+                    color="dimgrey",
+                )
         ax.axvline(0, color="black", lw=0.8)
-        ax.set_xlabel("utility: held-out hard accuracy − control"
-                      + (f" ({self.method} value)" if self.method in UTILITY else ""))
-        ax.set_title(f"{self.scenario}: {self.strategy}, "
-                     + (f"budget {self.budget}" if budgeted(self.method) else "unbudgeted") + f", seed {self.seed}")
+        valuer = self.strategy.valuer
+        ax.set_xlabel(
+            "utility: held-out hard accuracy − control"
+            + (f" ({valuer.name} value)" if valuer.on_coalitions else "")
+        )
+        ax.set_title(
+            f"{self.scenario}: {self.strategy.name}, "
+            + (f"budget {self.strategy.budget}" if self.strategy.budgeted else "unbudgeted")
+            + f", seed {self.seed}"
+            + (", private" if self.private else "")
+        )
         fig.tight_layout()
         fig.savefig(path, dpi=100)
         plt.close(fig)

@@ -38,12 +38,23 @@ class OwnerResult:
         return 0 if self.subset is None else len(self.subset)
 
     def to_dict(self) -> dict:
-        out = {"id": self.id, "status": self.status, "shared": self.shared, "received": self.received}
+        out = {
+            "id": self.id,
+            "status": self.status,
+            "shared": self.shared,
+            "received": self.received,
+        }
         if self.status == "ok":
-            out.update(hard_accuracy=self.hard_accuracy, test_accuracy=self.test_accuracy, utility=self.utility,
-                       other_accuracy_drop=self.other_accuracy_drop, harmful=self.harmful,
-                       replayed=self.replayed, label_agreement=self.label_agreement,
-                       label_agreement_expected=self.label_agreement_expected)
+            out.update(
+                hard_accuracy=self.hard_accuracy,
+                test_accuracy=self.test_accuracy,
+                utility=self.utility,
+                other_accuracy_drop=self.other_accuracy_drop,
+                harmful=self.harmful,
+                replayed=self.replayed,
+                label_agreement=self.label_agreement,
+                label_agreement_expected=self.label_agreement_expected,
+            )
             if self.harmful:
                 out["harm_reason"] = self.harm_reason
         else:

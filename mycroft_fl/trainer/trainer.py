@@ -8,6 +8,7 @@ owner's utility measures its data and not the retraining."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,10 +27,12 @@ from mycroft_fl.core.models import (
 )
 from mycroft_fl.core.query import Query
 from mycroft_fl.owner.answer import hard_view
-from mycroft_fl.scenarios.presets import StrategyConfig
 from mycroft_fl.trainer.hard import split_hard_samples
 from mycroft_fl.trust.replies import reply_limits
 from mycroft_fl.trust.screening import Screen
+
+if TYPE_CHECKING:  # the strategy's valuers score through this module's Trainer
+    from mycroft_fl.trainer.strategy_config import StrategyConfig
 
 
 @dataclass(frozen=True)
@@ -53,14 +56,23 @@ class TrainerConfig:
 
     def __post_init__(self) -> None:
         check_embedder_name(self.embedder)
-        if not isinstance(self.combine_top, int) or isinstance(self.combine_top, bool) or self.combine_top < 1:
+        if (
+            not isinstance(self.combine_top, int)
+            or isinstance(self.combine_top, bool)
+            or self.combine_top < 1
+        ):
             raise InputError(f"combine_top must be an integer >= 1, got {self.combine_top!r}")
         for name in ("retrain", "defences"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if isinstance(self.query_fraction, bool) or not isinstance(self.query_fraction, (int, float)) \
-                or not 0 < self.query_fraction < 1:
-            raise InputError(f"query_fraction must be a number in (0, 1), got {self.query_fraction!r}")
+        if (
+            isinstance(self.query_fraction, bool)
+            or not isinstance(self.query_fraction, (int, float))
+            or not 0 < self.query_fraction < 1
+        ):
+            raise InputError(
+                f"query_fraction must be a number in (0, 1), got {self.query_fraction!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -84,43 +96,69 @@ class Trainer:
             bad = [c for c in self.config.hard_classes if not 0 <= c < data.n_classes]
             if bad:
                 raise InputError(f"hard_classes {bad} outside 0..{data.n_classes - 1}")
-        self.baseline: Classifier = train_new(self.spec, data.train, self.config.training, seed=seed)
-        split = split_hard_samples(data.val, predict(self.baseline, data.val.x), classes=self.config.hard_classes,
-                                   query_fraction=self.config.query_fraction, seed=seed)
+        self.baseline: Classifier = train_new(
+            self.spec, data.train, self.config.training, seed=seed
+        )
+        split = split_hard_samples(
+            data.val,
+            predict(self.baseline, data.val.x),
+            classes=self.config.hard_classes,
+            query_fraction=self.config.query_fraction,
+            seed=seed,
+        )
         self.hard_query = data.val.subset(split.query)
         self.hard_eval = data.val.subset(split.eval)
         if len(self.hard_eval) == 0:
-            raise InputError(f"only {len(self.hard_query)} hard samples, one per class: none left to hold out "
-                             "for evaluation (use a larger validation set)")
+            raise InputError(
+                f"only {len(self.hard_query)} hard samples, one per class: none left to hold out "
+                "for evaluation (use a larger validation set)"
+            )
         self.hard_classes = split.classes(data.val)
         self.baseline_test_accuracy = accuracy(self.baseline, data.test)
         self.control = self.score(None)
-        self.screen = Screen(Dataset.concat([data.train, data.val]), self.hard_query, n_classes=data.n_classes,
-                             seed=seed)
+        self.screen = Screen(
+            Dataset.concat([data.train, data.val]),
+            self.hard_query,
+            n_classes=data.n_classes,
+            seed=seed,
+        )
         # owners' values far outside its range are out of domain; without defences only the form is checked
-        self.reply_limits = reply_limits(data.train.x) if self.config.defences else {"max_padding": None}
+        self.reply_limits = (
+            reply_limits(data.train.x) if self.config.defences else {"max_padding": None}
+        )
 
     def query(self, strategy: StrategyConfig, *, private: bool = False) -> Query:
-        """The query for owners: model, hard query samples, embedder and the strategy's method. With
+        """The query for owners: model, hard query samples, embedder, the strategy's selector and budget. With
         `private`, no raw hard sample leaves the trainer: the query carries only their per-class
         gradient targets and embeddings."""
         state = embedder_state(self.config.embedder, self.data.train.x)
         view = None
         if private:
             embed = make_embedder(self.config.embedder, state, self.baseline)
-            view = hard_view(strategy.method, self.baseline, embed, self.hard_query)
+            view = hard_view(strategy.selector, self.baseline, embed, self.hard_query)
         return Query(
-            method=strategy.method, budget=strategy.budget, model=self.spec, weights=get_weights(self.baseline),
-            hard_x=self.hard_query.x[:0] if private else self.hard_query.x, hard_y=self.hard_query.y,
-            embedder=self.config.embedder, embedder_state=state,
-            ridge=strategy.ridge, penalty=strategy.penalty, anchor=strategy.anchor, seed=self.seed, private=private,
+            selector=strategy.selector.name,
+            selector_params=strategy.selector.params(),
+            budget=strategy.budget,
+            model=self.spec,
+            weights=get_weights(self.baseline),
+            hard_x=self.hard_query.x[:0] if private else self.hard_query.x,
+            hard_y=self.hard_query.y,
+            embedder=self.config.embedder,
+            embedder_state=state,
+            seed=self.seed,
+            private=private,
             hard_embeddings=None if view is None else view.embeddings,
             targets=None if view is None else view.targets,
         )
 
     def score(self, extra: Dataset | None) -> Score:
         """Hard (held-out) and test accuracy after training with `extra` added to the training set."""
-        train = self.data.train if extra is None or len(extra) == 0 else Dataset.concat([self.data.train, extra])
+        train = (
+            self.data.train
+            if extra is None or len(extra) == 0
+            else Dataset.concat([self.data.train, extra])
+        )
         if self.config.retrain:
             model = train_new(self.spec, train, self.config.training, seed=self.seed)
         else:
@@ -130,7 +168,10 @@ class Trainer:
 
     def summary(self) -> dict:
         return {
-            "hard_accuracy": self.control.hard_accuracy, "test_accuracy": self.control.test_accuracy,
+            "hard_accuracy": self.control.hard_accuracy,
+            "test_accuracy": self.control.test_accuracy,
             "baseline_test_accuracy": self.baseline_test_accuracy,
-            "hard_query": len(self.hard_query), "hard_eval": len(self.hard_eval), "hard_classes": self.hard_classes,
+            "hard_query": len(self.hard_query),
+            "hard_eval": len(self.hard_eval),
+            "hard_classes": self.hard_classes,
         }

@@ -18,15 +18,18 @@ from mycroft_fl.owner.answer import select_for_query
 BEHAVIOURS = ("honest", "replay", "flip-to-hard", "out-of-domain", "pad")
 
 
-def answer(query: Query, data: Dataset, behaviour: str = "honest", *, seed: int = 0
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def answer(
+    query: Query, data: Dataset, behaviour: str = "honest", *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What an owner with `behaviour` sends for `query`: samples x, labels y and owner indices."""
     if behaviour not in BEHAVIOURS:
         raise ValueError(f"unknown behaviour {behaviour!r}: use one of {', '.join(BEHAVIOURS)}")
     rng = np.random.default_rng(seed)
     if behaviour == "replay":
         n = min(query.budget, len(query.hard_y))
-        x = query.hard_x[:n] + rng.normal(0, 0.01, query.hard_x[:n].shape) * query.hard_x.std(axis=0)
+        x = query.hard_x[:n] + rng.normal(0, 0.01, query.hard_x[:n].shape) * query.hard_x.std(
+            axis=0
+        )
         return x.astype(np.float32), query.hard_y[:n].copy(), np.arange(n, dtype=np.int64)
     if behaviour == "flip-to-hard":
         hard = np.unique(query.hard_y)
@@ -40,5 +43,9 @@ def answer(query: Query, data: Dataset, behaviour: str = "honest", *, seed: int 
         x = x * 1000.0
     elif behaviour == "pad" and len(picked):
         n = query.budget
-        x, y, picked = np.repeat(x[:1], n, axis=0), np.repeat(y[:1], n), np.arange(n, dtype=np.int64)
+        x, y, picked = (
+            np.repeat(x[:1], n, axis=0),
+            np.repeat(y[:1], n),
+            np.arange(n, dtype=np.int64),
+        )
     return x, y, picked

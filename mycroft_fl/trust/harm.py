@@ -31,9 +31,12 @@ class PairedChange:
     size: int
 
     @classmethod
-    def of(cls, control_correct: np.ndarray, correct: np.ndarray, mask: np.ndarray) -> "PairedChange":
-        return cls(int(np.count_nonzero(control_correct & ~correct & mask)),
-                   int(np.count_nonzero(~control_correct & correct & mask)), int(np.count_nonzero(mask)))
+    def of(cls, control_correct: np.ndarray, correct: np.ndarray, mask: np.ndarray) -> PairedChange:
+        return cls(
+            int(np.count_nonzero(control_correct & ~correct & mask)),
+            int(np.count_nonzero(~control_correct & correct & mask)),
+            int(np.count_nonzero(mask)),
+        )
 
     @property
     def drop(self) -> float:
@@ -57,7 +60,12 @@ class LabelCheck:
 
     @property
     def implausible(self) -> bool:
-        if self.agreement is None or self.clean is None or self.wrong is None or self.clean <= self.wrong:
+        if (
+            self.agreement is None
+            or self.clean is None
+            or self.wrong is None
+            or self.clean <= self.wrong
+        ):
             return False
         return self.agreement < (self.clean + self.wrong) / 2
 
@@ -67,10 +75,14 @@ def judge_harm(other: PairedChange, whole: PairedChange, labels: LabelCheck) -> 
     `other`: the paired change on the test samples outside the hard classes; `whole`: on the whole test set."""
     reasons = []
     if other.loss_beyond_noise() and not whole.gain_beyond_noise():
-        reasons.append(f"lowers accuracy outside the hard classes by {100 * other.drop:.1f} pts (lost {other.lost}, "
-                       f"gained {other.gained} test samples; beyond noise at z = {Z:g}) without a net gain on the "
-                       "test set")
+        reasons.append(
+            f"lowers accuracy outside the hard classes by {100 * other.drop:.1f} pts (lost {other.lost}, "
+            f"gained {other.gained} test samples; beyond noise at z = {Z:g}) without a net gain on the "
+            "test set"
+        )
     if labels.implausible and other.drop > 0:
-        reasons.append(f"its labels contradict the trainer's data (agreement {labels.agreement:.2f}, clean labels "
-                       f"of these classes {labels.clean:.2f}) and it lowers accuracy outside the hard classes")
+        reasons.append(
+            f"its labels contradict the trainer's data (agreement {labels.agreement:.2f}, clean labels "
+            f"of these classes {labels.clean:.2f}) and it lowers accuracy outside the hard classes"
+        )
     return "; ".join(reasons) or None

@@ -8,8 +8,8 @@ The checks run in the order of `REJECTIONS`; a reply is rejected for the first p
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from numbers import Integral, Real
-from typing import Collection
 
 import numpy as np
 
@@ -55,8 +55,10 @@ REJECTIONS: dict[str, str] = {
     "constant samples": "{k} of {n} samples are constant, every value the same (padding: more than {limit})",
 }
 
-_PATTERNS = {kind: re.compile("^" + re.sub(r"\\\{\w+\\\}", ".+?", re.escape(t)) + "$")
-             for kind, t in REJECTIONS.items()}
+_PATTERNS = {
+    kind: re.compile("^" + re.sub(r"\\\{\w+\\\}", ".+?", re.escape(t)) + "$")
+    for kind, t in REJECTIONS.items()
+}
 
 
 def reason_kind(reason: str) -> str | None:
@@ -89,10 +91,20 @@ def reply_limits(x: np.ndarray, *, margin: float = 10.0) -> dict[str, object]:
     return {"value_range": (lo, hi), "max_abs": max(MAX_ABS, abs(lo), abs(hi))}
 
 
-def check_reply(x: object, y: object, indices: object, *, sample_shape: tuple[int, ...], n_classes: int,
-                budget: int | None, local_size: object = None, allowed_labels: Collection[int] | None = None,
-                max_abs: float | None = MAX_ABS, value_range: tuple[float, float] | None = None,
-                max_padding: float | None = MAX_PADDING) -> tuple[Dataset | None, str | None]:
+def check_reply(
+    x: object,
+    y: object,
+    indices: object,
+    *,
+    sample_shape: tuple[int, ...],
+    n_classes: int,
+    budget: int | None,
+    local_size: object = None,
+    allowed_labels: Collection[int] | None = None,
+    max_abs: float | None = MAX_ABS,
+    value_range: tuple[float, float] | None = None,
+    max_padding: float | None = MAX_PADDING,
+) -> tuple[Dataset | None, str | None]:
     """Return (subset, None) for a valid reply or (None, reason) for one to reject.
 
     A reply over `budget` is rejected whole, never truncated; `budget` None means unbudgeted
@@ -132,8 +144,13 @@ def check_reply(x: object, y: object, indices: object, *, sample_shape: tuple[in
     sample_shape = tuple(int(s) for s in sample_shape)
     expected = ", ".join(map(str, sample_shape))
     if x.ndim != len(sample_shape) + 1:
-        return None, _reason("x wrong number of axes", shape=x.shape, sample_shape=expected, ndim=x.ndim,
-                             expected=len(sample_shape) + 1)
+        return None, _reason(
+            "x wrong number of axes",
+            shape=x.shape,
+            sample_shape=expected,
+            ndim=x.ndim,
+            expected=len(sample_shape) + 1,
+        )
     if tuple(x.shape[1:]) != sample_shape:
         return None, _reason("x wrong sample shape", shape=x.shape, sample_shape=expected)
     n = len(y)
@@ -163,15 +180,20 @@ def check_reply(x: object, y: object, indices: object, *, sample_shape: tuple[in
         lo, hi = (float(v) for v in value_range)
         found_lo, found_hi = float(flat.min()), float(flat.max())
         if found_lo < lo or found_hi > hi:
-            return None, _reason("outside reference range", lo=_g(lo), hi=_g(hi), min=_g(found_lo), max=_g(found_hi))
+            return None, _reason(
+                "outside reference range", lo=_g(lo), hi=_g(hi), min=_g(found_lo), max=_g(found_hi)
+            )
     if n and (y.min() < 0 or y.max() >= n_classes):
         return None, _reason("labels out of range", top=n_classes - 1, min=y.min(), max=y.max())
     if allowed_labels is not None and n:
         allowed = sorted({int(c) for c in allowed_labels})
         found = sorted(set(np.unique(y).tolist()) - set(allowed))
         if found:
-            return None, _reason("labels not allowed", allowed=", ".join(map(str, allowed)) or "none",
-                                 found=", ".join(map(str, found)))
+            return None, _reason(
+                "labels not allowed",
+                allowed=", ".join(map(str, allowed)) or "none",
+                found=", ".join(map(str, found)),
+            )
     if n and indices.min() < 0:
         return None, _reason("negative indices", k=int(np.count_nonzero(indices < 0)))
     if declared is not None and n and indices.max() >= declared:
@@ -182,7 +204,9 @@ def check_reply(x: object, y: object, indices: object, *, sample_shape: tuple[in
     x32 = flat.astype(np.float32)
     if max_padding is not None and budget is not None and n and x32.shape[1]:
         limit = _g(max_padding * n)
-        copies = n - len(np.unique(x32 + np.float32(0.0), axis=0))  # + 0.0 makes -0.0 and 0.0 one value
+        copies = n - len(
+            np.unique(x32 + np.float32(0.0), axis=0)
+        )  # + 0.0 makes -0.0 and 0.0 one value
         if copies > max_padding * n:
             return None, _reason("duplicate samples", k=copies, n=n, limit=limit)
         if x32.shape[1] > 1:
@@ -200,6 +224,11 @@ def _local_size(value: object) -> int | None | bool:
         return False
     if isinstance(value, Integral):
         return int(value) if value >= 0 else False
-    if isinstance(value, Real) and np.isfinite(float(value)) and float(value) >= 0 and float(value).is_integer():
+    if (
+        isinstance(value, Real)
+        and np.isfinite(float(value))
+        and float(value) >= 0
+        and float(value).is_integer()
+    ):
         return int(value)
     return False

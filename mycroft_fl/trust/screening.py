@@ -20,8 +20,17 @@ class Screen:
     times in ten), so `expected_agreement` calibrates it on the trainer's own labelled data.
     """
 
-    def __init__(self, labelled: Dataset, hard_query: Dataset, *, n_classes: int | None = None,
-                 replay_radius: float = 0.1, k: int = 5, reference_size: int = 2000, seed: int = 0):
+    def __init__(
+        self,
+        labelled: Dataset,
+        hard_query: Dataset,
+        *,
+        n_classes: int | None = None,
+        replay_radius: float = 0.1,
+        k: int = 5,
+        reference_size: int = 2000,
+        seed: int = 0,
+    ):
         flat = labelled.x.reshape(len(labelled), -1).astype(np.float64)
         self.mean, self.std = flat.mean(axis=0), flat.std(axis=0) + 1e-6
         self.ref, self.ref_y = self._standardise(labelled.x), labelled.y
@@ -31,20 +40,24 @@ class Screen:
         d = _distances(self.ref[sample], self.ref[sample])
         np.fill_diagonal(d, np.inf)
         nearest = d.min(axis=1)
-        nearest = nearest[np.isfinite(nearest) & (nearest > 0)]  # exact duplicates in the trainer's data aside
+        nearest = nearest[
+            np.isfinite(nearest) & (nearest > 0)
+        ]  # exact duplicates in the trainer's data aside
         self.radius = replay_radius * (float(np.median(nearest)) if len(nearest) else 1.0)
         self.n_classes = int(n_classes if n_classes is not None else labelled.y.max() + 1)
-        self.class_agreement = self._leave_one_out_agreement(sample) if len(self.ref) > self.k else {}
+        self.class_agreement = (
+            self._leave_one_out_agreement(sample) if len(self.ref) > self.k else {}
+        )
 
     def _leave_one_out_agreement(self, rows: np.ndarray) -> dict[int, float]:
         """Per class, how often the vote of the k nearest other trainer samples is the label of a trainer
         sample of `rows` (indices into the trainer's data)."""
         agree = np.empty(len(rows), dtype=bool)
         for start in range(0, len(rows), 256):
-            chunk = rows[start:start + 256]
+            chunk = rows[start : start + 256]
             d = _distances(self.ref[chunk], self.ref)
             d[np.arange(len(chunk)), chunk] = np.inf  # not its own neighbour
-            agree[start:start + 256] = self._votes(d) == self.ref_y[chunk]
+            agree[start : start + 256] = self._votes(d) == self.ref_y[chunk]
         labels = self.ref_y[rows]
         return {int(c): float(agree[labels == c].mean()) for c in np.unique(labels)}
 
@@ -66,7 +79,9 @@ class Screen:
         """Fraction of received labels that a k-nearest-neighbour vote on the trainer's data agrees with."""
         if len(subset) == 0:
             return None
-        return float(np.mean(self._votes(_distances(self._standardise(subset.x), self.ref)) == subset.y))
+        return float(
+            np.mean(self._votes(_distances(self._standardise(subset.x), self.ref)) == subset.y)
+        )
 
     def expected_agreement(self, y: np.ndarray) -> tuple[float | None, float | None]:
         """The label agreement that clean labels `y` would reach (per label, the trainer's own leave-one-out

@@ -1,0 +1,152 @@
+"""Valuers: how the trainer turns what owners sent into one value per owner.
+
+A valuer is a small object with its own parameters (checked when it is made), separate from the
+selector that decided what the owners sent: a strategy preset names one of each. Every valuer works
+on the same utility, `Coalitions` (the held-out hard-accuracy gain of training with some owners'
+data), so they differ only in which coalitions they pay to train and how they combine them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+from mycroft_fl.core.params import (
+    POSITIVE_INT,
+    Constraint,
+    Interval,
+    build_named,
+    check_params,
+)
+from mycroft_fl.core.progress import Progress
+from mycroft_fl.trainer.coalitions import Coalitions
+from mycroft_fl.trainer.games import Game, leave_one_out, shapley
+
+#: Exact Shapley over more owners than this (over a million retrains) is refused.
+MAX_EXACT = 20
+
+
+@dataclass(frozen=True)
+class Valuer:
+    """Values owners from their coalitions' utility. Subclasses set `name`, what an owner's value
+    means (`meaning`, for the report), whether it trains coalitions of several owners (`on_coalitions`:
+    slow, progress is shown) and the `constraints` of their parameters."""
+
+    name: ClassVar[str] = ""
+    meaning: ClassVar[str] = ""
+    on_coalitions: ClassVar[bool] = False
+    constraints: ClassVar[dict[str, Constraint]] = {}
+
+    def __post_init__(self) -> None:
+        check_params(asdict(self), self.constraints, where=f"valuer {self.name!r}: ")
+
+    def params(self) -> dict[str, float | int]:
+        return asdict(self)
+
+    def value(
+        self, coalitions: Coalitions, *, seed: int = 0, progress: Progress | None = None
+    ) -> dict[str, float]:
+        """Each owner's value.
+
+        Parameters
+        ----------
+        coalitions : Coalitions
+            The utility of any set of owners (memoised: each distinct set is trained once).
+        seed : int
+            Seed of any random choice (orders of Monte Carlo Shapley).
+        progress : callable, optional
+            Called as `progress(stage, done, total)` while coalitions are trained.
+
+        Returns
+        -------
+        dict
+            Owner id to value; higher is more useful.
+        """
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Retrain(Valuer):
+    """Each owner's data alone: its utility is the held-out hard-accuracy gain of training with only
+    its subset (one retrain per owner)."""
+
+    name: ClassVar[str] = "retrain"
+    meaning: ClassVar[str] = "its held-out hard accuracy minus the control's"
+
+    def value(
+        self, coalitions: Coalitions, *, seed: int = 0, progress: Progress | None = None
+    ) -> dict[str, float]:
+        return {p: coalitions.utility(frozenset({p})) for p in coalitions.players}
+
+
+@dataclass(frozen=True)
+class LeaveOneOut(Valuer):
+    """Leave-one-out over owners: v(all) − v(all but it), 2n + 1 retrains with the per-owner scores."""
+
+    name: ClassVar[str] = "loo"
+    meaning: ClassVar[str] = "its leave-one-out value, v(all owners) − v(all owners but it)"
+    on_coalitions: ClassVar[bool] = True
+
+    def value(
+        self, coalitions: Coalitions, *, seed: int = 0, progress: Progress | None = None
+    ) -> dict[str, float]:
+        return leave_one_out(_game(self, coalitions, len(coalitions.players) + 1, progress))
+
+
+@dataclass(frozen=True)
+class Shapley(Valuer):
+    """Data Shapley over owners: exact for at most `exact_up_to` owners (2^n retrains), truncated Monte
+    Carlo over `permutations` random orders beyond, an order cut once its prefix is within `truncation`
+    (relative) of the value of all owners."""
+
+    name: ClassVar[str] = "shapley"
+    meaning: ClassVar[str] = (
+        "its Shapley value (exact for few owners, truncated Monte Carlo beyond)"
+    )
+    on_coalitions: ClassVar[bool] = True
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "exact_up_to": Interval(int, 0, MAX_EXACT),
+        "permutations": POSITIVE_INT,
+        "truncation": Interval(float, 0, 1, closed="left"),
+    }
+    exact_up_to: int = 10
+    permutations: int = 100
+    truncation: float = 0.01
+
+    def value(
+        self, coalitions: Coalitions, *, seed: int = 0, progress: Progress | None = None
+    ) -> dict[str, float]:
+        n = len(coalitions.players)
+        expected = 2**n if n <= self.exact_up_to else self.permutations * n + 1
+        game = _game(self, coalitions, expected, progress)
+        return shapley(
+            game,
+            exact_up_to=self.exact_up_to,
+            permutations=self.permutations,
+            tolerance=self.truncation,
+            seed=seed,
+        )
+
+
+VALUERS: dict[str, type[Valuer]] = {c.name: c for c in (Retrain, LeaveOneOut, Shapley)}
+
+
+def make_valuer(name: str, **params: object) -> Valuer:
+    """The valuer called `name` with `params`; an unknown name or parameter, or a bad value, is an
+    InputError naming it."""
+    return build_named("valuer", VALUERS, name, params)
+
+
+def _game(valuer: Valuer, coalitions: Coalitions, expected: int, progress: Progress | None) -> Game:
+    """The cooperative game of `coalitions`, showing how many of the `expected` coalitions are valued."""
+
+    def value(coalition: frozenset[str]) -> float:
+        v = coalitions.utility(coalition)
+        if progress:
+            progress(
+                f"{valuer.name}: coalitions valued", min(game.evaluations + 1, expected), expected
+            )
+        return v
+
+    game = Game(coalitions.players, value)
+    return game
