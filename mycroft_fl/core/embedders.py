@@ -24,6 +24,7 @@ import torch
 
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import Classifier, features_and_logits
+from mycroft_fl.core.standardise import fit_standardisation
 
 EMBEDDERS = ("trainer", "raw", "efficientnet-lite0")
 Embed = Callable[[np.ndarray], np.ndarray]
@@ -33,11 +34,8 @@ def embedder_state(name: str, train_x: np.ndarray) -> dict[str, np.ndarray]:
     """What owners need besides the name to embed like the trainer, computed from its training inputs."""
     check_embedder_name(name)
     if name == "raw":
-        flat = train_x.reshape(len(train_x), -1)
-        return {
-            "mean": flat.mean(axis=0).astype(np.float32),
-            "std": (flat.std(axis=0) + 1e-6).astype(np.float32),
-        }
+        mean, scale = fit_standardisation(train_x.reshape(len(train_x), -1))
+        return {"mean": mean.astype(np.float32), "std": scale.astype(np.float32)}
     if name == "efficientnet-lite0":
         top = float(train_x.max())
         return {"scale": np.array([255.0 / top if top > 0 else 1.0], dtype=np.float32)}

@@ -17,6 +17,7 @@ from torch import nn
 
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.errors import InputError
+from mycroft_fl.core.standardise import fit_standardisation
 
 BUILTIN_MODELS = ("logreg", "mlp", "cnn")
 
@@ -30,8 +31,10 @@ class Standardize(nn.Module):
         self.register_buffer("std", torch.ones(sample_shape))
 
     def fit(self, x: np.ndarray) -> None:
-        self.mean.copy_(torch.from_numpy(x.mean(axis=0)))
-        self.std.copy_(torch.from_numpy(x.std(axis=0) + 1e-6))
+        """Take the mean and (floored) scale of the training inputs `x` (see `fit_standardisation`)."""
+        mean, scale = fit_standardisation(x)
+        self.mean.copy_(torch.from_numpy(mean))
+        self.std.copy_(torch.from_numpy(scale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from mycroft_fl.core.data import Dataset
+from mycroft_fl.core.standardise import fit_standardisation
 
 
 class Screen:
@@ -31,8 +32,7 @@ class Screen:
         reference_size: int = 2000,
         seed: int = 0,
     ):
-        flat = labelled.x.reshape(len(labelled), -1).astype(np.float64)
-        self.mean, self.std = flat.mean(axis=0), flat.std(axis=0) + 1e-6
+        self.mean, self.std = fit_standardisation(labelled.x.reshape(len(labelled), -1))
         self.ref, self.ref_y = self._standardise(labelled.x), labelled.y
         self.hard = self._standardise(hard_query.x)
         self.k = min(k, len(labelled))
