@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from flower_fakes import FakeGrid
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
+from mycroft_fl.core.errors import InputError
 from mycroft_fl.flower.client_app import app as client_app
 from mycroft_fl.flower.protocol import reply_content, short_reason
 from mycroft_fl.flower.strategy import MycroftStrategy
@@ -191,3 +194,63 @@ def test_two_nodes_claiming_one_owner_id_are_not_both_counted(scenario):
 def test_short_reason_keeps_the_last_line_of_a_ray_traceback():
     text = "<class 'ray.exceptions.RayTaskError'>:<'Traceback...\n  File x\n\x1b[31mValueError: boom\x1b[0m'>"
     assert short_reason(text) == "ValueError: boom"
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"owners": "clinic-a"}, "owners"),  # a string alone is not a list of owner ids
+        ({"owners": 0}, "owners"),
+        ({"owners": ["a", "a"]}, "owners"),
+        ({"owners": ["a", ""]}, "owners"),
+        ({"wait_timeout": 0}, "wait_timeout"),
+        ({"reply_timeout": -1.0}, "reply_timeout"),
+        ({"poll_interval": 0.0}, "poll_interval"),
+    ],
+)
+def test_bad_arguments_are_refused_at_construction_naming_the_argument(scenario, kwargs, name):
+    with pytest.raises(InputError, match=rf"^MycroftStrategy: {name} must be"):
+        MycroftStrategy(scenario.trainer_data(), **kwargs)
+
+
+def test_every_missing_owner_is_reported_beside_an_anonymous_error(scenario):
+    def boom(msg, ctx):
+        raise RuntimeError("disk on fire")
+
+    _, owners = run(scenario, {"specialist": honest, "anon": boom}, owners=["specialist", "a", "b"])
+    assert owners["specialist"]["status"] == "ok"
+    assert (
+        owners["node-101"]["status"] == "failed" and "disk on fire" in owners["node-101"]["reason"]
+    )
+    for missing in ("a", "b"):
+        assert owners[missing]["status"] == "failed" and owners[missing]["rank"] is None
+        assert "without naming its owner" in owners[missing]["reason"]
+        assert "never connected" in owners[missing]["reason"]
+
+
+def test_fewer_nodes_than_owners_warns_at_once_and_shows_waiting(scenario, caplog):
+    seen = []
+    with caplog.at_level(logging.WARNING, logger="mycroft_fl"):
+        _, owners = run(
+            scenario,
+            {"specialist": honest},
+            owners=3,
+            progress=lambda stage, done, total: seen.append((stage, done, total)),
+        )
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "1 node" in warnings[0] and "3 owners" in warnings[0]
+    assert ("waiting for owners", 1, 3) in seen
+    assert owners["specialist"]["status"] == "ok"
+
+
+def test_scenario_for_simulated_owners_is_sent_as_an_absolute_path(scenario, tmp_path, monkeypatch):
+    monkeypatch.chdir(scenario.path.parent)
+    relative = MycroftStrategy(scenario.trainer_data(), scenario=scenario.path.name)
+    assert relative.scenario == str(
+        scenario.path
+    )  # owners run elsewhere: no relative path reaches them
+    assert MycroftStrategy(scenario.trainer_data(), scenario="digits").scenario == str(
+        scenario.path
+    )
+    with pytest.raises(InputError, match="no such scenario"):
+        MycroftStrategy(scenario.trainer_data(), scenario=str(tmp_path / "none.toml"))

@@ -8,6 +8,7 @@ sends a malformed reply is reported `failed` or `rejected` with its reason; the 
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -17,14 +18,18 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
 from mycroft_fl.core.data import TrainerData
+from mycroft_fl.core.params import POSITIVE, POSITIVE_INT, AnyOf, Names, check_params
 from mycroft_fl.core.progress import Progress
 from mycroft_fl.flower.protocol import MESSAGE_TYPE, query_content, short_reason
+from mycroft_fl.scenarios.spec import find_scenario
 from mycroft_fl.trainer.in_process import collect_reply
 from mycroft_fl.trainer.report import Report
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.strategy_config import StrategyConfig, resolve_strategy
 from mycroft_fl.trainer.trainer import Trainer, TrainerConfig
 from mycroft_fl.trainer.valuation import value_owners_subsets
+
+_log = logging.getLogger("mycroft_fl")
 
 
 class MycroftStrategy(Strategy):
@@ -34,11 +39,42 @@ class MycroftStrategy(Strategy):
     strategy = MycroftStrategy(trainer_data, strategy="mycroft", budget=32, owners=["clinic-a", "clinic-b"])
     report = strategy.run(grid)          # report.to_dict() is report.json
     ```
-    `owners` names the owners expected (the run waits for that many nodes, up to `wait_timeout`
-    seconds); `scenario` is a scenario path sent along so simulated owners can build their data;
-    `private` keeps the hard samples with the trainer (the query carries their per-class gradient
-    targets and embeddings instead).
+
+    Parameters
+    ----------
+    trainer_data : TrainerData
+        The trainer's train, validation (hard samples are found here) and test data.
+    strategy : str or StrategyConfig
+        A preset name or file (`strategies/*.toml`), or a resolved configuration.
+    budget : int, optional
+        Samples each owner may share; None keeps the preset's.
+    seed : int
+        Seed of the trainer's training and of the owners' selection.
+    trainer : TrainerConfig, optional
+        The trainer's model, embedder and training settings.
+    owners : int or list of str
+        How many owners to wait for, or their distinct ids (then an owner that never answers is
+        reported by name).
+    scenario : str
+        A scenario file or shipped name, for simulated owners only: a node without `data-path`
+        builds its data as owner number `partition-id` of this scenario. Sent as an absolute path.
+    name : str
+        The run's name in the report.
+    wait_timeout, reply_timeout, poll_interval : float
+        Seconds to wait for the owners' nodes, for their replies, and between polls.
+    progress : callable, optional
+        Called as `progress(stage, done, total)` while waiting for nodes, replies and valuation.
+    private : bool
+        Keep the hard samples with the trainer: the query carries their per-class gradient targets
+        and embeddings instead.
     """
+
+    constraints = {
+        "owners": AnyOf((POSITIVE_INT, Names())),
+        "wait_timeout": POSITIVE,
+        "reply_timeout": POSITIVE,
+        "poll_interval": POSITIVE,
+    }
 
     def __init__(
         self,
@@ -57,13 +93,23 @@ class MycroftStrategy(Strategy):
         progress: Progress | None = None,
         private: bool = False,
     ):
+        check_params(
+            {
+                "owners": owners,
+                "wait_timeout": wait_timeout,
+                "reply_timeout": reply_timeout,
+                "poll_interval": poll_interval,
+            },
+            self.constraints,
+            where="MycroftStrategy: ",
+        )
         self.trainer_data = trainer_data
         self.config = resolve_strategy(strategy, budget)
         self.seed = seed
         self.trainer_config = trainer
-        self.expected = list(owners) if not isinstance(owners, int) else []
-        self.num_owners = owners if isinstance(owners, int) else len(self.expected)
-        self.scenario = scenario
+        self.expected = list(owners) if isinstance(owners, (list, tuple)) else []
+        self.num_owners = len(self.expected) if self.expected else int(owners)
+        self.scenario = str(find_scenario(scenario).resolve()) if scenario else ""
         self.name = name
         self.wait_timeout, self.reply_timeout, self.poll_interval = (
             wait_timeout,
@@ -90,7 +136,19 @@ class MycroftStrategy(Strategy):
         return None
 
     def run(self, grid: Grid) -> Report:
-        """Query the owners, check their replies, value and rank them; return the report."""
+        """Query the owners, check their replies, value and rank them.
+
+        Parameters
+        ----------
+        grid : Grid
+            The ServerApp's grid, whose nodes are the owners.
+
+        Returns
+        -------
+        Report
+            Every expected owner's result (ok, rejected or failed, with its reason), ranks, the
+            combined model's figures and timings; `Report.to_dict()` is report.json.
+        """
         start = time.perf_counter()
         trainer = Trainer(self.trainer_data, self.trainer_config, seed=self.seed)
         query = trainer.query(self.config, private=self.private)
@@ -126,11 +184,24 @@ class MycroftStrategy(Strategy):
         )
 
     def _wait_for_nodes(self, grid: Grid) -> list[int]:
+        """The nodes up once `num_owners` are, or at the deadline; says at once when some are missing
+        (in simulation, fewer nodes than owners never catch up), then shows the waiting as progress."""
         deadline = time.monotonic() + self.wait_timeout
+        shown = None
         while True:
             nodes = sorted(grid.get_node_ids())
             if len(nodes) >= self.num_owners or time.monotonic() >= deadline:
                 return nodes
+            if shown is None:
+                _log.warning(
+                    "mycroft-fl: %d node(s) up but %d owners expected; waiting up to %g s for the rest",
+                    len(nodes),
+                    self.num_owners,
+                    self.wait_timeout,
+                )
+            if self.progress and shown != len(nodes):
+                self.progress("waiting for owners", len(nodes), self.num_owners)
+            shown = len(nodes)
             time.sleep(self.poll_interval)
 
     def _send_and_receive(self, grid: Grid, messages: dict[int, Message]) -> dict[int, Message]:
@@ -182,13 +253,14 @@ class MycroftStrategy(Strategy):
         if len(anonymous) == 1 and len(missing) == 1:  # only one owner it can be
             anonymous[0].id = missing.pop()
         results.update((r.id, r) for r in anonymous)
-        if not anonymous:
-            for owner_id in missing:
-                results[owner_id] = OwnerResult(
-                    owner_id,
-                    status="failed",
-                    reason=f"never connected within {self.wait_timeout:g} s",
-                )
+        never = f"never connected within {self.wait_timeout:g} s"
+        if anonymous:  # one of them may be this owner: say so, but report every owner missing
+            nodes = ", ".join(r.id for r in anonymous)
+            never = (
+                f"no reply under this name: {nodes} failed without naming its owner, or it {never}"
+            )
+        for owner_id in missing:
+            results[owner_id] = OwnerResult(owner_id, status="failed", reason=never)
         return list(results.values())
 
     def _check(
