@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup run test bench clean fashion-mnist
+.PHONY: setup run test lint bench clean fashion-mnist
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -28,7 +28,12 @@ setup: $(STAMP) fashion-mnist
 run: $(STAMP)
 	$(BIN)/mycroft-fl simulate simulations/digits.toml --out runs/digits
 
-test: $(STAMP) fashion-mnist
+# ruff (pinned in constraints.txt) keeps the code formatted and linted; then the suite.
+lint: $(STAMP)
+	$(BIN)/ruff format --check mycroft_fl tests scripts
+	$(BIN)/ruff check mycroft_fl tests scripts
+
+test: lint fashion-mnist
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -159,3 +159,15 @@ def test_trainer_data_refuses_mismatched_sample_shapes():
     a, b = check_dataset(X, Y), check_dataset(X[:, :4], Y)
     with pytest.raises(InputError, match="trainer test: sample shape"):
         TrainerData(a, a, b, n_classes=3)
+
+
+def test_trainer_data_refuses_labels_beyond_its_number_of_classes():
+    ok = Dataset(np.zeros((4, 3), np.float32), np.array([0, 1, 2, 9]))
+    with pytest.raises(
+        InputError, match=r"trainer train: labels outside 0\.\.4 \(found 0\.\.9; n_classes is 5\)"
+    ):
+        TrainerData(ok, ok, ok, n_classes=5)
+    for bad in (1, 0, 2.5, True):
+        with pytest.raises(InputError, match="n_classes must be an integer >= 2"):
+            TrainerData(ok, ok, ok, n_classes=bad)
+    assert TrainerData(ok, ok, ok, n_classes=10).n_classes == 10

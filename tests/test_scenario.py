@@ -669,3 +669,13 @@ def test_cue_on_a_two_class_digits_task(tmp_path):
 
     assert counter(trainer.train) == 0.0 and counter(trainer.val) == counter(trainer.test) == 0.25
     assert counter(owner) == 1.0
+
+
+def test_one_owners_label_noise_leaves_every_other_owners_data_alone(tmp_path):
+    text = SOURCE_TOML.replace("size = 20\n", HALF_EIGHTS) + '[[owners]]\nid = "b"\n' + HALF_EIGHTS
+    noisy = text.replace(HALF_EIGHTS, HALF_EIGHTS + "label_noise = 0.8\n", 1)  # owner a only
+    clean = load_scenario(write_scenario(tmp_path, text, "clean.toml")).owners_data()
+    flipped = load_scenario(write_scenario(tmp_path, noisy, "noisy.toml")).owners_data()
+    assert (flipped["a"].y != clean["a"].y).mean() > 0.5
+    np.testing.assert_array_equal(flipped["b"].x, clean["b"].x)
+    np.testing.assert_array_equal(flipped["b"].y, clean["b"].y)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mycroft_fl.core.errors import InputError
+from mycroft_fl.core.params import Interval, check_value
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,15 @@ class Dataset:
 
 @dataclass(frozen=True)
 class TrainerData:
-    """The trainer's own data: train (fits the model), val (where hard samples are found), test."""
+    """The trainer's own data: train (fits the model), val (where hard samples are found), test.
+
+    Parameters
+    ----------
+    train, val, test : Dataset
+        Samples of one shape, labels 0..n_classes-1.
+    n_classes : int
+        Number of classes (>= 2); every label of every split must lie below it.
+    """
 
     train: Dataset
     val: Dataset
@@ -44,11 +53,22 @@ class TrainerData:
     n_classes: int
 
     def __post_init__(self) -> None:
-        for split in ("val", "test"):
+        check_value(self.n_classes, Interval(int, 2, None), "n_classes")
+        for split in ("train", "val", "test"):
             part = getattr(self, split)
+            if not isinstance(part, Dataset):
+                raise InputError(
+                    f"trainer {split} must be a Dataset (see load_npz), got {type(part).__name__}"
+                )
             if part.sample_shape != self.train.sample_shape:
                 raise InputError(
-                    f"trainer {split}: sample shape {part.sample_shape} differs from train's {self.train.sample_shape}"
+                    f"trainer {split}: sample shape {part.sample_shape} differs from train's "
+                    f"{self.train.sample_shape}"
+                )
+            if len(part) and (part.y.min() < 0 or part.y.max() >= self.n_classes):
+                raise InputError(
+                    f"trainer {split}: labels outside 0..{self.n_classes - 1} "
+                    f"(found {part.y.min()}..{part.y.max()}; n_classes is {self.n_classes})"
                 )
 
 

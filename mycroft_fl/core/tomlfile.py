@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from mycroft_fl.core.errors import InputError
 
-if sys.version_info >= (3, 11):
+try:
     import tomllib
-else:  # Python 3.10: the same parser, published as tomli
+except ModuleNotFoundError:  # Python 3.10: the same parser, published as tomli
     import tomli as tomllib
 
 

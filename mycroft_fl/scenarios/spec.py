@@ -339,9 +339,9 @@ class _Builder:
         if spec.corrupt is not None:
             self.corrupt(data, spec, at, own)
         y = data.y.copy()
-        flip = self.rng.random(len(y)) < spec.label_noise
+        flip = own.random(len(y)) < spec.label_noise
         y[flip] = (
-            y[flip] + self.rng.integers(1, self.n_classes, size=int(flip.sum()))
+            y[flip] + own.integers(1, self.n_classes, size=int(flip.sum()))
         ) % self.n_classes
         return Dataset(data.x, y)
 
