@@ -39,7 +39,10 @@ def test_installed_wheel_finds_presets_and_scenarios_by_name(tmp_path):
     code = (
         "import mycroft_fl, sys; from mycroft_fl import load_strategy, load_scenario; "
         "assert mycroft_fl.__file__.startswith(sys.argv[1]), mycroft_fl.__file__; "
-        "print(sorted(load_strategy(n).method for n in "
+        "from mycroft_fl.core.resources import shipped_dirs; "
+        "assert all(str(d).startswith(sys.argv[1]) for k in ('strategies', 'simulations') "
+        "for d in shipped_dirs(k)[:1]), shipped_dirs('simulations'); "
+        "print(sorted(load_strategy(n).selector.name for n in "
         "['mycroft', 'gradmatch', 'retrieval', 'random', 'full-information'])); "
         "print(len(load_scenario('digits').owners), len(load_scenario('clinics').owners_data()))"
     )
