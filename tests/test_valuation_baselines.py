@@ -136,6 +136,17 @@ def test_monte_carlo_shapley_beyond_the_exact_limit_is_seeded_and_cheaper(traine
     ]
     assert a["valuation"]["retrains"] < 2 ** len(owners)
     assert by_id(a)["specialist"]["rank"] < by_id(a)["noisy"]["rank"]
+    # a sampled value carries its standard error; the report says the orders ran out before the
+    # ranking could be checked twice
+    assert all(o["utility_se"] >= 0 for o in a["owners"])
+    assert a["valuation"]["permutations"] == 4 and a["valuation"]["converged"] is False
+
+
+def test_exact_values_carry_no_standard_error(reports):
+    for name in ("loo", "shapley", "mycroft"):
+        assert all("utility_se" not in o for o in reports[name]["owners"])
+        assert reports[name]["valuation"]["converged"] is True
+        assert "permutations" not in reports[name]["valuation"]
 
 
 def test_report_markdown_says_what_was_shared_and_what_valuing_cost(trainer, owners):

@@ -13,6 +13,7 @@ class OwnerResult:
 
     `received` counts the samples that left the owner, whatever became of them; `shared` those the
     trainer kept and used (none for a rejected reply; replays of its own hard samples removed).
+    `utility_se` is the standard error of a sampled utility (Monte Carlo Shapley), else None.
     """
 
     id: str
@@ -28,6 +29,7 @@ class OwnerResult:
     hard_accuracy: float | None = None
     test_accuracy: float | None = None
     utility: float | None = None
+    utility_se: float | None = None
     other_accuracy_drop: float | None = None
     harmful: bool = False
     harm_reason: str | None = None
@@ -49,6 +51,7 @@ class OwnerResult:
                 hard_accuracy=self.hard_accuracy,
                 test_accuracy=self.test_accuracy,
                 utility=self.utility,
+                **({} if self.utility_se is None else {"utility_se": self.utility_se}),
                 other_accuracy_drop=self.other_accuracy_drop,
                 harmful=self.harmful,
                 replayed=self.replayed,

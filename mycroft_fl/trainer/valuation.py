@@ -42,7 +42,8 @@ def value_owners_subsets(
     """Drop replays of the trainer's own hard samples, score every ok owner's subset alone (its hard and
     test accuracy, harm), value the owners with the strategy's valuer, rank them, and train the combined
     model. Fills the owner results in place; returns the report's `combined` and `valuation` (what
-    valuing cost: distinct retrains and seconds) parts."""
+    valuing cost: distinct retrains, Monte Carlo orders, the valuer's other costs, seconds; whether
+    its estimate converged) parts."""
     start = time.perf_counter()
     ok = [o for o in owners if o.status == "ok"]
     other = ~np.isin(trainer.data.test.y, trainer.hard_classes)
@@ -67,11 +68,13 @@ def value_owners_subsets(
         owner.harmful = owner.harm_reason is not None and trainer.config.defences
         if progress:
             progress("valuing owners", i + 1, len(ok))
-    values = strategy.valuer.value(coalitions, seed=trainer.seed, progress=progress)
+    result = strategy.valuer.value(coalitions, seed=trainer.seed, progress=progress)
     for owner in ok:
-        owner.utility = values[owner.id]
+        owner.utility = result.values[owner.id]
+        owner.utility_se = None if result.stderr is None else result.stderr[owner.id]
+    scores = result.ranking_scores()
     ranks = rank_owners(
-        {o.id: o.utility for o in owners},
+        {o.id: scores.get(o.id) for o in owners},
         harmful={o.id: o.harmful for o in owners},
         tie_break={o.id: o.test_accuracy for o in owners},
     )
@@ -94,6 +97,9 @@ def value_owners_subsets(
     valuation = {
         "valuer": strategy.valuer.name,
         "retrains": coalitions.retrains,
+        "converged": result.converged,
+        **({"permutations": result.permutations} if result.permutations is not None else {}),
+        **result.cost,
         "seconds": time.perf_counter() - start,
     }
     return combined, valuation

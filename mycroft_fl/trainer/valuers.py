@@ -20,7 +20,7 @@ from mycroft_fl.core.params import (
 )
 from mycroft_fl.core.progress import Progress
 from mycroft_fl.trainer.coalitions import Coalitions
-from mycroft_fl.trainer.games import Game, leave_one_out, shapley
+from mycroft_fl.trainer.games import Game, ValuationResult, leave_one_out, shapley
 
 #: Exact Shapley over more owners than this (over a million retrains) is refused.
 MAX_EXACT = 20
@@ -45,7 +45,7 @@ class Valuer:
 
     def value(
         self, coalitions: Coalitions, *, seed: int = 0, progress: Progress | None = None
-    ) -> dict[str, float]:
+    ) -> ValuationResult:
         """Each owner's value.
 
         Parameters
@@ -59,8 +59,8 @@ class Valuer:
 
         Returns
         -------
-        dict
-            Owner id to value; higher is more useful.
+        ValuationResult
+            Owner id to value (higher is more useful), with standard errors when the method samples.
         """
         raise NotImplementedError
 
@@ -75,8 +75,9 @@ class Retrain(Valuer):
 
     def value(
         self, coalitions: Coalitions, *, seed: int = 0, progress: Progress | None = None
-    ) -> dict[str, float]:
-        return {p: coalitions.utility(frozenset({p})) for p in coalitions.players}
+    ) -> ValuationResult:
+        values = {p: coalitions.utility(frozenset({p})) for p in coalitions.players}
+        return ValuationResult(values, evaluations=len(values))
 
 
 @dataclass(frozen=True)
@@ -89,15 +90,18 @@ class LeaveOneOut(Valuer):
 
     def value(
         self, coalitions: Coalitions, *, seed: int = 0, progress: Progress | None = None
-    ) -> dict[str, float]:
-        return leave_one_out(_game(self, coalitions, len(coalitions.players) + 1, progress))
+    ) -> ValuationResult:
+        game = _game(self, coalitions, len(coalitions.players) + 1, progress)
+        return ValuationResult(leave_one_out(game), evaluations=game.evaluations)
 
 
 @dataclass(frozen=True)
 class Shapley(Valuer):
     """Data Shapley over owners: exact for at most `exact_up_to` owners (2^n retrains), truncated Monte
-    Carlo over `permutations` random orders beyond, an order cut once its prefix is within `truncation`
-    (relative) of the value of all owners."""
+    Carlo beyond, an order cut once its prefix is within `truncation` (relative) of the value of all
+    owners. Monte Carlo stops when the ranking stays put (Spearman between checks every `check_every`
+    orders at least `rank_correlation`, twice in a row) or after `permutations` orders, and reports
+    each value's standard error."""
 
     name: ClassVar[str] = "shapley"
     meaning: ClassVar[str] = (
@@ -108,14 +112,18 @@ class Shapley(Valuer):
         "exact_up_to": Interval(int, 0, MAX_EXACT),
         "permutations": POSITIVE_INT,
         "truncation": Interval(float, 0, 1, closed="left"),
+        "check_every": POSITIVE_INT,
+        "rank_correlation": Interval(float, 0, 1, closed="right"),
     }
     exact_up_to: int = 10
     permutations: int = 100
     truncation: float = 0.01
+    check_every: int = 20
+    rank_correlation: float = 0.95
 
     def value(
         self, coalitions: Coalitions, *, seed: int = 0, progress: Progress | None = None
-    ) -> dict[str, float]:
+    ) -> ValuationResult:
         n = len(coalitions.players)
         expected = 2**n if n <= self.exact_up_to else self.permutations * n + 1
         game = _game(self, coalitions, expected, progress)
@@ -124,6 +132,8 @@ class Shapley(Valuer):
             exact_up_to=self.exact_up_to,
             permutations=self.permutations,
             tolerance=self.truncation,
+            check_every=self.check_every,
+            rank_correlation=self.rank_correlation,
             seed=seed,
         )
 
