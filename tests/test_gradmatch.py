@@ -175,6 +175,32 @@ def test_omp_penalty_steers_the_greedy_step():
     assert idx.tolist() == [0]  # ties go to the smaller index
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_omp_refit_survives_ill_conditioned_float32_gradients(seed):
+    # large, nearly collinear float32 gradients (like same-class gradients of a confident model on the
+    # spurious scenario): their Gram, ~1e9, swamps the ridge 0.5 in float32 round-off, which made the
+    # refit's Cholesky fail (LinAlgError on 9 of these 20 seeds with the float32 Gram)
+    rng = np.random.default_rng(seed)
+    G = (rng.normal(size=64) * 1e4 + 1e-2 * rng.normal(size=(30, 64))).astype(np.float32)
+    b = G[:5].sum(axis=0)
+    idx, w = nonneg_ridge_omp(G, b, 10)
+    assert 0 < len(idx) <= 10 and np.isfinite(w).all() and (w >= 0).all()
+    G64, b64 = G.astype(np.float64), b.astype(np.float64)
+    # the refit is the optimum on the chosen support (the float32 Gram's weights missed it)
+    greedy = _objective(G64, b64, idx, w, 0.5, None)
+    assert greedy == pytest.approx(_best_on_support(G64, b64, idx, 0.5, None), rel=1e-6)
+
+
+def test_omp_refit_never_raises_when_round_off_breaks_the_float64_cholesky():
+    # near-duplicates of norm² ~1e25: even the float64 Gram + ridge is indefinite after round-off
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=16) * 1e12
+    G = base + rng.normal(size=(6, 16)) * 1e1
+    idx, w = nonneg_ridge_omp(G, G[:3].sum(axis=0), 6)
+    assert len(idx) > 1 and np.isfinite(w).all() and (w >= 0).all()
+    assert w.sum() == pytest.approx(3.0, rel=1e-6)  # the weights still add up to the target's size
+
+
 @pytest.mark.parametrize(
     ("kwargs", "word"),
     [

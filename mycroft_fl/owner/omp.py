@@ -65,7 +65,7 @@ def nonneg_ridge_omp(
         diagonal = np.full(n, float(ridge))
     column_scale = 1.0 / np.sqrt(diagonal)
 
-    gb = (grads @ b.astype(grads.dtype)).astype(np.float64)
+    gb = grads @ b.astype(np.float64)
     cross = np.empty(
         (n, k)
     )  # column s: every candidate's dot product with pick s; rows `support`: G_SᵀG_S
@@ -80,19 +80,35 @@ def nonneg_ridge_omp(
         score = corr if penalty is None else corr * column_scale
         j = int(np.argmax(np.where(eligible, score, -np.inf)))
         s = len(support)
-        cross[:, s] = grads @ grads[j]
+        cross[:, s] = grads @ grads[j].astype(np.float64)
         support.append(j)
         free[j] = False
         gram = cross[support, : s + 1]
         gram = 0.5 * (gram + gram.T)
         gram[np.diag_indices(s + 1)] += diagonal[support]
-        # min_{w>=0} wᵀAw - 2cᵀw with A = LLᵀ equals min_{w>=0} ||Lᵀw - L⁻¹c||² (up to a constant)
-        chol = np.linalg.cholesky(gram)
-        weights, _ = nnls(chol.T, solve_triangular(chol, gb[support], lower=True))
+        weights = _refit(gram, gb[support], diagonal[support].min())
         corr = gb - cross[:, : s + 1] @ weights
     indices = np.asarray(support, dtype=np.int64)
     order = np.lexsort((indices, -weights))
     return indices[order], weights[order]
+
+
+def _refit(gram: np.ndarray, c: np.ndarray, smallest: float) -> np.ndarray:
+    """argmin_{w >= 0} wᵀAw - 2cᵀw for the support's penalised Gram A = `gram` (float64).
+
+    min_{w>=0} wᵀAw - 2cᵀw with A = LLᵀ equals min_{w>=0} ||Lᵀw - L⁻¹c||² up to a constant. In exact
+    arithmetic A's eigenvalues are all >= `smallest`, the least diagonal term the ridge adds, so A is
+    positive definite; when round-off on large, nearly collinear gradients breaks the Cholesky anyway,
+    the same problem is solved from A's eigendecomposition with those eigenvalues raised to `smallest`
+    (never a LinAlgError).
+    """
+    try:
+        chol = np.linalg.cholesky(gram)
+        return nnls(chol.T, solve_triangular(chol, c, lower=True))[0]
+    except np.linalg.LinAlgError:
+        values, vectors = np.linalg.eigh(gram)
+        root = np.sqrt(np.maximum(values, smallest))
+        return nnls(root[:, None] * vectors.T, (vectors.T @ c) / root)[0]
 
 
 def geometric_median(points: np.ndarray, *, tol: float = 1e-6, max_iter: int = 200) -> np.ndarray:
