@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from flower_fakes import make_context, make_message
@@ -125,3 +127,86 @@ def test_the_strategys_anchor_reaches_the_owner(trainer, scenario):
             )
         ),
     )
+
+
+USER_CODE = """
+from pathlib import Path
+
+from mycroft_fl.core.models import build_model
+
+Path(__file__).with_name("imported").touch()  # proof that the owner ran this module
+
+
+def mlp(sample_shape, n_classes):
+    return build_model("mlp", sample_shape, n_classes)
+
+
+def flat():
+    return lambda x: x.reshape(len(x), -1)
+"""
+
+
+@pytest.fixture
+def user_code(tmp_path, monkeypatch):
+    """A module of the trainer's own code: a factory for the built-in mlp and a flattening embedder."""
+    (tmp_path / "usercode.py").write_text(USER_CODE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path / "imported"
+    sys.modules.pop("usercode", None)  # the next test imports its own copy
+
+
+def code_query(trainer, kind: str):
+    """The trainer's query with its model or embedder named as user code doing the same."""
+    from dataclasses import replace
+
+    query = trainer.query(load_strategy("mycroft", budget=8))
+    if kind == "model":
+        return replace(query, model=replace(query.model, name="usercode:mlp")), "usercode:mlp"
+    return replace(query, embedder="usercode:flat", embedder_state={}), "usercode:flat"
+
+
+@pytest.mark.parametrize("kind", ["model", "embedder"])
+def test_deployed_owner_refuses_code_it_did_not_allow(trainer, user_code, tmp_path, kind):
+    path = tmp_path / "clinic-a.npz"
+    save_npz(path, load_scenario("digits").owner_data("specialist"))
+    query, name = code_query(trainer, kind)
+    msg = make_message(query_content(query), dst=7)
+    reply = client_app(msg, make_context(7, {"data-path": str(path)}))
+    error = reply.content["info"]["error"]
+    assert f"{kind} {name!r}" in error and "allow-code" in error
+    assert not user_code.exists()  # refused before importing anything
+    allowed = {"data-path": str(path), "allow-code": f"other.mod:f, {name}"}
+    for node_config in (allowed, {"data-path": str(path), "allow-code": "*"}):
+        reply = client_app(make_message(query_content(query), dst=7), make_context(7, node_config))
+        assert "error" not in reply.content["info"], reply.content["info"]
+        assert 0 < len(reply.content["subset"]["indices"].numpy()) <= 8
+    assert user_code.exists()
+
+
+def test_simulated_owner_runs_the_code_its_scenario_names(trainer, user_code, tmp_path):
+    text = (load_scenario("digits").path.read_text()).replace(
+        'model = "mlp"', 'model = "usercode:mlp"'
+    )
+    (tmp_path / "coded.toml").write_text(text)
+    sc = load_scenario(tmp_path / "coded.toml")
+    query, _ = code_query(trainer, "model")
+    node = {"partition-id": 0, "num-partitions": 5}
+    msg = make_message(query_content(query, scenario=str(sc.path)), dst=7)
+    reply = client_app(msg, make_context(7, node))
+    assert "error" not in reply.content["info"], reply.content["info"]
+    query, _ = code_query(trainer, "embedder")  # the scenario does not name this one
+    msg = make_message(query_content(query, scenario=str(sc.path)), dst=7)
+    assert "'usercode:flat'" in client_app(msg, make_context(7, node)).content["info"]["error"]
+
+
+def test_in_process_owners_run_the_trainers_own_code(scenario, user_code):
+    from mycroft_fl import TrainerConfig, value_owners
+
+    report = value_owners(
+        scenario.trainer_data(),
+        {"specialist": scenario.owner_data("specialist")},
+        budget=8,
+        trainer=TrainerConfig(model="usercode:mlp", embedder="usercode:flat"),
+    )
+    assert report.owners[0].status == "ok", report.owners[0].reason
+    assert user_code.exists()

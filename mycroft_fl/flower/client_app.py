@@ -4,6 +4,10 @@ Where the owner's data comes from:
 - a deployment: `flower-supernode ... --node-config 'data-path="owner.npz"'` (optionally
   `owner-id="clinic-a"`; by default the file's stem names the owner);
 - the simulation engine: the scenario file named in the query, owner number `partition-id`.
+
+An owner imports and runs only built-in models and embedders, unless its node config allows more:
+`allow-code="pkg.mod:make_model,pkg.mod:make_embedder"` (or `"*"` for any). A simulated owner also
+runs the code its scenario names: the scenario's author wrote both sides.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from mycroft_fl.core.data import Dataset, load_npz
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.query import Query
 from mycroft_fl.flower.protocol import error_content, reply_content
+from mycroft_fl.owner.answer import ANY_CODE
 from mycroft_fl.owner.selectors import make_selector
 from mycroft_fl.scenarios.spec import Scenario, load_scenario
 from mycroft_fl.trust.attacks import answer
@@ -33,20 +38,35 @@ def _scenario(path: str, mtime: float) -> Scenario:
     return load_scenario(path)
 
 
-def owner_data(context: Context, scenario: str, n_classes: int) -> tuple[str, Dataset, str]:
-    """This node's owner id, data and behaviour, from its node config (deployment) or the scenario
-    (simulation, where owners may be scripted to cheat; see attacks.py)."""
+def allowed_code(node_config: dict) -> tuple[str, ...] | str:
+    """The user code this node runs: its `allow-code` (comma-separated names, or "*")."""
+    text = str(node_config.get("allow-code", "")).strip()
+    return ANY_CODE if text == ANY_CODE else tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def owner_data(
+    context: Context, scenario: str, n_classes: int
+) -> tuple[str, Dataset, str, tuple[str, ...]]:
+    """This node's owner id, data, behaviour and the code its data's author names, from its node
+    config (deployment: none) or the scenario (simulation, where owners may be scripted to cheat; see
+    attacks.py)."""
     node = context.node_config
     if "data-path" in node:
         path = Path(str(node["data-path"]))
-        return str(node.get("owner-id", path.stem)), load_npz(path, n_classes=n_classes), "honest"
+        data = load_npz(path, n_classes=n_classes)
+        return str(node.get("owner-id", path.stem)), data, "honest", ()
     if "partition-id" in node and scenario:
         sc = _scenario(scenario, Path(scenario).stat().st_mtime)
         index = int(node["partition-id"])
         if not 0 <= index < len(sc.owners):
             raise InputError(f"partition-id {index} but the scenario has {len(sc.owners)} owners")
         spec = sc.owners[index]
-        return spec.id, sc.owner_data(spec.id), spec.behaviour
+        return (
+            spec.id,
+            sc.owner_data(spec.id),
+            spec.behaviour,
+            (sc.trainer.model, sc.trainer.embedder),
+        )
     raise InputError("no data: start the SuperNode with --node-config 'data-path=\"owner.npz\"'")
 
 
@@ -59,11 +79,18 @@ def select(msg: Message, context: Context) -> Message:
         query = Query.from_parts(
             {k: v.numpy() for k, v in msg.content["query"].items()}, dict(config)
         )
-        owner_id, data, behaviour = owner_data(
+        owner_id, data, behaviour, named = owner_data(
             context, str(config.get("scenario", "")), query.model.n_classes
         )
+        allowed = allowed_code(context.node_config)
         start = time.perf_counter()
-        x, y, picked = answer(query, data, behaviour, seed=query.seed)
+        x, y, picked = answer(
+            query,
+            data,
+            behaviour,
+            seed=query.seed,
+            allow_code=allowed if allowed == ANY_CODE else (*allowed, *named),
+        )
         seconds = time.perf_counter() - start
         if behaviour == "honest":  # an honest owner checks its own output before anything leaves it
             _, problem = check_reply(

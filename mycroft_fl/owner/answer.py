@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import numpy as np
 
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.embedders import make_embedder
+from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import Classifier, features_and_logits, set_weights
 from mycroft_fl.core.query import Query
 from mycroft_fl.owner.gradients import last_layer_gradients
@@ -32,14 +33,69 @@ def hard_view(
     return HardView(y=hard.y, embeddings=embeddings, targets=targets)
 
 
-def select_for_query(query: Query, data: Dataset) -> np.ndarray:
-    """Indices of the owner's samples to share for `query`: at most its budget, except for unbudgeted
-    selectors (full information: every sample of a hard class; all data: every sample)."""
+ANY_CODE = "*"
+
+
+def check_code(names: dict[str, str], allow_code: Collection[str] | str) -> None:
+    """Refuse to run user code ("package.module:factory") that the owner has not allowed.
+
+    A query names the model and embedder its owners build; any name but a built-in one is code the
+    owner would import and run, so an owner runs only the names it allowed.
+
+    Parameters
+    ----------
+    names : dict of str to str
+        What will be built, by kind: {"model": "mlp", "embedder": "pkg.mod:make"}.
+    allow_code : collection of str, or "*"
+        The "package.module:factory" names the owner allows, or "*" for any.
+
+    Raises
+    ------
+    InputError
+        Naming the refused code and how an owner allows it.
+    """
+    if allow_code == ANY_CODE:
+        return
+    refused = [(k, n) for k, n in names.items() if ":" in n and n not in allow_code]
+    if refused:
+        what = ", ".join(f"{kind} {name!r}" for kind, name in refused)
+        allow = ",".join(name for _, name in refused)
+        raise InputError(
+            f"this owner runs only built-in models and embedders, not the query's {what}: "
+            f'allow it in the owner\'s node config, allow-code="{allow}" (or "*" for any)'
+        )
+
+
+def select_for_query(
+    query: Query, data: Dataset, *, allow_code: Collection[str] | str = ()
+) -> np.ndarray:
+    """Indices of the owner's samples to share for `query`.
+
+    Parameters
+    ----------
+    query : Query
+        The trainer's query.
+    data : Dataset
+        The owner's data.
+    allow_code : collection of str, or "*"
+        User code ("package.module:factory") the owner agrees to run when the query names it as
+        model or embedder; "*" allows any. Built-in names always run.
+
+    Returns
+    -------
+    numpy.ndarray
+        Owner indices: at most the budget, except for unbudgeted selectors (full information: every
+        sample of a hard class; all data: every sample).
+    """
     selector = make_selector(query.selector, **query.selector_params)
     if not selector.budgeted:
         return selector.select(
             OwnerView(y=data.y), HardView(y=query.hard_y), query.budget, seed=query.seed
         )
+    names = {"model": query.model.name}
+    if selector.needs_embeddings:
+        names["embedder"] = query.embedder
+    check_code(names, allow_code)
     model = set_weights(query.model.build(), query.weights)
     candidates = np.flatnonzero(np.isin(data.y, np.unique(query.hard_y)))
     if len(candidates) == 0:

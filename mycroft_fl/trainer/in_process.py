@@ -108,12 +108,17 @@ def value_with(
         raise InputError("no owners to value")
     start = time.perf_counter() if start is None else start
     query = trainer.query(config, private=private)
+    code = (trainer.config.model, trainer.config.embedder)  # the trainer's own: its owners run it
     results = []
     for i, (owner_id, data) in enumerate(owners.items()):
         t0 = time.perf_counter()
         try:
             x, y, picked = answer(
-                query, data, (behaviours or {}).get(owner_id, "honest"), seed=trainer.seed
+                query,
+                data,
+                (behaviours or {}).get(owner_id, "honest"),
+                seed=trainer.seed,
+                allow_code=code,
             )
         except Exception as exc:  # an owner's failure is its own; the run goes on
             results.append(

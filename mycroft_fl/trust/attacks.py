@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 from mycroft_fl.core.data import Dataset
@@ -19,9 +21,15 @@ BEHAVIOURS = ("honest", "replay", "flip-to-hard", "out-of-domain", "pad")
 
 
 def answer(
-    query: Query, data: Dataset, behaviour: str = "honest", *, seed: int = 0
+    query: Query,
+    data: Dataset,
+    behaviour: str = "honest",
+    *,
+    seed: int = 0,
+    allow_code: Collection[str] | str = (),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What an owner with `behaviour` sends for `query`: samples x, labels y and owner indices."""
+    """What an owner with `behaviour` sends for `query`: samples x, labels y and owner indices
+    (`allow_code`: the user code it runs, see `select_for_query`)."""
     if behaviour not in BEHAVIOURS:
         raise ValueError(f"unknown behaviour {behaviour!r}: use one of {', '.join(BEHAVIOURS)}")
     rng = np.random.default_rng(seed)
@@ -37,7 +45,7 @@ def answer(
         other = ~np.isin(y, hard)
         y[other] = rng.choice(hard, size=int(other.sum()))
         data = Dataset(data.x, y)
-    picked = select_for_query(query, data)
+    picked = select_for_query(query, data, allow_code=allow_code)
     x, y = data.x[picked], data.y[picked]
     if behaviour == "out-of-domain":
         x = x * 1000.0
