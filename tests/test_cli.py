@@ -176,3 +176,32 @@ def test_unknown_strategy():
 
 def test_budget_zero():
     assert_one_line_error(simulate("simulations/digits.toml", "--budget", "0"), "--budget")
+
+
+@pytest.mark.timeout(300)
+def test_compare_runs_the_scenario_with_a_trainer_that_names_no_hard_classes(tmp_path):
+    done = subprocess.run(
+        [
+            *CLI,
+            "compare",
+            "digits",
+            "--no-hard-classes",
+            "--strategies",
+            "random",
+            "--budgets",
+            "4",
+            "--seeds",
+            "1",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((tmp_path / "compare.json").read_text())
+    assert doc["scenario"] == "digits-all-classes"
+    hard = doc["trainers"][0]["hard_classes"]
+    assert len(hard) > 2  # the baseline errs in more classes than the named 8 and 9

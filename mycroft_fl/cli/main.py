@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the hard samples with the trainer: owners get their gradient targets and embeddings",
     )
-    sim.add_argument("--quiet", action="store_true", help="no progress display")
+    _scenario_options(sim)
+
     cmp = sub.add_parser(
         "compare",
         help="run several strategies, budgets and seeds on one scenario in-process, "
@@ -90,8 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="directory for compare.json, compare.md and the plots (default: runs/NAME-compare)",
     )
-    cmp.add_argument("--quiet", action="store_true", help="no progress display")
+    _scenario_options(cmp)
+
     return parser
+
+
+def _scenario_options(command: argparse.ArgumentParser) -> None:
+    """The options both commands take about the scenario and the display."""
+    command.add_argument(
+        "--no-hard-classes",
+        action="store_true",
+        help="the trainer names no hard classes: every validation sample its baseline gets wrong is hard",
+    )
+    command.add_argument("--quiet", action="store_true", help="no progress display")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,6 +122,8 @@ def _simulate(args: argparse.Namespace) -> int:
     from mycroft_fl.trainer.strategy_config import load_strategy
 
     scenario = load_scenario(args.scenario)
+    if args.no_hard_classes:
+        scenario = scenario.without_hard_classes()
     strategy = load_strategy(args.strategy, budget=args.budget)
     seed = scenario.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("runs") / scenario.name
@@ -142,6 +156,8 @@ def _compare(args: argparse.Namespace, argv: list[str] | None) -> int:
     from mycroft_fl.scenarios.spec import load_scenario
 
     scenario = load_scenario(args.scenario)
+    if args.no_hard_classes:
+        scenario = scenario.without_hard_classes()
     strategies = DEFAULT_STRATEGIES if args.strategies is None else parse_list(args.strategies)
     budgets = DEFAULT_BUDGETS if args.budgets is None else parse_budgets(args.budgets)
     torch.set_num_threads(

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -141,6 +141,15 @@ class Scenario:
     @property
     def owner_ids(self) -> list[str]:
         return [o.id for o in self.owners]
+
+    def without_hard_classes(self) -> Scenario:
+        """The same data and owners with a trainer that names no hard classes: its hard samples are every
+        validation sample its baseline gets wrong, in any class (the common case for a real trainer)."""
+        if self.trainer.hard_classes is None:
+            return self
+        return replace(
+            self, name=f"{self.name}-all-classes", trainer=replace(self.trainer, hard_classes=None)
+        )
 
     def trainer_data(self) -> TrainerData:
         return self._built[0]
@@ -340,9 +349,7 @@ class _Builder:
             self.corrupt(data, spec, at, own)
         y = data.y.copy()
         flip = own.random(len(y)) < spec.label_noise
-        y[flip] = (
-            y[flip] + own.integers(1, self.n_classes, size=int(flip.sum()))
-        ) % self.n_classes
+        y[flip] = (y[flip] + own.integers(1, self.n_classes, size=int(flip.sum()))) % self.n_classes
         return Dataset(data.x, y)
 
     def corrupt(self, data: Dataset, spec: OwnerSpec, at: str, rng: np.random.Generator) -> None:
