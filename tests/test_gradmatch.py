@@ -1,13 +1,16 @@
 import itertools
+import tracemalloc
 
 import numpy as np
 import pytest
 import torch
 from scipy.optimize import nnls
 
+from mycroft_fl.owner import gradients
 from mycroft_fl.owner.budget import share_budget
-from mycroft_fl.owner.gradients import last_layer_gradients
+from mycroft_fl.owner.gradients import last_layer_factors, last_layer_gradients
 from mycroft_fl.owner.omp import geometric_median, nonneg_ridge_omp
+from mycroft_fl.owner.selectors import HardView, OwnerView, make_selector
 
 # --- last_layer_gradients -------------------------------------------------------------------------
 
@@ -53,6 +56,77 @@ def test_last_layer_gradients_stable_for_huge_logits():
 def test_last_layer_gradients_rejects_bad_input(features, logits, y, word):
     with pytest.raises(ValueError, match=word):
         last_layer_gradients(features, logits, np.asarray(y))
+
+
+# --- factored gradients --------------------------------------------------------------------------
+
+
+def _factored(seed, n=80, d=6, n_classes=5):
+    """Owner and hard-sample gradients of a random linear head, factored."""
+    rng = np.random.default_rng(seed)
+    weight = rng.normal(size=(n_classes, d))
+
+    def factors(m, labels):
+        h = np.maximum(rng.normal(size=(m, d)) + weight[labels] * 0.5, 0).astype(np.float32)
+        return last_layer_factors(h, (h @ weight.T).astype(np.float32), labels)
+
+    owner_y = rng.integers(0, n_classes, size=n)
+    hard_y = np.array([1, 1, 1, 3, 3])
+    return owner_y, factors(n, owner_y), hard_y, factors(len(hard_y), hard_y)
+
+
+def test_factored_products_equal_the_dense_ones(monkeypatch):
+    monkeypatch.setattr(gradients, "BATCH_VALUES", 50)  # stream in batches of a few rows
+    _, owner, _, hard = _factored(0)
+    h1 = np.hstack([owner.h, np.ones((80, 1), np.float32)]).astype(np.float64)
+    dense = (owner.p.astype(np.float64)[:, :, None] * h1[:, None, :]).reshape(80, -1)
+    assert owner.shape == dense.shape == (80, 5 * 7) and len(owner) == 80
+    np.testing.assert_allclose(owner.dense(), dense, rtol=1e-6)
+    target = hard.total()
+    np.testing.assert_allclose(target, hard.dense().astype(np.float64).sum(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(owner.dot(target), dense @ target, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(owner.gram_column(7), dense @ dense[7], rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(owner[[3, 1]].dense(), owner.dense()[[3, 1]])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_omp_on_factored_gradients_picks_as_on_dense_ones(seed):
+    _, owner, _, hard = _factored(seed)
+    penalty = np.random.default_rng(seed).random(len(owner)) if seed % 2 else None
+    dense = nonneg_ridge_omp(owner.dense(), hard.total(), 6, penalty=penalty)
+    factored = nonneg_ridge_omp(owner, hard.total(), 6, penalty=penalty)
+    np.testing.assert_array_equal(factored[0], dense[0])
+    np.testing.assert_allclose(factored[1], dense[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["gradmatch", "mycroft"])
+def test_selectors_take_factored_gradients(method):
+    owner_y, owner, hard_y, hard = _factored(1)
+    targets = {c: hard[hard_y == c].total() for c in (1, 3)}
+    embeddings = np.random.default_rng(1).normal(size=(len(owner_y) + len(hard_y), 4))
+    hard_view = HardView(hard_y, embeddings[len(owner_y) :], targets)
+    selector = make_selector(method)
+    picks = selector.select(OwnerView(owner_y, embeddings[: len(owner_y)], owner), hard_view, 9)
+    dense = OwnerView(owner_y, embeddings[: len(owner_y)], owner.dense())
+    np.testing.assert_array_equal(picks, selector.select(dense, hard_view, 9))
+    with pytest.raises(ValueError, match="owner.gradients"):
+        OwnerView(owner_y[:-1], None, owner)
+
+
+def test_omp_on_factored_gradients_never_forms_them_densely():
+    rng = np.random.default_rng(0)
+    n, d, n_classes = 4000, 64, 50  # dense: 4000 × 3250 float64, 104 MB
+    h = rng.random((n, d), dtype=np.float32)
+    owner = last_layer_factors(h, rng.normal(size=(n, n_classes)), rng.integers(0, n_classes, n))
+    target = owner[:5].total()
+    tracemalloc.start()
+    try:
+        picks, _ = nonneg_ridge_omp(owner, target, 10)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(picks) > 0
+    assert peak < 20e6  # the factors are 1.8 MB; one float32 dense copy alone would be 52 MB
 
 
 # --- share_budget ---------------------------------------------------------------------------------

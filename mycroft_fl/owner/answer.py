@@ -11,7 +11,7 @@ from mycroft_fl.core.embedders import make_embedder
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import Classifier, features_and_logits, set_weights
 from mycroft_fl.core.query import Query
-from mycroft_fl.owner.gradients import last_layer_gradients
+from mycroft_fl.owner.gradients import last_layer_factors
 from mycroft_fl.owner.selectors import HardView, OwnerView, Selector, make_selector
 
 
@@ -26,8 +26,8 @@ def hard_view(
     samples private computes it itself and sends only this."""
     targets = embeddings = None
     if selector.needs_gradients:
-        gradients = last_layer_gradients(*features_and_logits(model, hard.x), hard.y)
-        targets = {int(c): gradients[hard.y == c].sum(axis=0) for c in np.unique(hard.y)}
+        gradients = last_layer_factors(*features_and_logits(model, hard.x), hard.y)
+        targets = {int(c): gradients[hard.y == c].total() for c in np.unique(hard.y)}
     if selector.needs_embeddings and embed is not None:
         embeddings = embed(hard.x)
     return HardView(y=hard.y, embeddings=embeddings, targets=targets)
@@ -111,7 +111,7 @@ def select_for_query(
     else:
         hard = hard_view(selector, model, embed, Dataset(query.hard_x, query.hard_y))
     gradients = (
-        last_layer_gradients(*features_and_logits(model, owner_x), owner_y)
+        last_layer_factors(*features_and_logits(model, owner_x), owner_y)
         if selector.needs_gradients
         else None
     )

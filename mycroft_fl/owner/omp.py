@@ -11,10 +11,11 @@ from scipy.linalg import solve_triangular
 from scipy.optimize import nnls
 
 from mycroft_fl.core.params import as_count, as_matrix
+from mycroft_fl.owner.gradients import DenseGradients, LastLayerGradients
 
 
 def nonneg_ridge_omp(
-    gradients: np.ndarray,
+    gradients: np.ndarray | LastLayerGradients | DenseGradients,
     target: np.ndarray,
     k: int,
     *,
@@ -34,13 +35,37 @@ def nonneg_ridge_omp(
     discounts large-loss candidates and picked less useful data on the digits benchmark; see
     tests/test_digits_ranking.py.) After each pick the weights on the support are refit exactly
     (non-negative penalised ridge least squares). Stops after k picks or when no candidate has a
-    positive correlation left. Cost per step is O(n·D): correlations are kept as Gᵀb - (GᵀG_S) w,
-    nothing n×n is formed.
+    positive correlation left. Correlations are kept as Gᵀb - (GᵀG_S) w, nothing n×n is formed.
 
-    Returns (indices, weights): at most k picks, ordered by weight descending (ties by index); weights are
-    >= 0 (a pick can end with weight 0 when later picks explain it better).
+    `gradients` may be factored (`LastLayerGradients`, from `last_layer_factors`): then nothing n×D is
+    formed either. Gᵀb costs O(n·C·d) once and each step's column of GᵀG_S O(n·(C + d)) (dense:
+    O(n·D), D = C·(d+1)); both are streamed over rows in float64, so the memory beyond the gradients
+    is O(n·k) (the columns of the picks). Every product, the Gram and the refit are float64.
+
+    Parameters
+    ----------
+    gradients : numpy.ndarray or LastLayerGradients or DenseGradients
+        The candidates' gradients g_i: an (n, D) matrix or factored.
+    target : numpy.ndarray
+        b, (D,).
+    k : int
+        The most candidates to pick.
+    ridge : float
+        λ > 0: keeps the refit well-posed (and the Gram positive definite).
+    penalty : numpy.ndarray or None
+        (n,) extra ridge weights >= 0 per candidate (None: none).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (indices, weights): at most k picks, ordered by weight descending (ties by index); weights
+        are >= 0 (a pick can end with weight 0 when later picks explain it better).
     """
-    grads = as_matrix(gradients, "gradients")
+    grads = (
+        gradients
+        if isinstance(gradients, LastLayerGradients | DenseGradients)
+        else DenseGradients(gradients)
+    )
     n, dim = grads.shape
     b = np.asarray(target)
     if b.shape != (dim,):
@@ -65,10 +90,8 @@ def nonneg_ridge_omp(
         diagonal = np.full(n, float(ridge))
     column_scale = 1.0 / np.sqrt(diagonal)
 
-    gb = grads @ b.astype(np.float64)
-    cross = np.empty(
-        (n, k)
-    )  # column s: every candidate's dot product with pick s; rows `support`: G_SᵀG_S
+    gb = grads.dot(b)
+    cross = np.empty((n, k), order="F")  # column s: g_i·g_(pick s); rows `support`: G_SᵀG_S
     support: list[int] = []
     free = np.ones(n, dtype=bool)
     weights = np.empty(0)
@@ -80,7 +103,7 @@ def nonneg_ridge_omp(
         score = corr if penalty is None else corr * column_scale
         j = int(np.argmax(np.where(eligible, score, -np.inf)))
         s = len(support)
-        cross[:, s] = grads @ grads[j].astype(np.float64)
+        cross[:, s] = grads.gram_column(j)
         support.append(j)
         free[j] = False
         gram = cross[support, : s + 1]

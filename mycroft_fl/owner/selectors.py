@@ -26,6 +26,7 @@ from mycroft_fl.core.params import (
     check_params,
 )
 from mycroft_fl.owner.budget import interleave, share_budget
+from mycroft_fl.owner.gradients import LastLayerGradients
 from mycroft_fl.owner.omp import geometric_median, nonneg_ridge_omp
 from mycroft_fl.owner.retrieval import normalize_rows, select_retrieval
 
@@ -78,20 +79,23 @@ class HardView:
 class OwnerView:
     """What an owner computes on its own data with the model and embedder it was sent.
 
-    y: (n,) labels. embeddings: (n, e) (retrieval, mycroft). gradients: (n, D) from
-    `last_layer_gradients` (gradmatch, mycroft).
+    y: (n,) labels. embeddings: (n, e) (retrieval, mycroft). gradients (gradmatch, mycroft): factored
+    from `last_layer_factors`, or dense (n, D).
     """
 
     y: np.ndarray
     embeddings: np.ndarray | None = None
-    gradients: np.ndarray | None = None
+    gradients: np.ndarray | LastLayerGradients | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "y", as_labels(self.y, "owner.y"))
         for name in ("embeddings", "gradients"):
-            if getattr(self, name) is not None:
-                checked = as_matrix(getattr(self, name), f"owner.{name}", rows=len(self.y))
-                object.__setattr__(self, name, checked)
+            value = getattr(self, name)
+            if isinstance(value, LastLayerGradients):
+                if len(value) != len(self.y):
+                    raise ValueError(f"owner.{name} must have {len(self.y)} rows, got {len(value)}")
+            elif value is not None:
+                object.__setattr__(self, name, as_matrix(value, f"owner.{name}", rows=len(self.y)))
 
 
 @dataclass(frozen=True)
