@@ -1,7 +1,7 @@
-"""`flwr run .` on the local simulation engine: the default digits scenario, five simulated owners.
+"""`flwr run .`: the ServerApp's run config, and the app on the local simulation engine.
 
-`flwr run` starts a detached local SuperLink that outlives the command; this test isolates it on free
-ports and a private FLWR_HOME, and stops it by its PID (found by that FLWR_HOME path) afterwards.
+`flwr run` starts a detached local SuperLink that outlives the command; the slow tests isolate it on
+free ports and a private FLWR_HOME, and stop it by its PID (found by that FLWR_HOME path) afterwards.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from flower_fakes import FakeGrid
 from flower_procs import (
     REPO,
     VENV_BIN,
@@ -22,6 +23,46 @@ from flower_procs import (
     owned_processes,
     wait_gone,
 )
+from flwr.app import Context, RecordDict
+
+from mycroft_fl.core.errors import InputError
+from mycroft_fl.core.tomlfile import read_toml
+from mycroft_fl.flower.server_app import APP_DIR, RUN_DEFAULTS, main, scenario_location
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "run_config, message",
+    [
+        ({"budgte": 16}, "run config: unknown key 'budgte'"),
+        ({"budget": -3}, "run config: budget must be an integer >= 0, got -3"),
+        ({"budget": 16.5}, "run config: budget must be an integer >= 0, got 16.5"),
+        ({"seed": -2}, "run config: seed must be an integer >= -1"),
+        ({"wait-timeout": 0.0}, "run config: wait-timeout must be a number > 0"),
+        ({"private": "yes"}, "run config: private must be true or false"),
+        ({"strategy": ""}, "run config: strategy must be a non-empty string"),
+        ({"scenario": "simulations/none.toml"}, "none.toml: no such scenario file"),
+    ],
+)
+def test_server_app_refuses_a_bad_run_config_in_one_line_naming_the_key(run_config, message):
+    """Under `flwr run` a bad value would otherwise surface as Flower's exit code only."""
+    context = Context(
+        run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config=run_config
+    )
+    with pytest.raises(InputError) as err:
+        main(FakeGrid({}, {}), context)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_run_config_defaults_are_the_apps():
+    """Under run_simulation the run config is empty: the ServerApp's defaults must be pyproject's."""
+    assert read_toml(REPO / "pyproject.toml")["tool"]["flwr"]["app"]["config"] == RUN_DEFAULTS
+
+
+def test_scenario_is_a_shipped_name_or_a_path_relative_to_the_app():
+    assert scenario_location("clinics") == "clinics"  # found with its data files, not in the bundle
+    assert scenario_location("simulations/digits.toml") == APP_DIR / "simulations/digits.toml"
+    assert scenario_location("/data/study.toml") == Path("/data/study.toml")
 
 
 def _local_superlinks(home: Path) -> list[int]:

@@ -1,19 +1,29 @@
 """The trainer as a Flower ServerApp: `flwr run .` values the owners of a scenario.
 
 run_config keys (pyproject `[tool.flwr.app.config]`, override with `flwr run . -c "key=value"`):
-`scenario` (path, relative to the app, or a shipped name), `strategy` (preset name or file),
+`scenario` (a shipped name, or a path: absolute, or relative to the app), `strategy` (preset name or file),
 `budget` (0 = the strategy's), `seed` (-1 = the scenario's), `out` (directory for the report),
 `wait-timeout` and `reply-timeout` (seconds), `private` (true: no raw hard sample leaves the trainer).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
+from mycroft_fl.core.errors import InputError
+from mycroft_fl.core.params import (
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    Boolean,
+    Interval,
+    Text,
+    check_params,
+)
 from mycroft_fl.core.progress import Progress, ProgressLine
 from mycroft_fl.flower.strategy import MycroftStrategy
 from mycroft_fl.scenarios.spec import Scenario, load_scenario
@@ -25,6 +35,28 @@ APP_DIR = (
 )  # the app: a checkout or a Flower app bundle
 
 app = ServerApp()
+
+# run_config keys, their rules and defaults (the same as pyproject's [tool.flwr.app.config])
+RUN_CONFIG = {
+    "scenario": Text(),
+    "strategy": Text(),
+    "budget": NON_NEGATIVE_INT,
+    "seed": Interval(int, -1, None),
+    "out": Text(),
+    "wait-timeout": POSITIVE,
+    "reply-timeout": POSITIVE,
+    "private": Boolean(),
+}
+RUN_DEFAULTS = {
+    "scenario": "digits",
+    "strategy": "mycroft",
+    "budget": 0,
+    "seed": -1,
+    "out": "runs/flwr",
+    "wait-timeout": 120.0,
+    "reply-timeout": 900.0,
+    "private": False,
+}
 
 
 def run_scenario(
@@ -58,26 +90,60 @@ def run_scenario(
     ).run(grid)
 
 
+def check_run_config(run_config: Mapping[str, object]) -> dict[str, object]:
+    """The run config with defaults filled in, every key known and every value valid.
+
+    Parameters
+    ----------
+    run_config : mapping
+        `context.run_config`: pyproject's `[tool.flwr.app.config]` with the `-c` overrides (empty
+        under `run_simulation`).
+
+    Returns
+    -------
+    dict
+        Every key of `RUN_CONFIG`.
+
+    Raises
+    ------
+    InputError
+        One line naming the first unknown key or bad value.
+    """
+    unknown = sorted(set(run_config) - set(RUN_CONFIG))
+    if unknown:
+        raise InputError(f"run config: unknown key {unknown[0]!r} (keys: {', '.join(RUN_CONFIG)})")
+    values = {**RUN_DEFAULTS, **run_config}
+    check_params(values, RUN_CONFIG, where="run config: ")
+    return values
+
+
+def scenario_location(value: str) -> str | Path:
+    """A shipped scenario's name as it is (found among the installed package's files, with its data);
+    a path, absolute or relative to the app directory (a Flower app bundle carries TOML files, not
+    data: a scenario of your own with data files needs an absolute path)."""
+    path = Path(value)
+    if len(path.parts) == 1 and path.suffix != ".toml":
+        return value
+    return path if path.is_absolute() else APP_DIR / path
+
+
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    cfg = context.run_config
-    name = str(cfg.get("scenario", "digits"))
-    scenario = load_scenario(APP_DIR / name if (APP_DIR / name).is_file() else name)
-    strategy = load_strategy(
-        str(cfg.get("strategy", "mycroft")), budget=int(cfg.get("budget", 0)) or None
-    )
-    seed = int(cfg.get("seed", -1))
+    cfg = check_run_config(context.run_config)
+    scenario = load_scenario(scenario_location(str(cfg["scenario"])))
+    strategy = load_strategy(str(cfg["strategy"]), budget=int(cfg["budget"]) or None)
+    seed = int(cfg["seed"])
     report = run_scenario(
         grid,
         scenario,
         strategy,
         seed=scenario.seed if seed < 0 else seed,
         progress=ProgressLine(),
-        wait_timeout=float(cfg.get("wait-timeout", 120.0)),
-        reply_timeout=float(cfg.get("reply-timeout", 900.0)),
-        private=bool(cfg.get("private", False)),
+        wait_timeout=float(cfg["wait-timeout"]),
+        reply_timeout=float(cfg["reply-timeout"]),
+        private=bool(cfg["private"]),
     )
-    out = Path(str(cfg.get("out", "runs/flwr")))
+    out = Path(str(cfg["out"]))
     path = report.write(out if out.is_absolute() else Path.cwd() / out)
     print(report.table())
     print(f"report: {path}")
