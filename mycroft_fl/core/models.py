@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,9 @@ from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.standardise import fit_standardisation
 
 BUILTIN_MODELS = ("logreg", "mlp", "cnn")
+
+#: Called by `fit` with the model, a batch's indices and the optimiser, after the batch's backward pass.
+StepHook = Callable[[nn.Module, torch.Tensor, torch.optim.Optimizer], None]
 
 
 class Standardize(nn.Module):
@@ -220,8 +224,11 @@ def fit(
     batch_size: int = 64,
     weight_decay: float = 1e-4,
     seed: int = 0,
+    on_step: StepHook | None = None,
 ) -> Classifier:
-    """Train `model` in place with Adam on shuffled mini-batches; the same seed gives the same weights."""
+    """Train `model` in place with Adam on shuffled mini-batches; the same seed gives the same weights.
+    `on_step(model, batch, optimizer)`, if given, sees each batch's indices into `data` after its backward
+    pass and before the optimiser's step (for valuing data during training)."""
     gen = torch.Generator().manual_seed(seed)
     x = torch.from_numpy(data.x)
     y = torch.from_numpy(data.y)
@@ -234,12 +241,21 @@ def fit(
             batch = order[start : start + batch_size]
             opt.zero_grad()
             loss_fn(model(x[batch]), y[batch]).backward()
+            if on_step is not None:
+                on_step(model, batch, opt)
             opt.step()
     model.eval()
     return model
 
 
-def train_new(spec: ModelSpec, data: Dataset, config: TrainConfig, *, seed: int = 0) -> Classifier:
+def train_new(
+    spec: ModelSpec,
+    data: Dataset,
+    config: TrainConfig,
+    *,
+    seed: int = 0,
+    on_step: StepHook | None = None,
+) -> Classifier:
     """A fresh model of `spec`, standardised on `data` and trained on it for `config.epochs`."""
     model = spec.build(seed=seed)
     norm = model.features[0] if isinstance(model.features, nn.Sequential) else None
@@ -253,11 +269,17 @@ def train_new(spec: ModelSpec, data: Dataset, config: TrainConfig, *, seed: int 
         batch_size=config.batch_size,
         weight_decay=config.weight_decay,
         seed=seed,
+        on_step=on_step,
     )
 
 
 def fine_tune(
-    model: Classifier, data: Dataset, config: TrainConfig, *, seed: int = 0
+    model: Classifier,
+    data: Dataset,
+    config: TrainConfig,
+    *,
+    seed: int = 0,
+    on_step: StepHook | None = None,
 ) -> Classifier:
     """A copy of `model` trained further on `data` for `config.finetune_epochs`; `model` is untouched."""
     return fit(
@@ -268,6 +290,7 @@ def fine_tune(
         batch_size=config.batch_size,
         weight_decay=config.weight_decay,
         seed=seed,
+        on_step=on_step,
     )
 
 

@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 from mycroft_fl.core.params import (
+    NON_NEGATIVE_INT,
     POSITIVE_INT,
+    Boolean,
     Constraint,
     Interval,
     build_named,
@@ -21,6 +23,7 @@ from mycroft_fl.core.params import (
 from mycroft_fl.core.progress import Progress
 from mycroft_fl.trainer.coalitions import Coalitions
 from mycroft_fl.trainer.games import Game, ValuationResult, leave_one_out, shapley
+from mycroft_fl.trainer.inrun import in_run_shapley
 
 #: Exact Shapley over more owners than this (over a million retrains) is refused.
 MAX_EXACT = 20
@@ -138,7 +141,51 @@ class Shapley(Valuer):
         )
 
 
-VALUERS: dict[str, type[Valuer]] = {c.name: c for c in (Retrain, LeaveOneOut, Shapley)}
+@dataclass(frozen=True)
+class InRun(Valuer):
+    """In-Run Data Shapley (`trainer/inrun.py`): every owner valued in one run of the trainer's scoring
+    procedure on its data plus all the owners' subsets (first order, plus the batch's interaction
+    term with `second_order`); then the `recheck` best are retrained alone and rank first, by those
+    exact utilities."""
+
+    name: ClassVar[str] = "inrun"
+    meaning: ClassVar[str] = (
+        "its In-Run Data Shapley value (the drop of the held-out hard samples' loss its samples caused "
+        "in one training run with every owner's data) or, for the `recheck` best, which rank first, v(its "
+        "data alone)"
+    )
+    on_coalitions: ClassVar[bool] = True
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "recheck": NON_NEGATIVE_INT,
+        "second_order": Boolean(),
+    }
+    recheck: int = 0
+    second_order: bool = False
+
+    def value(
+        self, coalitions: Coalitions, *, seed: int = 0, progress: Progress | None = None
+    ) -> ValuationResult:
+        run = in_run_shapley(
+            coalitions.trainer,
+            coalitions.subsets,
+            second_order=self.second_order,
+            progress=progress,
+        )
+        values = dict(run.values)
+        best = tuple(sorted(values, key=lambda k: (-values[k], k))[: self.recheck])
+        for i, k in enumerate(best):
+            values[k] = coalitions.utility(frozenset({k}))
+            if progress:
+                progress("inrun: best owners rechecked", i + 1, len(best))
+        return ValuationResult(
+            values,
+            evaluations=len(best),
+            first=best,
+            cost={"inrun_steps": run.steps, "per_sample_gradients": run.per_sample_gradients},
+        )
+
+
+VALUERS: dict[str, type[Valuer]] = {c.name: c for c in (Retrain, LeaveOneOut, Shapley, InRun)}
 
 
 def make_valuer(name: str, **params: object) -> Valuer:
