@@ -5,7 +5,17 @@ import math
 import numpy as np
 import pytest
 
-from mycroft_fl.trainer.ranking import ndcg, rank_owners, rank_quality
+from mycroft_fl.trainer.ranking import (
+    acquisition_regret,
+    detection,
+    ndcg,
+    ndcg_at_k,
+    precision_at_k,
+    random_regret,
+    rank_owners,
+    rank_quality,
+    top_k,
+)
 
 # --- rank_owners ---------------------------------------------------------------------------------
 
@@ -170,3 +180,53 @@ def test_fewer_than_two_owners_gives_nan():
 def test_ndcg_directly():
     assert ndcg(np.array([3.0, 2.0, 1.0]), np.array([1.0, 0.5, 0.0])) == pytest.approx(1.0)
     assert math.isnan(ndcg(np.array([1.0, 2.0]), np.array([4.0, 4.0])))
+
+
+# --- evaluation at k -----------------------------------------------------------------------------
+
+
+def test_top_k_breaks_ties_by_id_and_skips_unscored_owners():
+    assert top_k({"b": 0.5, "a": 0.5, "c": 0.9, "d": None, "e": math.nan}, 2) == ["c", "a"]
+
+
+def test_precision_at_k_counts_the_shared_top_owners():
+    reference = {"a": 4.0, "b": 3.0, "c": 2.0, "d": 1.0}
+    assert precision_at_k({"a": 1.0, "c": 0.9, "b": 0.1, "d": 0.0}, reference, 2) == 0.5
+    assert precision_at_k({"b": 1.0, "a": 0.9, "c": 0.1, "d": 0.0}, reference, 2) == 1.0
+
+
+def test_ndcg_at_k_by_hand():
+    # relevance a 0, b 2, c 1; ordered a, b: DCG@2 = 0 + 2/log2(3); ideal b, c: 2 + 1/log2(3)
+    reference = {"a": 1.0, "b": 3.0, "c": 2.0}
+    expected = (2 / math.log2(3)) / (2 + 1 / math.log2(3))
+    assert ndcg_at_k({"a": 3.0, "b": 2.0, "c": 1.0}, reference, 2) == pytest.approx(expected)
+    assert ndcg_at_k({"b": 3.0, "c": 2.0, "a": 1.0}, reference, 2) == pytest.approx(1.0)
+
+
+# Coalitions of two of four owners: d misleads (it buys hard accuracy that the others do not).
+PAIRS = {
+    frozenset("ab"): 0.50,
+    frozenset("ac"): 0.40,
+    frozenset("bc"): 0.30,
+    frozenset("ad"): 0.70,
+    frozenset("bd"): 0.20,
+    frozenset("cd"): 0.10,
+}
+
+
+def test_acquisition_regret_by_hand():
+    assert acquisition_regret(PAIRS, frozenset("bc")) == pytest.approx(0.70 - 0.30)
+    # the best of the eligible owners is {a, b}; buying the misleading d can beat it (regret < 0)
+    assert acquisition_regret(PAIRS, frozenset("bc"), set("abc")) == pytest.approx(0.50 - 0.30)
+    assert acquisition_regret(PAIRS, frozenset("ad"), set("abc")) == pytest.approx(0.50 - 0.70)
+
+
+def test_random_regret_is_the_best_minus_the_mean_of_every_draw():
+    assert random_regret(PAIRS, 2, set("abc")) == pytest.approx(0.50 - 2.2 / 6)
+    assert random_regret(PAIRS, 2) == pytest.approx(0.70 - 2.2 / 6)
+
+
+def test_detection_precision_and_recall():
+    assert detection({"a", "b"}, {"b", "c"}) == (0.5, 0.5)
+    assert detection(set(), {"c"}) == (None, 0.0)
+    assert detection({"a"}, set()) == (0.0, None)

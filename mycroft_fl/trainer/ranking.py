@@ -68,3 +68,73 @@ def ndcg(scores: np.ndarray, reference: np.ndarray) -> float:
     if not rel.any():
         return math.nan
     return float(ndcg_score(rel[None, :], np.asarray(scores, float)[None, :]))
+
+
+def top_k(scores: Mapping[str, float | None], k: int) -> list[str]:
+    """The `k` owners with the highest scores (ties broken by id); owners without a score left out."""
+    scored = [o for o, s in scores.items() if s is not None and not math.isnan(s)]
+    return sorted(scored, key=lambda o: (-float(scores[o]), o))[:k]
+
+
+def precision_at_k(
+    scores: Mapping[str, float | None], reference: Mapping[str, float | None], k: int
+) -> float:
+    """Share of the `k` owners `scores` ranks first that are among `reference`'s first `k` (`top_k`)."""
+    return len(set(top_k(scores, k)) & set(top_k(reference, k))) / k
+
+
+def ndcg_at_k(
+    scores: Mapping[str, float | None], reference: Mapping[str, float | None], k: int
+) -> float:
+    """NDCG@k of ordering the owners both have by `scores`, relevance = reference − its minimum."""
+    a, b = _paired(scores, reference)
+    rel = b - b.min() if len(b) else b
+    if len(a) < 2 or not rel.any():
+        return math.nan
+    return float(ndcg_score(rel[None, :], a[None, :], k=k))
+
+
+def acquisition_regret(
+    values: Mapping[frozenset[str], float],
+    chosen: frozenset[str],
+    eligible: set[str] | None = None,
+) -> float:
+    """What buying `chosen` loses against the best coalition of as many owners.
+
+    Parameters
+    ----------
+    values
+        Value of each coalition of owners (e.g. held-out hard-accuracy gain with their data together).
+    chosen
+        The coalition bought; a key of `values`.
+    eligible
+        The owners the best coalition may hold (default: any); `chosen` may hold others.
+
+    Returns
+    -------
+    float
+        The best value of a coalition of `len(chosen)` eligible owners minus the value of `chosen`;
+        negative when `chosen` gains more with owners outside `eligible`.
+    """
+    return _best(values, len(chosen), eligible) - values[chosen]
+
+
+def random_regret(
+    values: Mapping[frozenset[str], float], k: int, eligible: set[str] | None = None
+) -> float:
+    """The expected `acquisition_regret` of `k` owners drawn uniformly at random: the best value of
+    `k` eligible owners minus the mean over every coalition of `k` owners in `values` (all of them)."""
+    return _best(values, k, eligible) - float(
+        np.mean([v for c, v in values.items() if len(c) == k])
+    )
+
+
+def _best(values: Mapping[frozenset[str], float], k: int, eligible: set[str] | None) -> float:
+    return max(v for c, v in values.items() if len(c) == k and (eligible is None or c <= eligible))
+
+
+def detection(flagged: set[str], truth: set[str]) -> tuple[float | None, float | None]:
+    """Precision and recall of `flagged` as a detector of `truth`; None where undefined (nothing
+    flagged, nothing to find)."""
+    hits = len(flagged & truth)
+    return (hits / len(flagged) if flagged else None, hits / len(truth) if truth else None)
