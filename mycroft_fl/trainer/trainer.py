@@ -8,7 +8,7 @@ owner's utility measures its data and not the retraining."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from mycroft_fl.core.data import Dataset, TrainerData
 from mycroft_fl.core.embedders import check_embedder_name, embedder_state, make_embedder
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import (
+    DEVICES,
     Classifier,
     ModelSpec,
     TrainConfig,
@@ -23,7 +24,16 @@ from mycroft_fl.core.models import (
     fine_tune,
     get_weights,
     predict,
+    resolve_device,
     train_new,
+)
+from mycroft_fl.core.params import (
+    OPEN_FRACTION,
+    POSITIVE_INT,
+    Boolean,
+    Constraint,
+    Options,
+    check_params,
 )
 from mycroft_fl.core.query import Query
 from mycroft_fl.owner.answer import hard_view
@@ -42,7 +52,8 @@ class TrainerConfig:
     `combine_top`: the combined model uses the subsets of this many best-ranked owners (those with
     positive utility and not flagged harmful). `defences`: reject out-of-domain and padded replies, drop
     replays of the hard query samples, flag harmful owners; off only to measure what they change (the
-    checks of a reply's form always run).
+    checks of a reply's form always run). `device`: where the trainer trains and embeds ("auto": CUDA
+    when torch sees a device, else the CPU).
     """
 
     model: str = "mlp"
@@ -53,26 +64,19 @@ class TrainerConfig:
     retrain: bool = False
     combine_top: int = 3
     defences: bool = True
+    device: str = "auto"
+
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "query_fraction": OPEN_FRACTION,
+        "retrain": Boolean(),
+        "combine_top": POSITIVE_INT,
+        "defences": Boolean(),
+        "device": Options(DEVICES),
+    }
 
     def __post_init__(self) -> None:
         check_embedder_name(self.embedder)
-        if (
-            not isinstance(self.combine_top, int)
-            or isinstance(self.combine_top, bool)
-            or self.combine_top < 1
-        ):
-            raise InputError(f"combine_top must be an integer >= 1, got {self.combine_top!r}")
-        for name in ("retrain", "defences"):
-            if not isinstance(getattr(self, name), bool):
-                raise InputError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if (
-            isinstance(self.query_fraction, bool)
-            or not isinstance(self.query_fraction, (int, float))
-            or not 0 < self.query_fraction < 1
-        ):
-            raise InputError(
-                f"query_fraction must be a number in (0, 1), got {self.query_fraction!r}"
-            )
+        check_params({k: getattr(self, k) for k in self.constraints}, self.constraints)
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,9 @@ class Trainer:
             bad = [c for c in self.config.hard_classes if not 0 <= c < data.n_classes]
             if bad:
                 raise InputError(f"hard_classes {bad} outside 0..{data.n_classes - 1}")
+        self.device = resolve_device(self.config.device)
         self.baseline: Classifier = train_new(
-            self.spec, data.train, self.config.training, seed=seed
+            self.spec, data.train, self.config.training, seed=seed, device=self.device
         )
         split = split_hard_samples(
             data.val,
@@ -134,7 +139,9 @@ class Trainer:
         state = embedder_state(self.config.embedder, self.data.train.x)
         view = None
         if private:
-            embed = make_embedder(self.config.embedder, state, self.baseline)
+            embed = make_embedder(
+                self.config.embedder, state, self.baseline, device=str(self.device)
+            )
             view = hard_view(strategy.selector, self.baseline, embed, self.hard_query)
         return Query(
             selector=strategy.selector.name,
@@ -160,7 +167,9 @@ class Trainer:
             else Dataset.concat([self.data.train, extra])
         )
         if self.config.retrain:
-            model = train_new(self.spec, train, self.config.training, seed=self.seed)
+            model = train_new(
+                self.spec, train, self.config.training, seed=self.seed, device=self.device
+            )
         else:
             model = fine_tune(self.baseline, train, self.config.training, seed=self.seed)
         correct = predict(model, self.data.test.x) == self.data.test.y
