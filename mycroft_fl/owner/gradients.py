@@ -9,7 +9,6 @@ g_i·b = p_iᵀ B [h_i, 1] (B: b as a C × (d+1) matrix) and g_i·g_j = (p_i·p_
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +23,9 @@ BATCH_VALUES = 1 << 22
 class LastLayerGradients:
     """The last-layer gradients of n samples, factored: g_i = p_i ⊗ [h_i, 1].
 
-    p: (n, C) softmax minus one-hot; h: (n, d) penultimate features (float32 keeps them small; every
-    product is taken in float64, streamed over rows in batches of `BATCH_VALUES` values).
+    p: (n, C) softmax minus one-hot; h: (n, d) penultimate features. Float32 keeps them small; every
+    product is accumulated in float64 without a float64 copy of them (matrix products are streamed
+    over rows in batches of `BATCH_VALUES` values).
     """
 
     p: np.ndarray
@@ -67,21 +67,27 @@ class LastLayerGradients:
 
     def dot(self, target: np.ndarray) -> np.ndarray:
         """g_i·target for every sample, float64 (n,): p_iᵀ (W h_i + c) with target = vec([W, c])."""
-        d = self.h.shape[1]
-        matrix = np.asarray(target, dtype=np.float64).reshape(self.p.shape[1], d + 1)
+        n, (n_classes, d) = len(self), (self.p.shape[1], self.h.shape[1])
+        matrix = np.asarray(target, dtype=np.float64).reshape(n_classes, d + 1)
         weight, bias = matrix[:, :d].T.copy(), matrix[:, d]
-        return _by_rows((self.p, self.h), lambda p, h: np.einsum("ij,ij->i", p, h @ weight + bias))
+        batch = max(1, BATCH_VALUES // (n_classes + d))
+        out = np.empty(n)
+        for start in range(0, n, batch):
+            rows = slice(start, start + batch)
+            logits = self.h[rows].astype(np.float64) @ weight + bias
+            out[rows] = np.einsum("ij,ij->i", self.p[rows], logits)
+        return out
 
     def gram_column(self, j: int) -> np.ndarray:
         """g_i·g_j for every sample i, float64 (n,): (p_i·p_j)(h_i·h_j + 1)."""
         pj, hj = self.p[j].astype(np.float64), self.h[j].astype(np.float64)
-        return _by_rows((self.p, self.h), lambda p, h: (p @ pj) * (h @ hj + 1.0))
+        return _dot_rows(self.p, pj) * (_dot_rows(self.h, hj) + 1.0)
 
 
 @dataclass(frozen=True)
 class DenseGradients:
-    """Gradients given as an (n, D) matrix, with the products of `LastLayerGradients` (in float64,
-    streamed over rows), so gradient matching takes either."""
+    """Gradients given as an (n, D) matrix, with the products of `LastLayerGradients` (accumulated in
+    float64), so gradient matching takes either."""
 
     g: np.ndarray
 
@@ -97,25 +103,18 @@ class DenseGradients:
 
     def dot(self, target: np.ndarray) -> np.ndarray:
         """g_i·target for every row, float64 (n,)."""
-        b = np.asarray(target, dtype=np.float64)
-        return _by_rows((self.g,), lambda g: g @ b)
+        return _dot_rows(self.g, np.asarray(target, dtype=np.float64))
 
     def gram_column(self, j: int) -> np.ndarray:
         """g_i·g_j for every row i, float64 (n,)."""
-        gj = self.g[j].astype(np.float64)
-        return _by_rows((self.g,), lambda g: g @ gj)
+        return _dot_rows(self.g, self.g[j].astype(np.float64))
 
 
-def _by_rows(arrays: tuple[np.ndarray, ...], product: Callable[..., np.ndarray]) -> np.ndarray:
-    """`product` of the arrays' rows, taken batch by batch in float64: (n,) float64."""
-    n = len(arrays[0])
-    batch = max(1, BATCH_VALUES // max(1, sum(a.shape[1] for a in arrays)))
-    out = np.empty(n)
-    for start in range(0, n, batch):
-        out[start : start + batch] = product(
-            *(a[start : start + batch].astype(np.float64) for a in arrays)
-        )
-    return out
+def _dot_rows(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """matrix @ vector accumulated in float64 (vector is float64) without a float64 copy of `matrix`:
+    einsum casts in small buffers, and unlike a threaded BLAS product it does not stall on a busy
+    machine."""
+    return np.einsum("ij,j->i", matrix, vector)
 
 
 def last_layer_factors(
