@@ -14,15 +14,19 @@ HONEST = ["specialist", "generalist", "sparse", "unrelated"]
 
 
 @pytest.fixture(scope="module", params=[0, 1])
-def owners(request):
+def report(request):
     sc = load_scenario("hostile")
     trainer = Trainer(sc.trainer_data(), sc.trainer, seed=request.param)
-    report = value_with(
+    return value_with(
         trainer,
         sc.owners_data(),
         resolve_strategy("mycroft", 16),
         behaviours={o.id: o.behaviour for o in sc.owners},
     )
+
+
+@pytest.fixture(scope="module")
+def owners(report):
     return {o["id"]: o for o in report.to_dict()["owners"]}
 
 
@@ -96,3 +100,12 @@ def test_without_the_defences_every_cheater_is_valued_and_ranked():
     )  # credited for the trainer's own hard samples
     assert got["flipper"]["rank"] < got["unrelated"]["rank"]  # its hard-sample gains count in full
     assert got["out-of-domain"]["shared"] == 16 and got["padder"]["shared"] == 16
+
+
+def test_the_report_names_the_replaying_owner(report):
+    table, md = report.table(), report.markdown()
+    assert "replayer (16 replayed)" in table
+    assert (
+        "`replayer` is a replayer: 16 of the 16 samples it sent are the trainer's own hard query samples"
+        in md
+    )

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.strategy_config import StrategyConfig
@@ -90,7 +91,7 @@ class Report:
                 (
                     str(d["rank"]),
                     d["id"],
-                    "harmful" if d["harmful"] else "ok",
+                    owner_status(d),
                     str(d["shared"]),
                     f"{d['hard_accuracy']:.3f}",
                     f"{d['test_accuracy']:.3f}",
@@ -154,7 +155,13 @@ class Report:
                     for o in d["owners"]
                     if o.get("harmful")
                 ],
-                *([""] if any(o.get("harmful") for o in d["owners"]) else []),
+                *[
+                    f"- `{o['id']}` is a replayer: {o['replayed']} of the {o['received']} samples it sent are "
+                    "the trainer's own hard query samples, or near-copies; they were dropped before valuation."
+                    for o in d["owners"]
+                    if o.get("replayed")
+                ],
+                *([""] if any(o.get("harmful") or o.get("replayed") for o in d["owners"]) else []),
                 f"Samples that left owners: {d['exposure']['total_received']} "
                 f"(from {d['exposure']['owners_sharing']} owners); "
                 f"used: {d['exposure']['total_shared']}; replays of the trainer's own hard samples dropped: "
@@ -178,33 +185,19 @@ class Report:
         return out / "report.json"
 
     def plot(self, path: Path) -> None:
-        """A bar per owner: ranked owners by utility (red: flagged harmful), then the rejected and
-        failed ones (grey, with their status) so no owner is missing from the picture."""
+        """ranking.png: the bars of `ranking_bars`."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        owners = self.to_dict()["owners"]
-        ranked = [d for d in owners if d["status"] == "ok"]
-        if len(ranked) > 40:  # a readable chart: the 20 best and the 20 worst
-            ranked = ranked[:20] + ranked[-20:]
-        dropped = [d for d in owners if d["status"] != "ok"][:20]
-        rows = ranked + dropped
-        labels = [
-            f"{d['rank']}. {d['id']}" + (" (harmful)" if d.get("harmful") else "") for d in ranked
-        ]
-        labels += [f"-  {d['id']} ({d['status']})" for d in dropped]
-        values = [d["utility"] for d in ranked] + [0.0] * len(dropped)
-        colours = ["tab:red" if d.get("harmful") else "tab:blue" for d in ranked] + [
-            "lightgrey"
-        ] * len(dropped)
-        fig, ax = plt.subplots(figsize=(7, 0.4 * len(rows) + 1.5))
-        ax.barh(labels[::-1], values[::-1], color=colours[::-1])
-        for i, d in enumerate(reversed(rows)):
-            if d["status"] != "ok":
+        bars = ranking_bars(self.to_dict()["owners"])[::-1]  # the best at the top
+        fig, ax = plt.subplots(figsize=(7, 0.4 * len(bars) + 1.5))
+        ax.barh([b.label for b in bars], [b.value for b in bars], color=[b.colour for b in bars])
+        for i, bar in enumerate(bars):
+            if bar.reason is not None:
                 ax.annotate(
-                    str(d.get("reason", ""))[:60],
+                    bar.reason[:60],
                     (0, i),
                     xytext=(4, -3),
                     textcoords="offset points",
@@ -226,6 +219,46 @@ class Report:
         fig.tight_layout()
         fig.savefig(path, dpi=100)
         plt.close(fig)
+
+
+class Bar(NamedTuple):
+    """One owner's bar in ranking.png."""
+
+    label: str
+    value: float
+    colour: str
+    reason: str | None = None
+
+
+def ranking_bars(owners: list[dict]) -> list[Bar]:
+    """The bars of ranking.png from report.json's owners (in rank order): every valued owner by its
+    utility, red when harmful, its status in the label; then the rejected and failed ones, grey, with
+    their reason, so no owner is missing from the picture. Over 40 valued owners: the best and worst 20."""
+    ranked = [d for d in owners if d["status"] == "ok"]
+    if len(ranked) > 40:
+        ranked = ranked[:20] + ranked[-20:]
+    bars = [
+        Bar(
+            f"{d['rank']}. {d['id']}"
+            + ("" if owner_status(d) == "ok" else f" ({owner_status(d)})"),
+            d["utility"],
+            "tab:red" if d.get("harmful") else "tab:blue",
+        )
+        for d in ranked
+    ]
+    dropped = [d for d in owners if d["status"] != "ok"][:20]
+    return bars + [
+        Bar(f"-  {d['id']} ({d['status']})", 0.0, "lightgrey", str(d["reason"])) for d in dropped
+    ]
+
+
+def owner_status(owner: dict) -> str:
+    """What the table says of a valued owner: ok, harmful, or a replayer (it sent back the trainer's own
+    hard query samples), or both."""
+    words = ["harmful"] if owner.get("harmful") else []
+    if owner.get("replayed"):
+        words.append(f"replayer ({owner['replayed']} replayed)")
+    return ", ".join(words) or "ok"
 
 
 def clean_json(value):
