@@ -9,6 +9,7 @@ import math
 
 import pytest
 
+from mycroft_fl.cli.compare import Stat
 from mycroft_fl.cli.main import main
 
 TINY = ["--strategies", "mycroft,random", "--budgets", "8,4", "--seeds", "2", "--quiet"]
@@ -65,6 +66,7 @@ def test_json_holds_every_run_in_range(tiny):
         "seeds": [0, 1],
         "owners": 5,
     }
+    assert doc["settings"]["k"] == 3 and doc["settings"]["misleading"] == ["noisy"]
     runs = doc["runs"]
     assert sorted((r["strategy"], r["budget"] or 0, r["seed"]) for r in runs) == sorted(
         [("full-information", 0, s) for s in (0, 1)]
@@ -149,6 +151,51 @@ def test_aggregates_are_the_mean_and_spread_over_seeds(tiny):
         assert s["n"] == 2 and s["mean"] == pytest.approx(sum(values) / 2)
         assert s["std"] == pytest.approx(abs(values[0] - values[1]) / math.sqrt(2))
     assert doc["control"]["hard_accuracy"]["n"] == 2 and "gain_fraction" in doc["definitions"]
+
+
+def test_evaluation_protocol_per_run(tiny):
+    out, stdout, doc = tiny
+    runs = doc["runs"]
+    for r in runs:
+        assert 0 <= r["precision_at_k"] <= 1 and 0 <= r["ndcg_at_k"] <= 1
+        # the best 3 of the four honest owners; random draws 3 of all five
+        assert r["random_regret_at_k"] >= 0 and -1 <= r["regret_at_k"] <= 1
+        flagged = {o for o, v in r["owners"].items() if v["harmful"]}
+        assert r["harm_recall"] == ("noisy" in flagged)
+        assert r["harm_precision"] == (None if not flagged else ("noisy" in flagged) / len(flagged))
+        assert r["test_minus_control"] == pytest.approx(
+            r["combined_test_accuracy"] - doc["trainers"][r["seed"]]["test_accuracy"]
+        )
+    for seed in (0, 1):  # random's expected regret is the seed's, whatever the strategy
+        assert len({r["random_regret_at_k"] for r in runs if r["seed"] == seed}) == 1
+    for r in (r for r in runs if r["strategy"] == "full-information"):
+        assert r["precision_at_k"] == 1 and r["ndcg_at_k"] == pytest.approx(1)
+    aggs = {(a["strategy"], a["budget"]): a for a in doc["aggregates"]}
+    for budget in (4, 8):
+        diffs = [
+            m["combined_hard_accuracy"] - r["combined_hard_accuracy"]
+            for m in runs
+            for r in runs
+            if (m["strategy"], r["strategy"]) == ("mycroft", "random")
+            and m["budget"] == r["budget"] == budget
+            and m["seed"] == r["seed"]
+        ]
+        s = aggs[("mycroft", budget)]["minus_random"]
+        assert s["mean"] == pytest.approx(sum(diffs) / 2) and s["lo"] <= s["mean"] <= s["hi"]
+        assert aggs[("random", budget)]["minus_random"]["mean"] == 0
+    assert aggs[("full-information", None)]["minus_random"]["n"] == 0
+    assert doc["reference_agreement"]["n"] == 1  # one pair of seeds
+    for text in (stdout, (out / "compare.md").read_text()):
+        assert "regret@k" in text and "harm recall" in text and "hard acc - random's" in text
+
+
+def test_bootstrap_interval_of_the_mean():
+    s = Stat.of([0.1, 0.2, None, 0.6, math.nan])
+    assert (s.mean, s.n) == (pytest.approx(0.3), 3)
+    assert s.std == pytest.approx(math.sqrt(((0.2) ** 2 + 0.1**2 + 0.3**2) / 2))
+    assert 0.1 <= s.lo < s.mean < s.hi <= 0.6
+    assert Stat.of([0.5]) == Stat(0.5, None, 1, None, None)
+    assert Stat.of([]) == Stat(None, None, 0, None, None)
 
 
 def test_same_options_give_the_same_json(tiny, tmp_path):

@@ -12,7 +12,8 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +21,32 @@ import numpy as np
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.progress import Progress
 from mycroft_fl.scenarios.spec import Scenario
+from mycroft_fl.trainer.coalitions import Coalitions
 from mycroft_fl.trainer.in_process import value_with
-from mycroft_fl.trainer.ranking import rank_quality
-from mycroft_fl.trainer.report import clean_json
+from mycroft_fl.trainer.ranking import (
+    acquisition_regret,
+    detection,
+    ndcg_at_k,
+    precision_at_k,
+    random_regret,
+    rank_quality,
+    top_k,
+)
+from mycroft_fl.trainer.report import Report, clean_json
 from mycroft_fl.trainer.strategy_config import StrategyConfig, resolve_strategy
 from mycroft_fl.trainer.trainer import Trainer
 
 REFERENCE = "full-information"
+SHAPLEY = "shapley"
+RANDOM = "random"
 DEFAULT_STRATEGIES = ("mycroft", "gradmatch", "retrieval", "random")
 DEFAULT_BUDGETS = (8, 16, 32)
+TOP_K = 3
+MISLEADING_LABEL_NOISE = 0.5
+RESAMPLES = 2000  # bootstrap resamples of the seeds
 
-# Per-run figures: key -> (column heading, format).
-METRICS = {
+# Per-run figures: key -> (column heading, format); the first table, then the evaluation protocol's.
+FIGURES = {
     "combined_hard_accuracy": ("combined hard acc", ".3f"),
     "combined_test_accuracy": ("combined test acc", ".3f"),
     "gain_fraction": ("share of full-info gain", ".0%"),
@@ -46,6 +61,20 @@ METRICS = {
     "valuation_s": ("valuation s", ".2f"),
     "wall_s": ("wall s", ".1f"),
 }
+PROTOCOL = {
+    "minus_random": ("hard acc - random's", "+.3f"),
+    "test_minus_control": ("test acc - control", "+.3f"),
+    "regret_at_k": ("regret@k", ".3f"),
+    "random_regret_at_k": ("random's regret@k", ".3f"),
+    "precision_at_k": ("precision@k", ".2f"),
+    "ndcg_at_k": ("NDCG@k", ".2f"),
+    "precision_at_k_shapley": ("precision@k vs Shapley", ".2f"),
+    "ndcg_at_k_shapley": ("NDCG@k vs Shapley", ".2f"),
+    "harm_precision": ("harm precision", ".2f"),
+    "harm_recall": ("harm recall", ".2f"),
+    "kendall_honest": ("Kendall tau-b, honest owners", ".2f"),
+}
+METRICS = {**FIGURES, **PROTOCOL}
 
 DEFINITIONS = {
     "hard accuracy": "accuracy on the held-out hard samples, which no owner ever saw",
@@ -65,13 +94,36 @@ DEFINITIONS = {
     "rank (failed, rejected) left out. Ranks, not raw utilities, because the "
     "ranking is what the trainer acts on: an owner that buys hard accuracy by "
     "breaking other classes ranks last",
-    "mean, std, n": "mean and sample standard deviation over seeds (std null with one seed); n counts the seeds "
-    "where the figure is defined",
+    "mean, std, n, lo, hi": "mean and sample standard deviation over seeds (std null with one seed); n counts "
+    "the seeds where the figure is defined; [lo, hi] is the 95% percentile bootstrap interval of the mean "
+    f"over seeds ({RESAMPLES} resamples; null with one seed)",
     "retrains, valuation_s": "what valuing the owners cost the trainer (report.json's valuation): distinct "
     "retrainings of the model (each owner's data alone, the combined model, and under "
     "loo and shapley every coalition of owners their values need) and their seconds",
     "wall_s": "seconds of one strategy run on a fitted trainer, owners' selection included; fitting the trainer, "
     "shared by all runs of a seed, is timed apart (fit_s)",
+    "minus_random": "combined hard acc minus random's at the same budget and seed (its interval: of the paired "
+    "differences)",
+    "test_minus_control": "combined test acc minus the control's: below 0, buying data broke the rest of the task",
+    "misleading owners": "the owners built to mislead (settings.misleading): the scenario's owners with "
+    f"label_noise >= {MISLEADING_LABEL_NOISE} or a cheating `behaviour`; owners with corrupted features "
+    "keep their true labels and are not counted",
+    "regret_at_k, random_regret_at_k": "acquisition regret@k: held-out hard-accuracy gain lost by buying the "
+    "full-information subsets of the strategy's k best-ranked owners together instead of the best k "
+    "owners that are not misleading (every coalition of k owners retrained once a seed on full "
+    "information's subsets); negative where the strategy's k include a misleading owner that gains more. "
+    "random_regret_at_k: the expected regret of k owners drawn at random (the best minus the mean over "
+    "every coalition of k owners)",
+    "precision_at_k, ndcg_at_k": "of the strategy's ranking against full information's of the same seed: "
+    "share of its k best owners among full information's k best (ties by id), and NDCG@k with "
+    "relevance = the reference's rank counted from the bottom",
+    "precision_at_k_shapley, ndcg_at_k_shapley": "the same against Data Shapley's ranking (where `shapley` "
+    "ran on that seed)",
+    "harm_precision, harm_recall": "owners flagged harmful as a detector of the misleading owners: share of "
+    "the flagged that mislead (null when none is flagged) and of the misleading that are flagged",
+    "kendall_honest": "Kendall tau-b against full information's ranking over the owners that are not "
+    "misleading; reference_agreement: the same between full information's rankings of every pair "
+    "of seeds (its interval is over pairs, which share seeds)",
 }
 
 
@@ -110,6 +162,120 @@ def resolve_strategies(strategies: Iterable[str | StrategyConfig]) -> list[Strat
     return [c for c in configs if c.name != REFERENCE]
 
 
+def misleading_owners(scenario: Scenario) -> list[str]:
+    """The owners a scenario builds to mislead: label noise >= 0.5 or a cheating behaviour.
+
+    Parameters
+    ----------
+    scenario
+        The scenario whose owner specifications are read.
+
+    Returns
+    -------
+    list[str]
+        Their ids, in the scenario's order.
+    """
+    return [
+        o.id
+        for o in scenario.owners
+        if o.label_noise >= MISLEADING_LABEL_NOISE or o.behaviour != "honest"
+    ]
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean, sample standard deviation, count and 95% bootstrap interval of the mean of some values."""
+
+    mean: float | None
+    std: float | None
+    n: int
+    lo: float | None
+    hi: float | None
+
+    @classmethod
+    def of(cls, values: Iterable[float | None]) -> Stat:
+        """The statistics of the defined values (None and nan left out).
+
+        Parameters
+        ----------
+        values
+            One value per seed (or per pair of seeds).
+
+        Returns
+        -------
+        Stat
+            With mean None when no value is defined, std, lo and hi None with fewer than two.
+        """
+        xs = np.array([float(v) for v in values if v is not None and not math.isnan(v)])
+        if len(xs) < 2:
+            mean = float(xs[0]) if len(xs) else None
+            return cls(mean, None, len(xs), None, None)
+        rng = np.random.default_rng(0)
+        means = xs[rng.integers(0, len(xs), (RESAMPLES, len(xs)))].mean(axis=1)
+        lo, hi = np.percentile(means, [2.5, 97.5])
+        return cls(float(xs.mean()), float(xs.std(ddof=1)), len(xs), float(lo), float(hi))
+
+
+@dataclass
+class Run:
+    """One strategy run's figures on one seed (`budget` None: not budgeted); `METRICS` says what each
+    is, `owners` holds each owner's utility, rank, harm flag and samples received."""
+
+    strategy: str
+    selector: str
+    valuer: str
+    budget: int | None
+    seed: int
+    combined_hard_accuracy: float
+    combined_test_accuracy: float
+    gain_fraction: float | None
+    test_minus_control: float
+    owners_hard_accuracy: float | None
+    owners_utility: float | None
+    exposed_total: int
+    exposed_per_owner: float
+    spearman: float
+    kendall_tau_b: float
+    top1: float
+    kendall_honest: float
+    precision_at_k: float
+    ndcg_at_k: float
+    regret_at_k: float | None
+    random_regret_at_k: float | None
+    harm_precision: float | None
+    harm_recall: float | None
+    retrains: int
+    valuation_s: float
+    wall_s: float
+    combined_owners: list[str]
+    owners: dict[str, dict]
+
+    def scores(self, leave_out: Iterable[str] = ()) -> dict[str, float | None]:
+        """Higher = better from the ranks (None for owners without a rank), `leave_out` left out."""
+        skip = set(leave_out)
+        return {
+            o: None if v["rank"] is None else -float(v["rank"])
+            for o, v in self.owners.items()
+            if o not in skip
+        }
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """The statistics over seeds of every figure of one strategy at one budget."""
+
+    strategy: str
+    budget: int | None
+    stats: dict[str, Stat]
+
+    def to_dict(self) -> dict:
+        return {
+            "strategy": self.strategy,
+            "budget": self.budget,
+            **{k: asdict(v) for k, v in self.stats.items()},
+        }
+
+
 @dataclass
 class Comparison:
     """Every run's figures (`runs`), per-seed trainer facts (`trainers`), and the settings."""
@@ -117,25 +283,55 @@ class Comparison:
     scenario: str
     settings: dict
     trainers: list[dict]
-    runs: list[dict]
+    runs: list[Run]
     total_s: float
 
     @property
     def strategies(self) -> list[str]:
         return self.settings["strategies"]
 
-    def aggregates(self) -> list[dict]:
-        """Mean, spread and n over seeds of every figure, per strategy and budget; the reference first."""
+    def figures(self, run: Run) -> dict[str, float | None]:
+        """Every figure of `METRICS` for one run, those paired with random's and Data Shapley's runs of
+        its seed included."""
+        k = self.settings["k"]
+        paired = {(r.strategy, r.budget, r.seed): r for r in self.runs}
+        rnd = paired.get((RANDOM, run.budget, run.seed)) if run.budget is not None else None
+        shapley = paired.get((SHAPLEY, None, run.seed))
+        return {
+            **{key: getattr(run, key) for key in METRICS if hasattr(run, key)},
+            "minus_random": None
+            if rnd is None
+            else run.combined_hard_accuracy - rnd.combined_hard_accuracy,
+            "precision_at_k_shapley": None
+            if shapley is None
+            else precision_at_k(run.scores(), shapley.scores(), k),
+            "ndcg_at_k_shapley": None
+            if shapley is None
+            else ndcg_at_k(run.scores(), shapley.scores(), k),
+        }
+
+    def aggregates(self) -> list[Aggregate]:
+        """Statistics over seeds of every figure, per strategy and budget; the reference first."""
         groups: dict[tuple, list[dict]] = {}
         for run in self.runs:
-            groups.setdefault((run["strategy"], run["budget"]), []).append(run)
+            groups.setdefault((run.strategy, run.budget), []).append(self.figures(run))
         return [
-            {"strategy": s, "budget": b, **{k: stat(r[k] for r in runs) for k in METRICS}}
-            for (s, b), runs in groups.items()
+            Aggregate(s, b, {k: Stat.of(f[k] for f in figs) for k in METRICS})
+            for (s, b), figs in groups.items()
         ]
 
-    def control(self) -> dict:
-        return {k: stat(t[k] for t in self.trainers) for k in ("hard_accuracy", "test_accuracy")}
+    def control(self) -> dict[str, Stat]:
+        return {k: Stat.of(t[k] for t in self.trainers) for k in ("hard_accuracy", "test_accuracy")}
+
+    def reference_agreement(self) -> Stat:
+        """Kendall tau-b of full information's ranking between every pair of seeds, over the owners
+        that are not misleading: how far the reference agrees with itself."""
+        refs = [r for r in self.runs if r.strategy == REFERENCE]
+        leave = self.settings["misleading"]
+        return Stat.of(
+            rank_quality(a.scores(leave), b.scores(leave))["kendall_tau_b"]
+            for a, b in combinations(refs, 2)
+        )
 
     def merge(self, other: Comparison) -> Comparison:
         """This comparison with `other`'s strategies added: a comparison of the same scenario on some of the
@@ -153,7 +349,7 @@ class Comparison:
                 *(s for s in other.strategies if s not in self.strategies),
             ],
         }
-        runs = self.runs + [r for r in other.runs if r["strategy"] != REFERENCE]
+        runs = self.runs + [r for r in other.runs if r.strategy != REFERENCE]
         return Comparison(
             self.scenario, settings, self.trainers, runs, self.total_s + other.total_s
         )
@@ -164,53 +360,53 @@ class Comparison:
                 "scenario": self.scenario,
                 "settings": self.settings,
                 "definitions": DEFINITIONS,
-                "control": self.control(),
-                "aggregates": self.aggregates(),
+                "control": {k: asdict(v) for k, v in self.control().items()},
+                "reference_agreement": asdict(self.reference_agreement()),
+                "aggregates": [a.to_dict() for a in self.aggregates()],
                 "trainers": self.trainers,
-                "runs": self.runs,
+                "runs": [asdict(r) for r in self.runs],
                 "timings": {"total_s": round(self.total_s, 3)},
             }
         )
 
-    def rows(self) -> list[list[str]]:
-        """The side-by-side table: a heading, the control, then one row per strategy and budget."""
-        rows = [["strategy", "budget", *(label for label, _ in METRICS.values())]]
-        control = self.control()
-        rows.append(
-            [
-                "control (no owner data)",
-                "0",
-                _cell(control["hard_accuracy"], ".3f"),
-                _cell(control["test_accuracy"], ".3f"),
-                *[""] * (len(METRICS) - 2),
-            ]
-        )
+    def rows(self, columns: Mapping[str, tuple[str, str]] = FIGURES) -> list[list[str]]:
+        """A side-by-side table of `columns`: a heading, the control, then one row per strategy and budget.
+        Cells of `FIGURES` are mean ± sd, others mean [95% interval]."""
+        interval = columns is not FIGURES
+        rows = [["strategy", "budget", *(label for label, _ in columns.values())]]
+        if not interval:
+            control = self.control()
+            rows.append(
+                [
+                    "control (no owner data)",
+                    "0",
+                    _cell(control["hard_accuracy"], ".3f"),
+                    _cell(control["test_accuracy"], ".3f"),
+                    *[""] * (len(columns) - 2),
+                ]
+            )
         for agg in self.aggregates():
             rows.append(
                 [
-                    agg["strategy"],
-                    "all" if agg["budget"] is None else str(agg["budget"]),
-                    *(_cell(agg[k], fmt) for k, (_, fmt) in METRICS.items()),
+                    agg.strategy,
+                    "all" if agg.budget is None else str(agg.budget),
+                    *(_cell(agg.stats[k], fmt, interval) for k, (_, fmt) in columns.items()),
                 ]
             )
         return rows
 
     def table(self) -> str:
-        """The table as aligned plain text."""
-        rows = self.rows()
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        return "\n".join(
-            "  ".join(
-                c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))
-            )
-            for r in rows
-        )
+        """Both tables as aligned plain text."""
+        return "\n\n".join(_plain(self.rows(c)) for c in (FIGURES, PROTOCOL))
 
     def markdown(self, command: str) -> str:
-        rows = self.rows()
-        table = [f"| {' | '.join(rows[0])} |", "|" + "---|" * 2 + "---:|" * len(METRICS)]
-        table += [f"| {' | '.join(r)} |" for r in rows[1:]]
+        tables = []
+        for columns in (FIGURES, PROTOCOL):
+            rows = self.rows(columns)
+            tables += [f"| {' | '.join(rows[0])} |", "|" + "---|" * 2 + "---:|" * len(columns)]
+            tables += [f"| {' | '.join(r)} |" for r in rows[1:]] + [""]
         s = self.settings
+        agree = self.reference_agreement()
         return "\n".join(
             [
                 f"# mycroft-fl compare: {self.scenario}",
@@ -221,13 +417,15 @@ class Comparison:
                 "",
                 f"Scenario `{s['scenario_file']}` with {s['owners']} owners; strategies {', '.join(s['strategies'])} "
                 f"at budgets {', '.join(map(str, s['budgets']))} (samples per owner), and `{REFERENCE}` as the "
-                f"reference; seeds {', '.join(map(str, s['seeds']))}. Cells are mean ± standard deviation over seeds. "
+                f"reference; seeds {', '.join(map(str, s['seeds']))}. The first table's cells are mean ± standard "
+                f"deviation over seeds, the second's mean [95% bootstrap interval]; k = {s['k']}; misleading "
+                f"owners: {', '.join(s['misleading']) or 'none'}. "
                 f"Budget `all`: not budgeted (`{REFERENCE}`: every owner sample of the hard classes; the "
-                f"data-valuation baselines `loo` and `shapley`: every owner sample). "
+                f"data-valuation baselines `loo` and `shapley`: every owner sample). Full information's "
+                f"seed-to-seed Kendall tau-b over the owners that do not mislead: {_cell(agree, '.2f', True)}. "
                 f"Total wall time {self.total_s:.0f} s.",
                 "",
-                *table,
-                "",
+                *tables,
                 *(f"- `{k}`: {v}." for k, v in DEFINITIONS.items()),
                 "",
                 "![combined hard accuracy vs budget](accuracy_vs_budget.png)",
@@ -246,6 +444,11 @@ class Comparison:
         out.mkdir(parents=True, exist_ok=True)
         (out / "compare.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         (out / "compare.md").write_text(self.markdown(command))
+        from mycroft_fl.cli.plots import (
+            plot_accuracy,
+            plot_ranking,
+        )  # matplotlib: only when writing
+
         plot_accuracy(self, out / "accuracy_vs_budget.png")
         for name in self.strategies:
             plot_ranking(self, name, out / f"ranking_{name}.png")
@@ -258,23 +461,48 @@ def compare(
     budgets: Sequence[int] = DEFAULT_BUDGETS,
     seeds: int = 3,
     *,
+    k: int = TOP_K,
     progress: Progress | None = None,
 ) -> Comparison:
     """Run every strategy at every budget (unbudgeted ones once) and the reference, for `seeds` seeds
-    counted from the scenario's own."""
+    counted from the scenario's own, and measure each against the reference.
+
+    Parameters
+    ----------
+    scenario
+        The scenario: its trainer data and owners.
+    strategies
+        Preset names, files or configs; `full-information` always runs as the reference.
+    budgets
+        Samples an owner may share; the budgeted strategies run at each.
+    seeds
+        How many seeds.
+    k
+        Owners bought in the regret@k, precision@k and NDCG@k figures; every coalition of k owners is
+        retrained once a seed on full information's subsets.
+    progress
+        Shown each step.
+
+    Returns
+    -------
+    Comparison
+        Every run's figures and the settings.
+    """
     start = time.perf_counter()
     configs = resolve_strategies(strategies)
     budgets = check_budgets(budgets)
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise InputError(f"seeds must be an integer >= 1, got {seeds!r}")
+    for name, value in (("seeds", seeds), ("k", k)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{name} must be an integer >= 1, got {value!r}")
     seed_list = [scenario.seed + i for i in range(seeds)]
     trainer_data, owners = scenario.trainer_data(), scenario.owners_data()
+    misleading = misleading_owners(scenario)
     plan = [
         resolve_strategy(REFERENCE),
         *(resolve_strategy(c, b) for c in configs if c.budgeted for b in budgets),
         *(c for c in configs if not c.budgeted),
     ]
-    step = _steps(progress, (1 + len(plan)) * seeds)
+    step = _steps(progress, (2 + len(plan)) * seeds)
     trainers, runs = [], []
     for seed in seed_list:
         step(f"seed {seed}, fitting the trainer")
@@ -299,9 +527,14 @@ def compare(
                     scenario=scenario.name,
                     progress=inner,
                     behaviours={o.id: o.behaviour for o in scenario.owners},
-                ).to_dict()
+                )
             )
-        runs += [run_figures(r, reports[0], budgeted=c.budgeted) for c, r in zip(plan, reports)]
+        step(f"seed {seed}, every coalition of {k} owners on full information's subsets")
+        values = coalition_values(trainer, reports[0], k)
+        runs += [
+            run_figures(r, reports[0], values, misleading, k=k, budgeted=c.budgeted)
+            for c, r in zip(plan, reports)
+        ]
     step("done")
     settings = {
         "scenario_file": str(scenario.path),
@@ -309,8 +542,36 @@ def compare(
         "strategies": [c.name for c in configs],
         "budgets": budgets,
         "seeds": seed_list,
+        "k": k,
+        "misleading": misleading,
     }
     return Comparison(scenario.name, settings, trainers, runs, time.perf_counter() - start)
+
+
+def coalition_values(trainer: Trainer, reference: Report, k: int) -> dict[frozenset[str], float]:
+    """The held-out hard-accuracy gain of every coalition of `k` (at most all) owners valued in
+    `reference`, trained on their subsets in that run together.
+
+    Parameters
+    ----------
+    trainer
+        The fitted trainer of the reference's seed.
+    reference
+        Full information's report of that seed (its owners' screened subsets).
+    k
+        Owners per coalition.
+
+    Returns
+    -------
+    dict[frozenset[str], float]
+        Utility (hard accuracy minus the control's) per coalition.
+    """
+    ok = [o for o in reference.owners if o.status == "ok"]
+    coalitions = Coalitions(trainer, ok)
+    return {
+        c: coalitions.utility(c)
+        for c in map(frozenset, combinations(coalitions.players, min(k, len(ok))))
+    }
 
 
 def _steps(progress: Progress | None, total: int) -> Callable[[str], None]:
@@ -326,46 +587,94 @@ def _steps(progress: Progress | None, total: int) -> Callable[[str], None]:
     return step
 
 
-def run_figures(report: dict, reference: dict, *, budgeted: bool) -> dict:
-    """One run's figures from its report.json and full information's of the same seed."""
-    ok = [o for o in report["owners"] if o["status"] == "ok"]
-    control = report["trainer"]["hard_accuracy"]
-    full_gain = reference["combined"]["hard_accuracy"] - control
-    gain = report["combined"]["hard_accuracy"] - control
-    agreement = rank_quality(_rank_scores(report), _rank_scores(reference))
-    return {
-        "strategy": report["strategy"],
-        "selector": report["selector"],
-        "valuer": report["valuer"],
-        "budget": report["budget"] if budgeted else None,
-        "seed": report["seed"],
-        "combined_hard_accuracy": report["combined"]["hard_accuracy"],
-        "combined_test_accuracy": report["combined"]["test_accuracy"],
-        "gain_fraction": gain / full_gain if full_gain > 0 else None,
-        "owners_hard_accuracy": _mean(o["hard_accuracy"] for o in ok),
-        "owners_utility": _mean(o["utility"] for o in ok),
-        "exposed_total": report["exposure"]["total_received"],
-        "exposed_per_owner": report["exposure"]["total_received"] / len(report["owners"]),
-        **{k: agreement[k] for k in ("spearman", "kendall_tau_b", "top1")},
-        "retrains": report["valuation"]["retrains"],
-        "valuation_s": report["valuation"]["seconds"],
-        "wall_s": report["timings"]["total_s"],
-        "combined_owners": report["combined"]["owners"],
-        "owners": {
-            o["id"]: {
-                "utility": o.get("utility"),
-                "rank": o["rank"],
-                "harmful": o.get("harmful", False),
-                "received": o["received"],
+def run_figures(
+    report: Report,
+    reference: Report,
+    values: Mapping[frozenset[str], float],
+    misleading: Sequence[str],
+    *,
+    k: int,
+    budgeted: bool,
+) -> Run:
+    """One run's figures from its report and full information's of the same seed.
+
+    Parameters
+    ----------
+    report, reference
+        The run's report and full information's.
+    values
+        `coalition_values` of the seed.
+    misleading
+        The owners built to mislead (`misleading_owners`).
+    k
+        Owners bought in the figures at k.
+    budgeted
+        Whether the run's strategy is budgeted (else its budget is recorded as None).
+
+    Returns
+    -------
+    Run
+        Its figures.
+    """
+    owners = sorted(report.owners, key=lambda o: (o.rank is None, o.rank or 0, o.id))
+    ok = [o for o in owners if o.status == "ok"]
+    control, control_test = report.trainer["hard_accuracy"], report.trainer["test_accuracy"]
+    full_gain = reference.combined["hard_accuracy"] - control
+    gain = report.combined["hard_accuracy"] - control
+    scores, ref_scores = _rank_scores(report), _rank_scores(reference)
+    agreement = rank_quality(scores, ref_scores)
+    honest = rank_quality(
+        *({o: s for o, s in x.items() if o not in misleading} for x in (scores, ref_scores))
+    )
+    valued = {o.id for o in ok}
+    eligible = valued - set(misleading)
+    chosen = frozenset(top_k(scores, k))
+    can_buy = values and chosen in values and len(eligible) >= len(chosen)
+    harm_precision, harm_recall = detection(
+        {o.id for o in ok if o.harmful}, set(misleading) & {o.id for o in owners}
+    )
+    received = sum(o.received for o in owners)
+    return Run(
+        strategy=report.strategy.name,
+        selector=report.strategy.selector.name,
+        valuer=report.strategy.valuer.name,
+        budget=report.strategy.budget if budgeted else None,
+        seed=report.seed,
+        combined_hard_accuracy=report.combined["hard_accuracy"],
+        combined_test_accuracy=report.combined["test_accuracy"],
+        gain_fraction=gain / full_gain if full_gain > 0 else None,
+        test_minus_control=report.combined["test_accuracy"] - control_test,
+        owners_hard_accuracy=_mean(o.hard_accuracy for o in ok),
+        owners_utility=_mean(o.utility for o in ok),
+        exposed_total=received,
+        exposed_per_owner=received / len(owners),
+        **{key: agreement[key] for key in ("spearman", "kendall_tau_b", "top1")},
+        kendall_honest=honest["kendall_tau_b"],
+        precision_at_k=precision_at_k(scores, ref_scores, k),
+        ndcg_at_k=ndcg_at_k(scores, ref_scores, k),
+        regret_at_k=acquisition_regret(values, chosen, eligible) if can_buy else None,
+        random_regret_at_k=random_regret(values, len(chosen), eligible) if can_buy else None,
+        harm_precision=harm_precision,
+        harm_recall=harm_recall,
+        retrains=report.valuation["retrains"],
+        valuation_s=round(report.valuation["seconds"], 3),
+        wall_s=round(report.timings["total_s"], 3),
+        combined_owners=list(report.combined["owners"]),
+        owners={
+            o.id: {
+                "utility": o.utility,
+                "rank": o.rank,
+                "harmful": o.harmful,
+                "received": o.received,
             }
-            for o in report["owners"]
+            for o in owners
         },
-    }
+    )
 
 
-def _rank_scores(report: dict) -> dict[str, float | None]:
+def _rank_scores(report: Report) -> dict[str, float | None]:
     """Higher = better from the report's ranks (None for owners without a rank)."""
-    return {o["id"]: None if o["rank"] is None else -float(o["rank"]) for o in report["owners"]}
+    return {o.id: None if o.rank is None else -float(o.rank) for o in report.owners}
 
 
 def _mean(values: Iterable[float]) -> float | None:
@@ -373,125 +682,19 @@ def _mean(values: Iterable[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def stat(values: Iterable[float | None]) -> dict:
-    """Mean, sample standard deviation and count of the defined values (None and nan left out)."""
-    xs = [float(v) for v in values if v is not None and not math.isnan(v)]
-    return {
-        "mean": float(np.mean(xs)) if xs else None,
-        "std": float(np.std(xs, ddof=1)) if len(xs) > 1 else None,
-        "n": len(xs),
-    }
-
-
-def _cell(s: Mapping, fmt: str) -> str:
-    if s["mean"] is None:
+def _cell(s: Stat, fmt: str, interval: bool = False) -> str:
+    if s.mean is None:
         return "-"
-    return format(s["mean"], fmt) + (
-        "" if s["std"] is None else f" ± {format(s['std'], fmt.lstrip('+'))}"
-    )
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_accuracy(comparison: Comparison, path: Path) -> None:
-    """Combined hard accuracy against budget: a line per strategy with its spread over seeds, and the
-    full-information and control levels."""
-    plt = _pyplot()
-    aggs = comparison.aggregates()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, name in enumerate(comparison.strategies):
-        points = [a for a in aggs if a["strategy"] == name]
-        color = f"C{i % 10}"  # one colour per strategy, levels included
-        if points[0]["budget"] is None:  # unbudgeted: one level
-            ax.axhline(
-                points[0]["combined_hard_accuracy"]["mean"],
-                color=color,
-                ls="-.",
-                lw=1.2,
-                label=f"{name} (unbudgeted)",
-            )
-            continue
-        x = np.array([a["budget"] for a in points])
-        mean, std = (
-            np.array([_nz(a["combined_hard_accuracy"][k]) for a in points]) for k in ("mean", "std")
+    if interval:
+        return format(s.mean, fmt) + (
+            "" if s.lo is None else f" [{format(s.lo, fmt)}, {format(s.hi, fmt)}]"
         )
-        (line,) = ax.plot(x, mean, marker="o", color=color, label=name)
-        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.15)
-    ref = next(a for a in aggs if a["strategy"] == REFERENCE)["combined_hard_accuracy"]
-    ax.axhline(ref["mean"], color="black", ls="--", label=REFERENCE)
-    ax.axhspan(
-        ref["mean"] - _nz(ref["std"]), ref["mean"] + _nz(ref["std"]), color="black", alpha=0.08
+    return format(s.mean, fmt) + ("" if s.std is None else f" ± {format(s.std, fmt.lstrip('+'))}")
+
+
+def _plain(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        for r in rows
     )
-    ax.axhline(
-        comparison.control()["hard_accuracy"]["mean"],
-        color="grey",
-        ls=":",
-        label="control (no owner data)",
-    )
-    budgets = comparison.settings["budgets"]
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(budgets, [str(b) for b in budgets])
-    ax.set_xlabel("budget: samples each owner may share")
-    ax.set_ylabel("combined model: held-out hard accuracy")
-    ax.set_title(f"{comparison.scenario}: mean ± sd over {len(comparison.settings['seeds'])} seeds")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_ranking(comparison: Comparison, name: str, path: Path) -> None:
-    """Each owner's utility under `name` at its largest budget against under full information, mean
-    ± sd over seeds; red: flagged harmful under `name` in some seed, *: under full information."""
-    plt = _pyplot()
-    runs = [r for r in comparison.runs if r["strategy"] == name]
-    budget = runs[-1]["budget"]
-    runs = [r for r in runs if r["budget"] == budget]
-    refs = [r for r in comparison.runs if r["strategy"] == REFERENCE]
-    fig, ax = plt.subplots(figsize=(6, 6))
-    for owner in runs[0]["owners"]:
-        ys, xs = (stat(r["owners"][owner]["utility"] for r in rs) for rs in (runs, refs))
-        if ys["mean"] is None or xs["mean"] is None:
-            continue
-        harmful = any(r["owners"][owner]["harmful"] for r in runs)
-        ax.errorbar(
-            xs["mean"],
-            ys["mean"],
-            xerr=_nz(xs["std"]),
-            yerr=_nz(ys["std"]),
-            fmt="o",
-            color="tab:red" if harmful else "tab:blue",
-            capsize=2,
-        )
-        if len(runs[0]["owners"]) <= 30:
-            star = "*" if any(r["owners"][owner]["harmful"] for r in refs) else ""
-            ax.annotate(
-                owner + star,
-                (xs["mean"], ys["mean"]),
-                textcoords="offset points",
-                xytext=(5, 4),
-                fontsize=8,
-            )
-    ax.axline((0, 0), slope=1, color="grey", lw=0.8, ls="--")
-    rho = stat(r["spearman"] for r in runs)["mean"]
-    ax.set_title(
-        f"{comparison.scenario}: {name}"
-        + (f" at budget {budget}" if budget else "")
-        + (f", Spearman {rho:.2f}" if rho is not None else "")
-    )
-    ax.set_xlabel(f"utility under {REFERENCE}   (* flagged harmful there)")
-    ax.set_ylabel(f"utility under {name}   (red: flagged harmful)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _nz(value: float | None) -> float:
-    return 0.0 if value is None else value
