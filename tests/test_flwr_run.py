@@ -7,6 +7,11 @@ free ports and a private FLWR_HOME, and stop it by its PID (found by that FLWR_H
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,7 +20,6 @@ from flower_fakes import FakeGrid
 from flower_procs import (
     REPO,
     VENV_BIN,
-    alive,
     flower_env,
     free_ports,
     kill_pids,
@@ -61,8 +65,20 @@ def test_run_config_defaults_are_the_apps():
 
 def test_scenario_is_a_shipped_name_or_a_path_relative_to_the_app():
     assert scenario_location("clinics") == "clinics"  # found with its data files, not in the bundle
-    assert scenario_location("simulations/digits.toml") == APP_DIR / "simulations/digits.toml"
+    assert scenario_location("simulations/clinics.toml") == "clinics"
+    assert scenario_location("studies/mine.toml") == APP_DIR / "studies/mine.toml"
     assert scenario_location("/data/study.toml") == Path("/data/study.toml")
+
+
+README = REPO / "README.md"
+
+
+def readme_bash(section: str) -> list[str]:
+    """The bash blocks of one README section (`## <section>`), as a user would paste them."""
+    text = README.read_text()
+    body = text[text.index(f"## {section}\n") :]
+    body = body[: body.find("\n## ", 1) if "\n## " in body[1:] else len(body)]
+    return re.findall(r"```bash\n(.*?)```", body, flags=re.S)
 
 
 def _local_superlinks(home: Path) -> list[int]:
@@ -83,73 +99,109 @@ def _local_superlinks(home: Path) -> list[int]:
     return out
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(360)
-def test_flwr_run_default_scenario_on_local_simulation(tmp_path):
+@pytest.fixture
+def local_flower(tmp_path):
+    """An environment for `flwr run` with its own local SuperLink (free ports, private FLWR_HOME and
+    Ray temp dir); yields (env, processes). Afterwards every process marked with this test's tmp path
+    (the SuperLink, SuperExec, simulation, Ray) is ended by its PID."""
     home = tmp_path / "flwr-home"
     home.mkdir()
-    out = tmp_path / "out"
+    ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths are limited
     http_port, control_port = free_ports(2)
     env = flower_env(
         home,
         FLWR_LOCAL_SUPERLINK_HTTP_API_PORT=str(http_port),
         FLWR_LOCAL_CONTROL_API_PORT=str(control_port),
+        RAY_TMPDIR=ray_tmp,
     )
-    t0 = time.monotonic()
     with owned_processes(tmp_path, str(tmp_path)) as procs:
-        run = procs.start(
-            "flwr-run",
-            [
-                str(VENV_BIN / "flwr"),
-                "run",
-                str(REPO),
-                "--stream",
-                "--federation-config",
-                "num-supernodes=5 client-resources-num-cpus=1",
-                "-c",
-                f"out='{out}'",
-            ],
-            env=env,
-            cwd=tmp_path,
-        )
-        try:
-            rc = run.wait(timeout=240)
-        except Exception:
-            pytest.fail("flwr run did not finish within 240 s\n" + procs.logs())
-        t_run = time.monotonic() - t0
-        log = procs.log("flwr-run")
-        assert rc == 0, procs.logs()
-        assert f"127.0.0.1:{http_port}" in log, (
-            log
-        )  # our isolated local SuperLink, not a developer's one
-        assert "Traceback" not in log, log
+        yield env, procs
+    shutil.rmtree(ray_tmp, ignore_errors=True)
 
-        links = _local_superlinks(home)
-        assert len(links) == 1, f"expected one local SuperLink for {home}, found {links}\n{log}"
-        assert not kill_pids(links), "the local SuperLink survived SIGTERM and SIGKILL"
-        assert not alive(links[0])
-        leftovers = wait_gone(
-            marked_processes(str(tmp_path)), 15
-        )  # SuperExec, simulation, Ray: end with it
-        assert not leftovers, (
-            f"processes of this test still running after the SuperLink stopped: {leftovers}"
-        )
 
-    report = json.loads((out / "report.json").read_text())
-    print(f"flwr run (simulation, 5 nodes): {t_run:.1f} s; timings {report.get('timings')}")
-    assert report["scenario"] == "digits"
-    owners = report["owners"]
-    assert len(owners) == 5, owners
-    assert {o["id"] for o in owners} == {
-        "specialist",
-        "generalist",
-        "sparse",
-        "unrelated",
-        "noisy",
-    }, owners
-    assert all(o["status"] == "ok" for o in owners), owners
-    ranks = sorted(o["rank"] for o in owners)  # equal utility and test accuracy share a rank
-    assert ranks[0] == 1 and all(1 <= r <= 5 for r in ranks)
-    assert all(0 <= o["shared"] <= report["budget"] for o in owners), owners
+def _finish(procs, name: str, timeout: float) -> str:
+    """Wait for process `name`; its log, after checking it succeeded without a traceback."""
+    try:
+        rc = procs.procs[name].wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{name} did not finish within {timeout:g} s\n" + procs.logs())
+    log = procs.log(name)
+    assert rc == 0 and "Traceback" not in log, procs.logs()
+    return log
+
+
+def _check_report(path: Path, scenario: str, owners: set[str], budget: int) -> None:
+    report = json.loads(path.read_text())
+    assert report["scenario"] == scenario and report["budget"] == budget
+    assert {o["id"] for o in report["owners"]} == owners, report["owners"]
+    assert all(o["status"] == "ok" for o in report["owners"]), report["owners"]
+    ranks = sorted(o["rank"] for o in report["owners"])  # equal utility share a rank
+    assert ranks[0] == 1 and all(1 <= r <= len(owners) for r in ranks)
+    assert all(0 <= o["shared"] <= budget for o in report["owners"]), report["owners"]
     for key in ("hard_accuracy", "test_accuracy", "hard_query", "hard_eval"):
         assert key in report["trainer"], report["trainer"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(480)
+def test_readme_flwr_run_command_runs_and_its_stop_command_ends_the_superlink(local_flower):
+    """The README's commands as written, from the checkout, in a shell without the venv on PATH."""
+    env, procs = local_flower
+    run_text, stop_text = readme_bash("`flwr run .`")
+    assert "flwr run ." in run_text and "kill" in stop_text
+    venv_bin = VENV_BIN.resolve()
+    env["PATH"] = os.pathsep.join(
+        p for p in env["PATH"].split(os.pathsep) if p and Path(p).resolve() != venv_bin
+    )
+    for key in ("VIRTUAL_ENV", "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"):
+        env.pop(key, None)  # the README's command sets what it needs
+    home = Path(env["FLWR_HOME"])
+    report = REPO / "runs" / "flwr" / "report.json"  # where the README's command writes it
+    t0 = time.time()
+    procs.start("readme-run", ["bash", "-c", run_text], env=env, cwd=REPO)
+    log = _finish(procs, "readme-run", 300)
+    print(f"README's flwr run (simulation, 5 nodes): {time.time() - t0:.1f} s")
+    assert f"127.0.0.1:{env['FLWR_LOCAL_SUPERLINK_HTTP_API_PORT']}" in log, log  # ours, isolated
+    assert report.stat().st_mtime >= t0, "the run wrote no new report"
+    _check_report(
+        report, "digits", {"specialist", "generalist", "sparse", "unrelated", "noisy"}, 16
+    )
+
+    links = _local_superlinks(home)
+    assert len(links) == 1, f"expected one local SuperLink for {home}, found {links}\n{log}"
+    stop = subprocess.run(
+        ["bash", "-c", stop_text], env=env, cwd=REPO, timeout=30, capture_output=True, text=True
+    )
+    assert stop.returncode == 0, stop.stderr
+    assert not wait_gone(links, 15), "the README's stop command left the local SuperLink running"
+    leftovers = wait_gone(marked_processes(str(home.parent)), 20)  # SuperExec, simulation, Ray
+    assert not leftovers, f"processes still running after the SuperLink stopped: {leftovers}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_flwr_run_a_shipped_scenario_with_data_files_and_a_misspelt_key(local_flower, tmp_path):
+    """A shipped scenario's .npz files are not in the app bundle: by name it is found with them."""
+    env, procs = local_flower
+    out = tmp_path / "out"
+    flwr = [str(VENV_BIN / "flwr"), "run", str(REPO), "--stream"]
+    nodes = ["--federation-config", "num-supernodes=5 client-resources-num-cpus=1"]
+    procs.start(
+        "clinics",
+        [*flwr, *nodes, "-c", f"scenario='clinics' budget=8 out='{out}'"],
+        env=env,
+        cwd=tmp_path,
+    )
+    _finish(procs, "clinics", 300)
+    owners = {f"clinic-{k}" for k in ("specialist", "generalist", "sparse", "unrelated", "noisy")}
+    _check_report(out / "report.json", "clinics", owners, 8)
+
+    # Flower refuses a key the app does not declare before the app runs (README: check its spelling)
+    procs.start("misspelt", [*flwr, "-c", "budgte=8"], env=env, cwd=tmp_path)
+    try:
+        procs.procs["misspelt"].wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("flwr run with a misspelt key did not end\n" + procs.logs())
+    assert "Invalid run configuration" in procs.log("misspelt"), procs.logs()
+    links = _local_superlinks(Path(env["FLWR_HOME"]))
+    assert len(links) == 1 and not kill_pids(links)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+from flower_procs import kill_pids, marked_processes, wait_gone
 
 from mycroft_fl.core.data import Dataset, save_npz
 from mycroft_fl.scenarios.spec import load_scenario
@@ -26,8 +30,28 @@ def digits_files(tmp_path, monkeypatch):
     save_npz(tmp_path / "owner_a.npz", sc.owner_data("specialist"))
     unrelated = sc.owner_data("unrelated")
     save_npz(tmp_path / "owner_b.npz", Dataset(unrelated.x, unrelated.y))
+    (tmp_path / "study.toml").write_text(STUDY)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+# The scenario file the own-ServerApp example names: its simulated owners' data.
+STUDY = """
+name = "study"
+
+[trainer]
+train = "train.npz"
+val = "val.npz"
+test = "test.npz"
+
+[[owners]]
+id = "clinic-a"
+data = "owner_a.npz"
+
+[[owners]]
+id = "clinic-b"
+data = "owner_b.npz"
+"""
 
 
 def test_python_api_example(digits_files, capsys):
@@ -37,7 +61,46 @@ def test_python_api_example(digits_files, capsys):
     assert (digits_files / "out" / "report.json").is_file()
 
 
-def test_server_app_example_defines_an_app(digits_files):
+@pytest.fixture
+def ray_processes(tmp_path, monkeypatch):
+    """A private Ray temp dir (short: Ray's socket paths are limited), every process the engine starts
+    marked with this test's tmp path; afterwards any still running is ended by its PID."""
+    ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
+    monkeypatch.setenv("MYCROFT_FL_README_TEST", str(tmp_path))
+    monkeypatch.setenv("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    yield
+    leftovers = wait_gone(marked_processes(str(tmp_path)), 20)
+    survivors = kill_pids(leftovers)
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert not leftovers, f"the simulation engine left processes running: {leftovers} ({survivors})"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_server_app_example_runs_in_simulation(digits_files, ray_processes):
+    from flwr.simulation import run_simulation
+
+    from mycroft_fl.flower.client_app import app as client_app
+
     scope: dict = {}
     exec(python_blocks()[1], scope)
-    assert type(scope["app"]).__name__ == "ServerApp"
+    run_simulation(
+        server_app=scope["app"],
+        client_app=client_app,
+        num_supernodes=2,
+        backend_config={
+            "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+            "init_args": {
+                "num_cpus": 2,
+                "logging_level": "ERROR",
+                "log_to_driver": False,
+                "include_dashboard": False,
+            },
+        },
+    )
+    report = json.loads((digits_files / "runs" / "mine" / "report.json").read_text())
+    owners = {o["id"]: o for o in report["owners"]}
+    assert sorted(owners) == ["clinic-a", "clinic-b"], owners
+    assert all(o["status"] == "ok" for o in owners.values()), owners  # not "no data"
+    assert owners["clinic-a"]["rank"] == 1 and owners["clinic-a"]["shared"] > 0

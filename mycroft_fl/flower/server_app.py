@@ -25,6 +25,7 @@ from mycroft_fl.core.params import (
     check_params,
 )
 from mycroft_fl.core.progress import Progress, ProgressLine
+from mycroft_fl.core.resources import find_shipped
 from mycroft_fl.flower.strategy import MycroftStrategy
 from mycroft_fl.scenarios.spec import Scenario, load_scenario
 from mycroft_fl.trainer.report import Report
@@ -118,12 +119,15 @@ def check_run_config(run_config: Mapping[str, object]) -> dict[str, object]:
 
 
 def scenario_location(value: str) -> str | Path:
-    """A shipped scenario's name as it is (found among the installed package's files, with its data);
-    a path, absolute or relative to the app directory (a Flower app bundle carries TOML files, not
-    data: a scenario of your own with data files needs an absolute path)."""
+    """Where the run config's `scenario` is: a shipped scenario by name (`clinics`, or the app's
+    `simulations/clinics.toml`), found among the installed package's files with its data; else a path,
+    absolute or relative to the app directory (a Flower app bundle carries TOML files, not data: a
+    scenario of your own with data files needs an absolute path)."""
     path = Path(value)
     if len(path.parts) == 1 and path.suffix != ".toml":
         return value
+    if path.parent == Path("simulations") and find_shipped("simulations", path.stem):
+        return path.stem
     return path if path.is_absolute() else APP_DIR / path
 
 
