@@ -374,3 +374,67 @@ def test_missing_tabular_extra_says_how_to_install(monkeypatch):
             load_scenario("credit")
     finally:
         sources._load.cache_clear()
+
+
+# --- diamonds ------------------------------------------------------------------------------------
+
+LOW_CLARITY = {"SI1", "SI2", "I1"}
+
+
+@pytest.fixture(scope="module")
+def diamonds():
+    return build("diamonds")
+
+
+def test_diamonds_source_encoding():
+    pool, n_classes = load_source("diamonds")
+    table = source_table("diamonds")
+    assert n_classes == 5 and pool.x.shape == (53940, 22)
+    assert counts(pool.y, 5) == [1610, 4906, 12082, 13791, 21551]  # Fair .. Ideal
+    assert np.isfinite(pool.x).all() and sorted(table.groups) == ["clarity", "color"]
+    assert len(table.columns["color"]) == 7 and len(table.columns["clarity"]) == 8
+    for column in table.groups:
+        levels = np.array(sorted(set(table.groups[column])))
+        onehot = pool.x[:, table.columns[column]]
+        assert (onehot.sum(axis=1) == 1).all()
+        np.testing.assert_array_equal(levels[onehot.argmax(axis=1)], table.groups[column])
+
+
+def clarity(x):
+    levels = np.array(sorted(set(source_table("diamonds").groups["clarity"])))
+    return levels[x[:, source_table("diamonds").columns["clarity"]].argmax(axis=1)]
+
+
+def test_diamonds_trainer_is_thin_in_fair_and_good_cuts_and_low_clarity(diamonds):
+    scenario, trainer, _ = diamonds
+    assert scenario.trainer.hard_classes == (0, 1) and scenario.trainer.embedder == "raw"
+    assert counts(trainer.train.y, 5) == [10, 10, 100, 100, 100]
+    assert counts(trainer.val.y, 5) == counts(trainer.test.y, 5) == [100] * 5
+    assert np.mean(np.isin(clarity(trainer.train.x), list(LOW_CLARITY))) == pytest.approx(
+        0.1, abs=0.01
+    )
+    assert np.mean(np.isin(clarity(trainer.val.x), list(LOW_CLARITY))) > 0.3
+
+
+def test_diamonds_owners_of_designed_usefulness(diamonds, tmp_path):
+    _, _, owners = diamonds
+    assert len(owners) == 7 and all(len(d) == 400 for d in owners.values())
+    fair_good = {k: counts(d.y, 5)[:2] for k, d in owners.items() if k != "flipped"}
+    assert fair_good == {
+        "specialist": [100, 100],
+        "generalist": [80, 80],
+        "low-clarity": [20, 48],
+        "sparse": [8, 16],
+        "unrelated": [0, 0],
+        "corrupted": [80, 80],
+    }
+    for k in ("specialist", "low-clarity"):
+        assert set(clarity(owners[k].x)) <= LOW_CLARITY
+    _, _, clean = variant(tmp_path, "diamonds", r"(label_noise|corrupt|corrupt_columns) =")
+    assert np.mean(owners["flipped"].y != clean["flipped"].y) == pytest.approx(0.8, abs=0.05)
+    a, b = owners["corrupted"], clean["corrupted"]
+    np.testing.assert_array_equal(a.y, b.y)
+    columns = source_table("diamonds").columns
+    moved = np.concatenate([columns["depth"], columns["table"]])
+    np.testing.assert_array_equal(np.delete(a.x, moved, axis=1), np.delete(b.x, moved, axis=1))
+    assert np.mean(a.x[:, columns["depth"][0]] != b.x[:, columns["depth"][0]]) > 0.5

