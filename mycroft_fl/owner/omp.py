@@ -1,4 +1,4 @@
-"""Gradient matching: last-layer gradients, budget sharing, non-negative ridge OMP, geometric median.
+"""Gradient matching: non-negative ridge OMP, and the geometric median of a class's hard samples.
 
 The owner-side core of Mycroft: an owner picks the few samples whose last-layer gradients, summed with
 non-negative weights, best reproduce the gradient of the trainer's hard samples.
@@ -39,8 +39,9 @@ def nonneg_ridge_omp(
 
     `gradients` may be factored (`LastLayerGradients`, from `last_layer_factors`): then nothing n×D is
     formed either. Gᵀb costs O(n·C·d) once and each step's column of GᵀG_S O(n·(C + d)) (dense:
-    O(n·D), D = C·(d+1)); both are streamed over rows in float64, so the memory beyond the gradients
-    is O(n·k) (the columns of the picks). Every product, the Gram and the refit are float64.
+    O(n·D), D = C·(d+1)); both are accumulated in float64 without a float64 copy of the gradients,
+    so the memory beyond them is O(n·k) (the columns of the picks). The Gram and the refit are
+    float64 too.
 
     Parameters
     ----------
