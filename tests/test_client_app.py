@@ -46,6 +46,12 @@ def test_simulated_owner_replies_with_its_budgeted_subset(trainer, scenario, met
     np.testing.assert_array_equal(subset["x"].numpy(), data.x[idx])
     np.testing.assert_array_equal(subset["y"].numpy(), data.y[idx])
     assert set(subset["y"].numpy()) <= set(trainer.hard_classes)
+    # beside its picks, a random sample of its data of the hard classes for the trainer's label audit
+    audit_x, audit_y = subset["audit_x"].numpy(), subset["audit_y"].numpy()
+    hard = np.isin(data.y, trainer.hard_classes)
+    assert len(audit_y) == min(32, hard.sum()) and set(audit_y) <= set(trainer.hard_classes)
+    rows = {row.tobytes() for row in data.x[hard]}
+    assert all(row.tobytes() in rows for row in audit_x)
     assert reply.content["metrics"]["local_size"] == len(data)
     assert reply.content["metrics"]["selection_s"] >= 0
 

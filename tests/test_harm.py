@@ -1,5 +1,6 @@
-"""The harm rule on hand-made paired outcomes: damage beyond noise without a net gain, or implausible
-labels with any damage; and, on digits, that honest data in bulk is not harmful while flipped labels are."""
+"""The harm rule on hand-made paired outcomes: damage to unseen validation samples beyond noise without a
+net gain, or an audit of random samples whose labels look mostly wrong; and, on digits, with or without
+named hard classes, that honest data in bulk is not harmful while flipped labels are."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.in_process import value_with
 from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer
-from mycroft_fl.trust.harm import LabelCheck, PairedChange, judge_harm
+from mycroft_fl.trust.harm import LabelAudit, PairedChange, judge_harm, wilson
 
-CLEAN = LabelCheck(agreement=0.9, clean=0.9, wrong=0.01)
-FLIPPED = LabelCheck(agreement=0.2, clean=0.9, wrong=0.01)
+CLEAN = LabelAudit(agreeing=29, n=32, clean=0.9, wrong=0.01)
+FLIPPED = LabelAudit(agreeing=6, n=32, clean=0.9, wrong=0.01)
 
 
 def change(lost: int, gained: int, size: int = 1000) -> PairedChange:
@@ -34,35 +35,43 @@ def test_mcnemar_thresholds_at_three_standard_deviations():
     assert change(5, 21).gain_beyond_noise() and not change(21, 5).gain_beyond_noise()
 
 
-def test_damage_beyond_noise_without_a_net_gain_is_harmful():
-    reason = judge_harm(change(40, 5), change(45, 40), CLEAN)
-    assert reason.startswith(
-        "lowers accuracy outside the hard classes by 3.5 pts (lost 40, gained 5"
+def test_a_net_loss_beyond_noise_on_held_out_validation_data_is_harmful():
+    reason = judge_harm(change(40, 5, 367), CLEAN)
+    assert reason == (
+        "makes the model worse on 35 net of the trainer's 367 held-out validation samples "
+        "(lost 40, gained 5; beyond noise at z = 3)"
     )
 
 
-def test_damage_bought_back_by_a_net_gain_beyond_noise_is_a_trade_not_harm():
-    # an honest owner's bulk of hard-class data: the other classes lose, the whole test set gains more
-    assert judge_harm(change(40, 5), change(45, 120), CLEAN) is None
+def test_easy_samples_lost_to_more_hard_ones_fixed_is_a_trade_not_harm():
+    # an honest owner's bulk of the hard classes: 10 easy samples lost, 24 hard ones fixed
+    assert judge_harm(change(10, 24, 367), CLEAN) is None
+    assert judge_harm(change(20, 12, 367), CLEAN) is None  # a net loss within noise
 
 
-def test_implausible_labels_are_harmful_only_when_they_do_damage():
-    assert (
-        "its labels contradict the trainer's data (agreement 0.20, clean labels of these classes 0.90)"
-        in judge_harm(change(6, 4), change(6, 30), FLIPPED)
-    )
-    assert (
-        judge_harm(change(4, 6), change(4, 30), FLIPPED) is None
-    )  # the rest of the task did not suffer
-    assert judge_harm(change(6, 4), change(6, 30), CLEAN) is None  # noise, with plausible labels
+def test_an_audit_whose_labels_look_mostly_wrong_is_harmful_whatever_the_damage():
+    reason = judge_harm(change(4, 6), FLIPPED)
+    assert "its labels look wrong: 6 of 32 randomly drawn samples agree" in reason
+    assert "clean labels of these classes agree 0.90: about 80% of its labels wrong" in reason
+    assert judge_harm(change(6, 4), CLEAN) is None  # noise, with plausible labels
+    assert judge_harm(change(6, 4), None) is None  # no audit, no label verdict
 
 
-def test_labels_are_implausible_below_halfway_between_clean_and_wrong():
-    assert LabelCheck(0.44, 0.9, 0.0).implausible and not LabelCheck(0.46, 0.9, 0.0).implausible
-    assert not LabelCheck(
-        0.1, 0.5, 0.5
-    ).implausible  # the vote tells clean from wrong apart no better than chance
-    assert not LabelCheck(None, None, None).implausible  # nothing received
+def test_an_audit_is_mislabelled_when_its_agreement_is_far_below_clean_and_below_the_midpoint():
+    # clean 0.8, wrong 0.0: midpoint 0.4; three standard errors at n = 32: 3 * sqrt(0.8 * 0.2 / 32) = 0.21
+    assert LabelAudit(12, 32, 0.8, 0.0).mislabelled  # 0.375: below the midpoint, 0.425 below clean
+    assert not LabelAudit(13, 32, 0.8, 0.0).mislabelled  # 0.406: not most labels wrong
+    assert not LabelAudit(1, 4, 0.8, 0.0).mislabelled  # 0.25 from four samples: within chance (0.6)
+    assert not LabelAudit(0, 32, 0.5, 0.5).mislabelled  # the vote cannot tell clean from wrong
+    assert not LabelAudit(0, 0, 0.9, 0.0).mislabelled
+
+
+def test_wilson_interval_of_a_rate():
+    low, high = wilson(8, 32, 1.645)
+    assert low == pytest.approx(0.1470, abs=1e-3) and high == pytest.approx(0.3920, abs=1e-3)
+    assert wilson(0, 0, 1.645) == (0.0, 1.0)
+    fraction, lo, hi = LabelAudit(8, 32, 0.9, 0.0).wrong_fraction()
+    assert fraction == pytest.approx((0.9 - 0.25) / 0.9) and lo < fraction < hi
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +95,21 @@ def test_honest_bulk_of_the_hard_classes_ranks_first_and_flipped_labels_last(
         and specialist["rank"] == 1
     )
     noisy = owners["noisy"]
-    assert (
-        noisy["harmful"]
-        and noisy["rank"] == len(owners)
-        and "labels contradict" in noisy["harm_reason"]
-    )
+    assert noisy["harmful"] and noisy["rank"] == len(owners)
     assert noisy["label_agreement"] < noisy["label_agreement_expected"] / 2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("named", [True, False])
+def test_flipped_labels_are_caught_by_the_audit_whether_or_not_hard_classes_are_named(seed, named):
+    sc = load_scenario("digits")
+    sc = sc if named else sc.without_hard_classes()
+    trainer = Trainer(sc.trainer_data(), sc.trainer, seed=seed)
+    report = value_with(trainer, sc.owners_data(), load_strategy("mycroft"))
+    owners = {o["id"]: o for o in report.to_dict()["owners"]}
+    noisy = owners["noisy"]
+    assert noisy["harmful"] and "its labels look wrong" in noisy["harm_reason"]
+    assert noisy["label_audit"]["samples"] == 32 and noisy["received"] == noisy["shared"] + 32
+    assert noisy["id"] not in report.combined["owners"]
+    honest = [o for k, o in owners.items() if k != "noisy" and o["label_audit"]]
+    assert honest and not any(o["harmful"] for o in honest)

@@ -10,7 +10,7 @@ from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.in_process import value_with
 from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer
-from mycroft_fl.trust.harm import LabelCheck
+from mycroft_fl.trust.harm import LabelAudit
 from mycroft_fl.trust.screening import Screen
 
 
@@ -52,7 +52,7 @@ def test_replaying_owner_is_credited_nothing_and_ranks_below_honest_ones(setup):
     owners = {"specialist": sc.owner_data("specialist"), "replayer": replayer}
     report = value_with(trainer, owners, load_strategy("mycroft", budget=16))
     got = {o["id"]: o for o in report.to_dict()["owners"]}
-    assert got["replayer"]["received"] == 16 and got["replayer"]["replayed"] == 16
+    assert got["replayer"]["replayed"] == 16
     assert got["replayer"]["shared"] == 0 and got["replayer"]["utility"] == 0
     assert got["specialist"]["replayed"] == 0 and got["specialist"]["rank"] == 1
     assert got["replayer"]["rank"] == 2
@@ -83,11 +83,10 @@ def test_expected_agreement_is_the_trainers_own_leave_one_out_figure_per_class()
     assert screen.expected_agreement(np.array([], dtype=np.int64)) == (None, None)
 
 
-def test_flipped_digits_fall_below_halfway_between_clean_and_wrong_labels(setup):
+def test_an_audit_of_all_its_data_finds_the_flipped_owner_mislabelled_and_no_other(setup):
     sc, trainer = setup
-    for owner, implausible in (("generalist", False), ("specialist", False), ("noisy", True)):
+    for owner, mislabelled in (("generalist", False), ("specialist", False), ("noisy", True)):
         data = sc.owner_data(owner)
-        check = LabelCheck(
-            trainer.screen.label_agreement(data), *trainer.screen.expected_agreement(data.y)
-        )
-        assert check.implausible == implausible, (owner, check)
+        agreeing = round(trainer.screen.label_agreement(data) * len(data))
+        audit = LabelAudit(agreeing, len(data), *trainer.screen.expected_agreement(data.y))
+        assert audit.mislabelled == mislabelled, (owner, audit)

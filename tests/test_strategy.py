@@ -14,6 +14,7 @@ from mycroft_fl.core.errors import InputError
 from mycroft_fl.flower.client_app import app as client_app
 from mycroft_fl.flower.protocol import reply_content, short_reason
 from mycroft_fl.flower.strategy import MycroftStrategy
+from mycroft_fl.owner.answer import Answer
 from mycroft_fl.scenarios.spec import load_scenario
 
 BUDGET = 8
@@ -38,7 +39,8 @@ def honest(msg, ctx):
 
 
 def tampered(change):
-    """An owner that selects honestly, then alters its reply with `change(x, y, idx) -> (x, y, idx)`."""
+    """An owner that selects honestly, then alters its reply with `change(x, y, idx) -> (x, y, idx)`
+    (its audit sample is left as it was)."""
 
     def handler(msg, ctx):
         good = client_app(msg, ctx).content["subset"]
@@ -48,17 +50,26 @@ def tampered(change):
                 change(good["x"].numpy(), good["y"].numpy(), good["indices"].numpy()),
             )
         )
+        audit = {k: good[k].numpy() for k in ("audit_x", "audit_y")}
         content = reply_content(
             "cheat",
             "mycroft",
-            good["x"].numpy(),
-            good["y"].numpy(),
-            good["indices"].numpy(),
+            Answer(
+                good["x"].numpy(),
+                good["y"].numpy(),
+                good["indices"].numpy(),
+                audit["audit_x"],
+                audit["audit_y"],
+            ),
             local_size=120,
             selection_s=0.1,
         )
         content["subset"] = ArrayRecord(
-            {k: Array(np.ascontiguousarray(v)) for k, v in arrays.items() if v is not None}
+            {
+                k: Array(np.ascontiguousarray(v))
+                for k, v in {**arrays, **audit}.items()
+                if v is not None
+            }
         )
         return Message(content, reply_to=msg)
 

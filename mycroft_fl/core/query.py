@@ -36,6 +36,7 @@ class Query:
     embedder_state: dict[str, np.ndarray] = field(default_factory=dict)
     selector_params: dict[str, float | str] = field(default_factory=dict)
     seed: int = 0
+    audit: int = 0
     private: bool = False
     hard_embeddings: np.ndarray | None = None
     targets: dict[int, np.ndarray] | None = None
@@ -62,6 +63,7 @@ class Query:
             "n_classes": int(self.model.n_classes),
             "embedder": self.embedder,
             "private": bool(self.private),
+            "audit": int(self.audit),
             **{_SELECTOR + k: v for k, v in self.selector_params.items()},
         }
 
@@ -104,6 +106,7 @@ class Query:
             selector_params={
                 k[len(_SELECTOR) :]: v for k, v in config.items() if k.startswith(_SELECTOR)
             },
+            audit=int(config.get("audit", 0)),
             private=private,
             hard_embeddings=np.asarray(arrays["hard_embeddings"])
             if "hard_embeddings" in arrays

@@ -84,7 +84,7 @@ def select(msg: Message, context: Context) -> Message:
         )
         allowed = allowed_code(context.node_config)
         start = time.perf_counter()
-        x, y, picked = answer(
+        sent = answer(
             query,
             data,
             behaviour,
@@ -94,9 +94,9 @@ def select(msg: Message, context: Context) -> Message:
         seconds = time.perf_counter() - start
         if behaviour == "honest":  # an honest owner checks its own output before anything leaves it
             _, problem = check_reply(
-                x,
-                y,
-                picked,
+                sent.x,
+                sent.y,
+                sent.indices,
                 sample_shape=query.model.sample_shape,
                 n_classes=query.model.n_classes,
                 local_size=len(data),
@@ -109,8 +109,6 @@ def select(msg: Message, context: Context) -> Message:
     except Exception as exc:  # reported to the trainer with this owner's id; the run goes on
         return Message(error_content(owner_id, f"{type(exc).__name__}: {exc}"), reply_to=msg)
     return Message(
-        reply_content(
-            owner_id, query.selector, x, y, picked, local_size=len(data), selection_s=seconds
-        ),
+        reply_content(owner_id, query.selector, sent, local_size=len(data), selection_s=seconds),
         reply_to=msg,
     )

@@ -9,6 +9,7 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
 from mycroft_fl.core.query import Query
+from mycroft_fl.owner.answer import Answer
 
 MESSAGE_TYPE = "query.select"
 
@@ -26,23 +27,23 @@ def query_content(query: Query, *, scenario: str = "") -> RecordDict:
 def reply_content(
     owner_id: str,
     selector: str,
-    x: np.ndarray,
-    y: np.ndarray,
-    indices: np.ndarray,
+    answer: Answer,
     *,
     local_size: int,
     selection_s: float,
 ) -> RecordDict:
-    """An owner's reply: the selected samples, how long selection took, and who it is."""
+    """An owner's reply: the selected samples and the audit sample (empty when the query asked for
+    none), how long selection took, and who it is."""
+    arrays = {
+        "x": Array(answer.x),
+        "y": Array(answer.y.astype(np.int64)),
+        "indices": Array(answer.indices.astype(np.int64)),
+        "audit_x": Array(np.ascontiguousarray(answer.audit_x)),
+        "audit_y": Array(answer.audit_y.astype(np.int64)),
+    }
     return RecordDict(
         {
-            "subset": ArrayRecord(
-                {
-                    "x": Array(x),
-                    "y": Array(y.astype(np.int64)),
-                    "indices": Array(indices.astype(np.int64)),
-                }
-            ),
+            "subset": ArrayRecord(arrays),
             "metrics": MetricRecord(
                 {"local_size": int(local_size), "selection_s": float(selection_s)}
             ),

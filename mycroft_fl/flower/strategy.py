@@ -283,7 +283,10 @@ class MycroftStrategy(Strategy):
             return OwnerResult(owner_id, status="rejected", reason="reply has no 'subset' record")
         metrics = content.metric_records.get("metrics") or MetricRecord()
         try:
-            arrays = {k: subset[k].numpy() if k in subset else None for k in ("x", "y", "indices")}
+            arrays = {
+                k: subset[k].numpy() if k in subset else None
+                for k in ("x", "y", "indices", "audit_x", "audit_y")
+            }
         except Exception as exc:  # a record Flower accepted but numpy cannot read
             return OwnerResult(owner_id, status="rejected", reason=f"unreadable array ({exc})")
         return collect_reply(
@@ -295,6 +298,8 @@ class MycroftStrategy(Strategy):
             arrays["indices"],
             selection_s=_number(metrics.get("selection_s")),
             local_size=metrics.get("local_size"),
+            audit_x=arrays["audit_x"],
+            audit_y=arrays["audit_y"],
         )
 
 

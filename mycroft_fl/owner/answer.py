@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,6 +35,8 @@ def hard_view(
 
 
 ANY_CODE = "*"
+#: Separates the audit's random stream from every other draw seeded by the query's seed.
+AUDIT_STREAM = 0xA0D17
 
 
 def check_code(names: dict[str, str], allow_code: Collection[str] | str) -> None:
@@ -119,3 +122,40 @@ def select_for_query(
         y=owner_y, embeddings=None if embed is None else embed(owner_x), gradients=gradients
     )
     return candidates[selector.select(owner, hard, query.budget, seed=query.seed)]
+
+
+class Answer(NamedTuple):
+    """What an owner sends for a query: its picks (`x`, `y` and their indices in its data) and, apart,
+    the audit sample (`audit_x`, `audit_y`: drawn at random, for the trainer's label audit)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    indices: np.ndarray
+    audit_x: np.ndarray
+    audit_y: np.ndarray
+
+
+def audit_sample(query: Query, data: Dataset) -> np.ndarray:
+    """Indices of the owner's audit sample: `query.audit` of its samples of the hard classes drawn at
+    random (seeded by the query), never chosen for being useful, so the trainer can judge the owner's
+    labels as a whole. Empty when the query asks for none, or for an unbudgeted selector (whose reply
+    is all of that data anyway).
+
+    Parameters
+    ----------
+    query : Query
+        The trainer's query (its `audit` size, hard classes, selector and seed).
+    data : Dataset
+        The owner's data.
+
+    Returns
+    -------
+    numpy.ndarray
+        Owner indices (int64), ascending.
+    """
+    if not query.audit or not make_selector(query.selector, **query.selector_params).budgeted:
+        return np.empty(0, dtype=np.int64)
+    candidates = np.flatnonzero(np.isin(data.y, np.unique(query.hard_y)))
+    rng = np.random.default_rng([query.seed, len(data), AUDIT_STREAM])
+    picked = rng.choice(candidates, size=min(query.audit, len(candidates)), replace=False)
+    return np.sort(picked).astype(np.int64)

@@ -29,12 +29,24 @@ def collect_reply(
     *,
     local_size: object = None,
     selection_s: float | None = None,
+    audit_x: object = None,
+    audit_y: object = None,
 ) -> OwnerResult:
     """Check one owner's reply to a `config` query; a bad one becomes a `rejected` result with its
-    reason. Besides its form, a reply must keep to the selector's rules (`Selector.reply_rules`: the
-    budget and the hard classes, unless unbudgeted or all data), the trainer's value range
-    (out-of-domain data is rejected), its declared local size, and must not be padded with copies.
-    `received` counts every sample that left the owner, whatever its form: the longest of the arrays."""
+    reason.
+
+    Besides its form, a reply must keep to the selector's rules (`Selector.reply_rules`: the budget
+    and the hard classes, unless unbudgeted or all data), the trainer's value range (out-of-domain
+    data is rejected), its declared local size, and must not be padded with copies. A budgeted reply
+    carries the audit sample the query asked for (`audit_x`, `audit_y`: at most `trainer.config.audit`
+    samples of the hard classes), checked alike. `received` counts every sample that left the owner,
+    whatever its form: the longest of the reply's arrays plus the audit.
+
+    Returns
+    -------
+    OwnerResult
+        ok with its subset and audit sample, or rejected with the reason.
+    """
     subset, reason = check_reply(
         x,
         y,
@@ -45,9 +57,10 @@ def collect_reply(
         **config.selector.reply_rules(config.budget, trainer.hard_classes),
         **trainer.reply_limits,
     )
-    received = max(
-        (len(a) for a in (x, y, indices) if isinstance(a, np.ndarray) and a.ndim >= 1), default=0
-    )
+    received = _length(x, y, indices) + _length(audit_x, audit_y)
+    audit, problem = _check_audit(config, trainer, audit_x, audit_y)
+    if reason is None and problem is not None:
+        subset, reason = None, f"audit sample: {problem}"
     size = (
         int(local_size)
         if isinstance(local_size, (int, float))
@@ -58,7 +71,34 @@ def collect_reply(
     common = dict(received=received, selection_s=selection_s, local_size=size)
     if reason is not None:
         return OwnerResult(owner_id, status="rejected", reason=reason, **common)
-    return OwnerResult(owner_id, subset=subset, **common)
+    return OwnerResult(owner_id, subset=subset, audit=audit, **common)
+
+
+def _length(*arrays: object) -> int:
+    """The number of samples in the longest of `arrays` (0 for none or for what is no array)."""
+    return max((len(a) for a in arrays if isinstance(a, np.ndarray) and a.ndim >= 1), default=0)
+
+
+def _check_audit(
+    config: StrategyConfig, trainer: Trainer, x: object, y: object
+) -> tuple[Dataset | None, str | None]:
+    """The audit sample of a reply to a budgeted query, checked like the reply itself (no padding
+    check: a random sample may hold copies), or the reason to reject it. None, None when none is due."""
+    if not (config.budgeted and trainer.config.audit):
+        return None, None
+    if x is None and y is None:
+        return None, f"missing (the query asked for {trainer.config.audit} random samples)"
+    n = _length(x, y)
+    return check_reply(
+        x,
+        y,
+        np.arange(n, dtype=np.int64),
+        sample_shape=trainer.data.train.sample_shape,
+        n_classes=trainer.data.n_classes,
+        budget=trainer.config.audit,
+        allowed_labels=config.selector.allowed_labels(trainer.hard_classes),
+        **{**trainer.reply_limits, "max_padding": None},
+    )
 
 
 def value_owners(
@@ -113,7 +153,7 @@ def value_with(
     for i, (owner_id, data) in enumerate(owners.items()):
         t0 = time.perf_counter()
         try:
-            x, y, picked = answer(
+            sent = answer(
                 query,
                 data,
                 (behaviours or {}).get(owner_id, "honest"),
@@ -130,11 +170,13 @@ def value_with(
                 owner_id,
                 config,
                 trainer,
-                x,
-                y,
-                picked,
+                sent.x,
+                sent.y,
+                sent.indices,
                 selection_s=time.perf_counter() - t0,
                 local_size=len(data),
+                audit_x=sent.audit_x,
+                audit_y=sent.audit_y,
             )
         )
         if progress:

@@ -156,8 +156,8 @@ class Report:
                     if o.get("harmful")
                 ],
                 *[
-                    f"- `{o['id']}` is a replayer: {o['replayed']} of the {o['received']} samples it sent are "
-                    "the trainer's own hard query samples, or near-copies; they were dropped before valuation."
+                    f"- `{o['id']}` is a replayer: {o['replayed']} of the samples it sent are the trainer's "
+                    "own hard query samples, or near-copies; they were dropped before valuation."
                     for o in d["owners"]
                     if o.get("replayed")
                 ],

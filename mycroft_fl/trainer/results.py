@@ -14,6 +14,8 @@ class OwnerResult:
     `received` counts the samples that left the owner, whatever became of them; `shared` those the
     trainer kept and used (none for a rejected reply; replays of its own hard samples removed).
     `utility_se` is the standard error of a sampled utility (Monte Carlo Shapley), else None.
+    `audit` is the random sample of its data the owner sent for the label audit (counted in
+    `received`, never used for training); `label_audit` what the audit found.
     """
 
     id: str
@@ -31,6 +33,8 @@ class OwnerResult:
     utility: float | None = None
     utility_se: float | None = None
     other_accuracy_drop: float | None = None
+    audit: Dataset | None = field(default=None, repr=False)
+    label_audit: dict | None = None
     harmful: bool = False
     harm_reason: str | None = None
     rank: int | None = None
@@ -57,6 +61,7 @@ class OwnerResult:
                 replayed=self.replayed,
                 label_agreement=self.label_agreement,
                 label_agreement_expected=self.label_agreement_expected,
+                label_audit=self.label_audit,
             )
             if self.harmful:
                 out["harm_reason"] = self.harm_reason

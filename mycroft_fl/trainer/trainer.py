@@ -28,6 +28,7 @@ from mycroft_fl.core.models import (
     train_new,
 )
 from mycroft_fl.core.params import (
+    NON_NEGATIVE_INT,
     OPEN_FRACTION,
     POSITIVE_INT,
     Boolean,
@@ -53,7 +54,9 @@ class TrainerConfig:
     positive utility and not flagged harmful). `defences`: reject out-of-domain and padded replies, drop
     replays of the hard query samples, flag harmful owners; off only to measure what they change (the
     checks of a reply's form always run). `device`: where the trainer trains and embeds ("auto": CUDA
-    when torch sees a device, else the CPU).
+    when torch sees a device, else the CPU). `audit`: how many samples of its data of the hard classes
+    each owner sends, drawn at random, for the label audit (0: none; counted in the owner's exposure,
+    never trained on).
     """
 
     model: str = "mlp"
@@ -65,6 +68,7 @@ class TrainerConfig:
     combine_top: int = 3
     defences: bool = True
     device: str = "auto"
+    audit: int = 32
 
     constraints: ClassVar[dict[str, Constraint]] = {
         "query_fraction": OPEN_FRACTION,
@@ -72,6 +76,7 @@ class TrainerConfig:
         "combine_top": POSITIVE_INT,
         "defences": Boolean(),
         "device": Options(DEVICES),
+        "audit": NON_NEGATIVE_INT,
     }
 
     def __post_init__(self) -> None:
@@ -81,11 +86,15 @@ class TrainerConfig:
 
 @dataclass(frozen=True)
 class Score:
-    """Accuracy on the held-out hard samples and on the test set, and which test samples were right."""
+    """Accuracy on the held-out hard samples and on the test set, and which samples were right: the
+    held-out hard ones, the test ones, and the unseen validation ones (those the baseline got right,
+    never shown to owners: where harm is judged)."""
 
     hard_accuracy: float
     test_accuracy: float
     test_correct: np.ndarray = field(repr=False)
+    hard_correct: np.ndarray = field(repr=False)
+    unseen_correct: np.ndarray = field(repr=False)
 
 
 class Trainer:
@@ -104,15 +113,17 @@ class Trainer:
         self.baseline: Classifier = train_new(
             self.spec, data.train, self.config.training, seed=seed, device=self.device
         )
+        predicted = predict(self.baseline, data.val.x)
         split = split_hard_samples(
             data.val,
-            predict(self.baseline, data.val.x),
+            predicted,
             classes=self.config.hard_classes,
             query_fraction=self.config.query_fraction,
             seed=seed,
         )
         self.hard_query = data.val.subset(split.query)
         self.hard_eval = data.val.subset(split.eval)
+        self.unseen = data.val.subset(np.flatnonzero(predicted == data.val.y))
         if len(self.hard_eval) == 0:
             raise InputError(
                 f"only {len(self.hard_query)} hard samples, one per class: none left to hold out "
@@ -154,6 +165,7 @@ class Trainer:
             embedder=self.config.embedder,
             embedder_state=state,
             seed=self.seed,
+            audit=self.config.audit,
             private=private,
             hard_embeddings=None if view is None else view.embeddings,
             targets=None if view is None else view.targets,
@@ -172,8 +184,11 @@ class Trainer:
             )
         else:
             model = fine_tune(self.baseline, train, self.config.training, seed=self.seed)
-        correct = predict(model, self.data.test.x) == self.data.test.y
-        return Score(accuracy(model, self.hard_eval), float(correct.mean()), correct)
+        hard, test, unseen = (
+            predict(model, part.x) == part.y
+            for part in (self.hard_eval, self.data.test, self.unseen)
+        )
+        return Score(float(hard.mean()), float(test.mean()), test, hard, unseen)
 
     def summary(self) -> dict:
         return {

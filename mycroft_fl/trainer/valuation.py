@@ -14,11 +14,13 @@ from mycroft_fl.trainer.ranking import rank_owners
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.strategy_config import StrategyConfig
 from mycroft_fl.trainer.trainer import Trainer
-from mycroft_fl.trust.harm import LabelCheck, PairedChange, judge_harm
+from mycroft_fl.trust.harm import LabelAudit, PairedChange, judge_harm
 
 
-def screen_owner(trainer: Trainer, owner: OwnerResult) -> LabelCheck:
-    """Drop the replays of the trainer's own hard samples from an owner's subset; measure its labels."""
+def screen_owner(trainer: Trainer, owner: OwnerResult, *, budgeted: bool) -> LabelAudit | None:
+    """Drop the replays of the trainer's own hard samples from an owner's subset, measure its labels,
+    and audit them on a random sample of its data: the audit sample it sent, or, when it sent all its
+    data (an unbudgeted selector), that data itself. None when there is nothing random to audit."""
     replayed = (
         trainer.screen.replays(owner.subset)
         if trainer.config.defences
@@ -27,9 +29,16 @@ def screen_owner(trainer: Trainer, owner: OwnerResult) -> LabelCheck:
     owner.replayed = int(replayed.sum())
     owner.subset = owner.subset.subset(np.flatnonzero(~replayed))
     owner.label_agreement = trainer.screen.label_agreement(owner.subset)
-    clean, wrong = trainer.screen.expected_agreement(owner.subset.y)
-    owner.label_agreement_expected = clean
-    return LabelCheck(owner.label_agreement, clean, wrong)
+    owner.label_agreement_expected = trainer.screen.expected_agreement(owner.subset.y)[0]
+    sample = owner.audit if budgeted else owner.subset
+    if sample is None or len(sample) == 0:
+        return None
+    agreement = trainer.screen.label_agreement(sample)
+    audit = LabelAudit(
+        round(agreement * len(sample)), len(sample), *trainer.screen.expected_agreement(sample.y)
+    )
+    owner.label_audit = audit.to_dict()
+    return audit
 
 
 def value_owners_subsets(
@@ -46,24 +55,25 @@ def value_owners_subsets(
     its estimate converged) parts."""
     start = time.perf_counter()
     ok = [o for o in owners if o.status == "ok"]
+    # reported, not judged on: the test accuracy outside the hard classes (all of it when every class is hard)
     other = ~np.isin(trainer.data.test.y, trainer.hard_classes)
-    if (
-        not other.any()
-    ):  # every class is hard (e.g. a two-class task): harm is a net loss on the whole test set
-        other = np.ones_like(other)
-    labels = {owner.id: screen_owner(trainer, owner) for owner in ok}
+    other = other if other.any() else np.ones_like(other)
+    audits = {owner.id: screen_owner(trainer, owner, budgeted=strategy.budgeted) for owner in ok}
     coalitions = Coalitions(trainer, ok)
-    everything = np.ones_like(other)
+    control = trainer.control
     for i, owner in enumerate(ok):
         s = coalitions.score(frozenset({owner.id}))
         owner.hard_accuracy, owner.test_accuracy = s.hard_accuracy, s.test_accuracy
-        owner.utility = s.hard_accuracy - trainer.control.hard_accuracy
-        change = PairedChange.of(trainer.control.test_correct, s.test_correct, other)
-        owner.other_accuracy_drop = change.drop
+        owner.utility = s.hard_accuracy - control.hard_accuracy
+        owner.other_accuracy_drop = PairedChange.of(
+            control.test_correct, s.test_correct, other
+        ).drop
         owner.harm_reason = judge_harm(
-            change,
-            PairedChange.of(trainer.control.test_correct, s.test_correct, everything),
-            labels[owner.id],
+            PairedChange.of(
+                np.concatenate([control.unseen_correct, control.hard_correct]),
+                np.concatenate([s.unseen_correct, s.hard_correct]),
+            ),
+            audits[owner.id],
         )
         owner.harmful = owner.harm_reason is not None and trainer.config.defences
         if progress:

@@ -15,7 +15,7 @@ import numpy as np
 
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.query import Query
-from mycroft_fl.owner.answer import select_for_query
+from mycroft_fl.owner.answer import Answer, audit_sample, select_for_query
 
 BEHAVIOURS = ("honest", "replay", "flip-to-hard", "out-of-domain", "pad")
 
@@ -27,9 +27,10 @@ def answer(
     *,
     seed: int = 0,
     allow_code: Collection[str] | str = (),
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What an owner with `behaviour` sends for `query`: samples x, labels y and owner indices
-    (`allow_code`: the user code it runs, see `select_for_query`)."""
+) -> Answer:
+    """What an owner with `behaviour` sends for `query`: its picks (samples, labels, owner indices) and
+    its audit sample, drawn from the data it pretends to hold (`allow_code`: the user code it runs,
+    see `select_for_query`)."""
     if behaviour not in BEHAVIOURS:
         raise ValueError(f"unknown behaviour {behaviour!r}: use one of {', '.join(BEHAVIOURS)}")
     rng = np.random.default_rng(seed)
@@ -38,7 +39,14 @@ def answer(
         x = query.hard_x[:n] + rng.normal(0, 0.01, query.hard_x[:n].shape) * query.hard_x.std(
             axis=0
         )
-        return x.astype(np.float32), query.hard_y[:n].copy(), np.arange(n, dtype=np.int64)
+        audit = audit_sample(query, data)
+        return Answer(
+            x.astype(np.float32),
+            query.hard_y[:n].copy(),
+            np.arange(n, dtype=np.int64),
+            data.x[audit],
+            data.y[audit],
+        )
     if behaviour == "flip-to-hard":
         hard = np.unique(query.hard_y)
         y = data.y.copy()
@@ -56,4 +64,5 @@ def answer(
             np.repeat(y[:1], n),
             np.arange(n, dtype=np.int64),
         )
-    return x, y, picked
+    audit = audit_sample(query, data)
+    return Answer(x, y, picked, data.x[audit], data.y[audit])

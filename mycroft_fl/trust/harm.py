@@ -1,15 +1,19 @@
-"""Whether an owner's data harms the rest of the trainer's task, judged from paired test outcomes.
+"""Whether an owner's data harms the trainer's task, with the evidence for the decision.
 
-Two kinds of harm, each from figures the report carries per owner:
-- damage: the subset lowers accuracy on the test samples outside the hard classes by more than the test
-  set's noise allows (a one-sided McNemar test on the paired right/wrong outcomes against the control),
-  and does not buy it back with a net gain on the whole test set beyond noise. Honest data of the hard
-  classes in bulk can shift the model's class balance and cost the other classes some accuracy while
-  raising it overall; that trade is reported (`other_accuracy_drop`), not punished.
-- implausible labels: most received labels contradict the trainer's own labelled data (the agreement is
-  below halfway between what clean labels of those classes reach and what wrong ones would), and the
-  subset lowers accuracy outside the hard classes at all. This is the label-flipping attack: labels of
-  the hard classes on other classes' samples buy hard-sample accuracy by breaking the rest.
+Two kinds of harm, each judged on data the owner never saw and did not help select:
+- damage: the owner's subset makes the trainer's model worse on its held-out validation data — the
+  samples its baseline already got right (never shown to owners) and the held-out hard ones together,
+  apart from the test set, which stays for reporting — by more than their noise allows (a one-sided
+  McNemar test on the paired right/wrong outcomes against the control: lost − gained > 3·√(lost +
+  gained)). Honest data of the hard samples' classes in bulk can shift the model's class balance and
+  cost some easy samples while fixing more hard ones; that net gain is not punished.
+- mislabelled data, judged at the owner level: an audit of randomly drawn samples of the owner's data
+  (not its picks, which gradient matching chooses for being atypical) is voted on by the trainer's own
+  labelled data. Clean labels of those classes reach a known agreement (calibrated on the trainer's
+  data), labels flipped to another class a known lower one. An owner is mislabelled when its audit's
+  agreement lies below clean labels' by more than chance allows (3 binomial standard errors, as the
+  McNemar test uses 3) and below halfway between clean and wrong labels' (most of its labels wrong):
+  significant and large. This holds whether or not the trainer names hard classes.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Standard deviations beyond which a paired change on the test set is more than noise.
+#: Standard deviations beyond which a paired change on held-out samples is more than noise.
 Z = 3.0
+#: One-sided 95%: the interval reported with an audit's estimated fraction of wrong labels.
+AUDIT_Z = 1.645
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,11 @@ class PairedChange:
     size: int
 
     @classmethod
-    def of(cls, control_correct: np.ndarray, correct: np.ndarray, mask: np.ndarray) -> PairedChange:
+    def of(
+        cls, control_correct: np.ndarray, correct: np.ndarray, mask: np.ndarray | None = None
+    ) -> PairedChange:
+        """The change from `control_correct` to `correct` on the samples of `mask` (default: all)."""
+        mask = np.ones_like(correct, dtype=bool) if mask is None else mask
         return cls(
             int(np.count_nonzero(control_correct & ~correct & mask)),
             int(np.count_nonzero(~control_correct & correct & mask)),
@@ -51,38 +61,100 @@ class PairedChange:
 
 
 @dataclass(frozen=True)
-class LabelCheck:
-    """An owner's label agreement beside what clean and wrong labels of the same classes would reach."""
+class LabelAudit:
+    """The label vote on an owner's audit sample: `agreeing` of `n` labels match the trainer's data,
+    where clean labels of the same classes agree at rate `clean` and wrong ones at rate `wrong`."""
 
-    agreement: float | None
+    agreeing: int
+    n: int
     clean: float | None
     wrong: float | None
 
     @property
-    def implausible(self) -> bool:
-        if (
-            self.agreement is None
-            or self.clean is None
-            or self.wrong is None
-            or self.clean <= self.wrong
-        ):
+    def agreement(self) -> float | None:
+        return self.agreeing / self.n if self.n else None
+
+    def agreement_bounds(self, z: float = AUDIT_Z) -> tuple[float, float]:
+        """Wilson score interval of the agreement rate (`z`: one-sided 95% by default)."""
+        return wilson(self.agreeing, self.n, z)
+
+    @property
+    def midpoint(self) -> float | None:
+        """Halfway between the agreement of clean and of wrong labels."""
+        if self.clean is None or self.wrong is None or self.clean <= self.wrong:
+            return None
+        return (self.clean + self.wrong) / 2
+
+    @property
+    def mislabelled(self) -> bool:
+        """Whether most of the owner's labels look wrong, beyond chance."""
+        if not self.n or self.midpoint is None:
             return False
-        return self.agreement < (self.clean + self.wrong) / 2
+        below = self.clean - self.agreement
+        chance = Z * np.sqrt(self.clean * (1 - self.clean) / self.n)
+        return self.agreement < self.midpoint and below > chance
+
+    def wrong_fraction(self) -> tuple[float, float, float] | None:
+        """The fraction of wrong labels the audit suggests, with its interval (clipped to [0, 1]):
+        agreement = (1 - f) clean + f wrong, solved for f."""
+        if self.midpoint is None or not self.n:
+            return None
+        low, high = self.agreement_bounds()
+
+        def f(a: float) -> float:
+            return float(np.clip((self.clean - a) / (self.clean - self.wrong), 0.0, 1.0))
+
+        return f(self.agreement), f(high), f(low)
+
+    def to_dict(self) -> dict:
+        fraction = self.wrong_fraction()
+        return {
+            "samples": self.n,
+            "agreement": self.agreement,
+            "clean_agreement": self.clean,
+            "wrong_labels": None if fraction is None else fraction[0],
+            "wrong_labels_interval": None if fraction is None else [fraction[1], fraction[2]],
+        }
 
 
-def judge_harm(other: PairedChange, whole: PairedChange, labels: LabelCheck) -> str | None:
-    """Why the owner's subset is harmful (one line; both reasons where both hold), or None when it is not.
-    `other`: the paired change on the test samples outside the hard classes; `whole`: on the whole test set."""
+def wilson(k: int, n: int, z: float) -> tuple[float, float]:
+    """Wilson score interval of a binomial rate k / n at `z` standard deviations ((0, 1) when n is 0)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def judge_harm(held_out: PairedChange, audit: LabelAudit | None) -> str | None:
+    """Why the owner is harmful (one line; both reasons where both hold), or None when it is not.
+
+    Parameters
+    ----------
+    held_out : PairedChange
+        The subset's paired change against the control on the held-out validation samples (those the
+        baseline got right and the held-out hard ones).
+    audit : LabelAudit or None
+        The label vote on a random sample of the owner's data (None: no audit, no label verdict).
+
+    Returns
+    -------
+    str or None
+        The reason, for report.json's `harm_reason`.
+    """
     reasons = []
-    if other.loss_beyond_noise() and not whole.gain_beyond_noise():
+    if held_out.loss_beyond_noise():
         reasons.append(
-            f"lowers accuracy outside the hard classes by {100 * other.drop:.1f} pts (lost {other.lost}, "
-            f"gained {other.gained} test samples; beyond noise at z = {Z:g}) without a net gain on the "
-            "test set"
+            f"makes the model worse on {held_out.lost - held_out.gained} net of the trainer's "
+            f"{held_out.size} held-out validation samples (lost {held_out.lost}, gained "
+            f"{held_out.gained}; beyond noise at z = {Z:g})"
         )
-    if labels.implausible and other.drop > 0:
+    if audit is not None and audit.mislabelled:
+        estimate, low, high = audit.wrong_fraction()
         reasons.append(
-            f"its labels contradict the trainer's data (agreement {labels.agreement:.2f}, clean labels "
-            f"of these classes {labels.clean:.2f}) and it lowers accuracy outside the hard classes"
+            f"its labels look wrong: {audit.agreeing} of {audit.n} randomly drawn samples agree with the "
+            f"trainer's labelled data, where clean labels of these classes agree {audit.clean:.2f}: about "
+            f"{100 * estimate:.0f}% of its labels wrong ({100 * low:.0f}-{100 * high:.0f}%)"
         )
     return "; ".join(reasons) or None
