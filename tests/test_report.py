@@ -55,3 +55,18 @@ def test_the_ranking_plot_shows_every_owner_and_marks_the_harmful_ones():
 
 def test_the_table_names_a_replaying_owner():
     assert [owner_status(o) for o in OWNERS[:3]] == ["ok", "replayer (8 replayed)", "harmful"]
+
+
+def test_interval_and_unsettled_order_in_the_table_and_the_plot():
+    from mycroft_fl.trainer.report import unsettled_order
+
+    owners = [
+        {**OWNERS[0], "utility_ci": [0.3, 0.7]},
+        {**OWNERS[2], "harmful": False, "utility": 0.4, "rank": 2, "utility_ci": [0.2, 0.6]},
+        {**OWNERS[1], "rank": 3, "utility_ci": [-0.1, 0.1]},
+    ]
+    assert unsettled_order(owners) == {
+        "good"
+    }  # good and flipper overlap; flipper and copycat do not
+    bars = ranking_bars(owners)
+    assert bars[0].label == "1~. good" and bars[0].interval == (0.3, 0.7)

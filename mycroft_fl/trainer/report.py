@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.strategy_config import StrategyConfig
+from mycroft_fl.trainer.uncertainty import overlapping
 
 
 @dataclass
@@ -69,10 +70,13 @@ class Report:
                 "hard acc",
                 "test acc",
                 "utility",
+                "95% interval",
                 "other classes",
             )
         ]
-        for d in self.to_dict()["owners"]:
+        owners = self.to_dict()["owners"]
+        unsettled = unsettled_order(owners)
+        for d in owners:
             if d["status"] != "ok":
                 rows.append(
                     (
@@ -84,18 +88,21 @@ class Report:
                         "",
                         "",
                         "",
+                        "",
                     )
                 )
                 continue
+            ci = d.get("utility_ci")
             rows.append(
                 (
-                    str(d["rank"]),
+                    str(d["rank"]) + ("~" if d["id"] in unsettled else ""),
                     d["id"],
                     owner_status(d),
                     str(d["shared"]),
                     f"{d['hard_accuracy']:.3f}",
                     f"{d['test_accuracy']:.3f}",
                     f"{d['utility']:+.3f}",
+                    "" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]",
                     f"{0.0 - 100 * d['other_accuracy_drop']:+.1f} pts",
                 )
             )
@@ -106,6 +113,11 @@ class Report:
             )
             for r in rows
         ]
+        if unsettled:
+            lines.append(
+                "~: its 95% interval overlaps the next owner's: the held-out hard samples do not settle "
+                "their order"
+            )
         t, c = self.trainer, self.combined
         lines.append(
             f"trainer (control): hard {t['hard_accuracy']:.3f}  test {t['test_accuracy']:.3f}  "
@@ -131,11 +143,12 @@ class Report:
                     else "."
                 ),
                 "Hard accuracy is measured on held-out hard samples that owners never saw; utility is an owner's",
-                "hard accuracy minus the trainer's control (the same retraining with no owner data). `other classes`",
-                "is the change in test accuracy outside the hard classes. An owner is flagged harmful, ranked below",
-                "all others and left out of the combined model when its subset lowers that accuracy beyond the test",
-                "set's noise without a net gain on the whole test set, or when its labels contradict the trainer's",
-                "own data and it lowers that accuracy at all.",
+                "hard accuracy minus the trainer's control (the same retraining with no owner data), with its 95%",
+                "paired-bootstrap interval over the held-out hard samples. `other classes` is the change in test",
+                "accuracy outside the hard classes. An owner is flagged harmful, ranked below all others and left",
+                "out of the combined model when its subset makes the model worse on the trainer's held-out",
+                "validation data beyond noise, or when a random audit sample of its data shows most of its labels",
+                "wrong beyond chance.",
                 *(
                     [
                         f"Under the valuer `{d['valuer']}`, an owner's utility is instead "
@@ -193,7 +206,18 @@ class Report:
 
         bars = ranking_bars(self.to_dict()["owners"])[::-1]  # the best at the top
         fig, ax = plt.subplots(figsize=(7, 0.4 * len(bars) + 1.5))
-        ax.barh([b.label for b in bars], [b.value for b in bars], color=[b.colour for b in bars])
+        errors = [
+            (0.0, 0.0) if b.interval is None else (b.value - b.interval[0], b.interval[1] - b.value)
+            for b in bars
+        ]
+        ax.barh(
+            [b.label for b in bars],
+            [b.value for b in bars],
+            color=[b.colour for b in bars],
+            xerr=list(zip(*errors)) if bars else None,
+            ecolor="black",
+            capsize=2,
+        )
         for i, bar in enumerate(bars):
             if bar.reason is not None:
                 ax.annotate(
@@ -228,21 +252,25 @@ class Bar(NamedTuple):
     value: float
     colour: str
     reason: str | None = None
+    interval: tuple[float, float] | None = None
 
 
 def ranking_bars(owners: list[dict]) -> list[Bar]:
     """The bars of ranking.png from report.json's owners (in rank order): every valued owner by its
-    utility, red when harmful, its status in the label; then the rejected and failed ones, grey, with
-    their reason, so no owner is missing from the picture. Over 40 valued owners: the best and worst 20."""
+    utility with its 95% interval, red when harmful, its status in the label (`~` after its rank: its
+    interval overlaps the next owner's); then the rejected and failed ones, grey, with their reason, so
+    no owner is missing from the picture. Over 40 valued owners: the best and worst 20."""
     ranked = [d for d in owners if d["status"] == "ok"]
     if len(ranked) > 40:
         ranked = ranked[:20] + ranked[-20:]
+    unsettled = unsettled_order(ranked)
     bars = [
         Bar(
-            f"{d['rank']}. {d['id']}"
+            f"{d['rank']}{'~' if d['id'] in unsettled else ''}. {d['id']}"
             + ("" if owner_status(d) == "ok" else f" ({owner_status(d)})"),
             d["utility"],
             "tab:red" if d.get("harmful") else "tab:blue",
+            interval=None if d.get("utility_ci") is None else tuple(d["utility_ci"]),
         )
         for d in ranked
     ]
@@ -250,6 +278,16 @@ def ranking_bars(owners: list[dict]) -> list[Bar]:
     return bars + [
         Bar(f"-  {d['id']} ({d['status']})", 0.0, "lightgrey", str(d["reason"])) for d in dropped
     ]
+
+
+def unsettled_order(owners: list[dict]) -> set[str]:
+    """The ids of valued owners (in rank order) whose utility interval overlaps the next owner's."""
+    ranked = [d for d in owners if d["status"] == "ok" and d.get("utility_ci")]
+    return {
+        a["id"]
+        for a, b in zip(ranked, ranked[1:])
+        if overlapping([a["utility_ci"], b["utility_ci"]])[0]
+    }
 
 
 def owner_status(owner: dict) -> str:

@@ -13,7 +13,9 @@ class OwnerResult:
 
     `received` counts the samples that left the owner, whatever became of them; `shared` those the
     trainer kept and used (none for a rejected reply; replays of its own hard samples removed).
-    `utility_se` is the standard error of a sampled utility (Monte Carlo Shapley), else None.
+    `utility_se` is the standard error of a sampled utility (Monte Carlo Shapley), else None;
+    `utility_ci` the 95% paired-bootstrap interval of an owner's own hard-accuracy gain over the
+    control (when its utility is that gain).
     `audit` is the random sample of its data the owner sent for the label audit (counted in
     `received`, never used for training); `label_audit` what the audit found.
     """
@@ -32,6 +34,7 @@ class OwnerResult:
     test_accuracy: float | None = None
     utility: float | None = None
     utility_se: float | None = None
+    utility_ci: tuple[float, float] | None = None
     other_accuracy_drop: float | None = None
     audit: Dataset | None = field(default=None, repr=False)
     label_audit: dict | None = None
@@ -56,6 +59,7 @@ class OwnerResult:
                 test_accuracy=self.test_accuracy,
                 utility=self.utility,
                 **({} if self.utility_se is None else {"utility_se": self.utility_se}),
+                **({} if self.utility_ci is None else {"utility_ci": list(self.utility_ci)}),
                 other_accuracy_drop=self.other_accuracy_drop,
                 harmful=self.harmful,
                 replayed=self.replayed,

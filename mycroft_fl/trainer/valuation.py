@@ -14,6 +14,8 @@ from mycroft_fl.trainer.ranking import rank_owners
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.strategy_config import StrategyConfig
 from mycroft_fl.trainer.trainer import Trainer
+from mycroft_fl.trainer.uncertainty import PairedBootstrap
+from mycroft_fl.trainer.valuers import Retrain
 from mycroft_fl.trust.harm import LabelAudit, PairedChange, judge_harm
 
 
@@ -61,10 +63,12 @@ def value_owners_subsets(
     audits = {owner.id: screen_owner(trainer, owner, budgeted=strategy.budgeted) for owner in ok}
     coalitions = Coalitions(trainer, ok)
     control = trainer.control
+    bootstrap = PairedBootstrap(len(trainer.hard_eval), seed=trainer.seed)
     for i, owner in enumerate(ok):
         s = coalitions.score(frozenset({owner.id}))
         owner.hard_accuracy, owner.test_accuracy = s.hard_accuracy, s.test_accuracy
         owner.utility = s.hard_accuracy - control.hard_accuracy
+        owner.utility_ci = bootstrap.interval(control.hard_correct, s.hard_correct)
         owner.other_accuracy_drop = PairedChange.of(
             control.test_correct, s.test_correct, other
         ).drop
@@ -79,7 +83,11 @@ def value_owners_subsets(
         if progress:
             progress("valuing owners", i + 1, len(ok))
     result = strategy.valuer.value(coalitions, seed=trainer.seed, progress=progress)
+    solo = isinstance(
+        strategy.valuer, Retrain
+    )  # else a value of another kind: the interval is not its
     for owner in ok:
+        owner.utility_ci = owner.utility_ci if solo else None
         owner.utility = result.values[owner.id]
         owner.utility_se = None if result.stderr is None else result.stderr[owner.id]
     scores = result.ranking_scores()
