@@ -151,6 +151,14 @@ def test_missing_scenario_file():
     assert_one_line_error(simulate("no/such/scenario.toml"), "no/such/scenario.toml", "no such")
 
 
+def test_a_strategy_file_with_a_zero_ridge_is_refused_before_anything_runs(tmp_path):
+    path = tmp_path / "flat.toml"
+    path.write_text('[selector]\nname = "gradmatch"\nridge = 0\n')
+    assert_one_line_error(
+        simulate("digits", "--strategy", str(path)), str(path), "ridge must be a number > 0, got 0"
+    )
+
+
 def test_missing_owner_file(file_scenario):
     (file_scenario.parent / "owner.npz").unlink()
     assert_one_line_error(simulate(str(file_scenario)), "owner.npz", "no such file")

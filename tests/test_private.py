@@ -73,3 +73,4 @@ def test_private_and_raw_give_the_same_ranking(setup):
     assert [(o["id"], o["rank"], o["utility"]) for o in reports[0]["owners"]] == [
         (o["id"], o["rank"], o["utility"]) for o in reports[1]["owners"]
     ]
+    assert [r["private"] for r in reports] == [False, True]  # the report records a private run
