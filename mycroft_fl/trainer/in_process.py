@@ -113,10 +113,37 @@ def value_owners(
     progress: Progress | None = None,
     private: bool = False,
 ) -> Report:
-    """Value `owners` for the trainer: each selects at most `budget` samples with the strategy's method,
-    the trainer scores each subset on held-out hard samples, ranks the owners, and trains a combined
-    model. With `private`, no raw hard sample leaves the trainer. Returns the report
-    (`Report.to_dict()` is report.json)."""
+    """Value `owners` for the trainer, in-process, with the very selection, checks and valuation the
+    Flower apps use: each owner selects at most `budget` samples with the strategy's selector, the
+    trainer checks every reply, values the owners with the strategy's valuer on held-out hard samples,
+    ranks them, and trains a combined model.
+
+    Parameters
+    ----------
+    trainer_data : TrainerData
+        The trainer's training, validation (hard samples are found there) and test sets.
+    owners : mapping of str to Dataset
+        Each owner's data, by owner id.
+    strategy : str or StrategyConfig
+        A preset name, a strategy file, or a StrategyConfig.
+    budget : int, optional
+        Replaces the strategy's budget.
+    seed : int
+        Seed of training, the hard-sample split, selection and the audit.
+    trainer : TrainerConfig, optional
+        How the trainer trains, embeds and judges (default TrainerConfig()).
+    scenario : str
+        The name the report carries.
+    progress : callable, optional
+        Called as `progress(stage, done, total)`.
+    private : bool
+        No raw hard sample leaves the trainer (owners get gradient targets and embeddings).
+
+    Returns
+    -------
+    Report
+        `Report.to_dict()` is report.json; `Report.write(dir)` writes it with report.md and ranking.png.
+    """
     start = time.perf_counter()
     config = resolve_strategy(strategy, budget)
     return value_with(

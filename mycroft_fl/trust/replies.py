@@ -105,16 +105,35 @@ def check_reply(
     value_range: tuple[float, float] | None = None,
     max_padding: float | None = MAX_PADDING,
 ) -> tuple[Dataset | None, str | None]:
-    """Return (subset, None) for a valid reply or (None, reason) for one to reject.
+    """Check an owner's reply before anything of it is used; the first problem found rejects it whole.
 
-    A reply over `budget` is rejected whole, never truncated; `budget` None means unbudgeted
-    (full information). Optional checks: `local_size`, the number of samples the owner declared
-    (indices must lie below it); `allowed_labels`, the only classes it may send (the hard classes);
-    `max_abs`, a bound on |x| (None: only float32's range); `value_range`, the (low, high) range of
-    plausible values (see `reference_range`, `reply_limits`); `max_padding`, the fraction of samples
-    of a budgeted reply that may be copies of others, or constant, before the reply counts as padded
-    (None: no padding check; an unbudgeted reply is a whole dataset and is never checked for padding).
-    The reason is one line, made from a template in `REJECTIONS`.
+    Parameters
+    ----------
+    x, y, indices : object
+        What the owner sent: samples (n, *sample_shape), labels (n,), its own indices (n,).
+    sample_shape : tuple of int
+        The trainer's sample shape.
+    n_classes : int
+        Labels must lie in 0..n_classes-1.
+    budget : int or None
+        The most samples a reply may hold (over it, rejected whole, never truncated); None: unbudgeted.
+    local_size : object, optional
+        The number of samples the owner declared; its indices must lie below it.
+    allowed_labels : collection of int, optional
+        The only classes it may send (the hard classes); None: any.
+    max_abs : float or None
+        A bound on |x| (None: only float32's range).
+    value_range : (float, float), optional
+        The plausible (low, high) range of values (see `reference_range`, `reply_limits`).
+    max_padding : float or None
+        The fraction of a budgeted reply's samples that may be copies of others, or constant, before it
+        counts as padded (None: no padding check; an unbudgeted reply is never checked for padding).
+
+    Returns
+    -------
+    tuple
+        (subset, None) for a valid reply, (None, reason) for one to reject; the reason is one line,
+        made from a template in `REJECTIONS`.
     """
     arrays = {"x": x, "y": y, "indices": indices}
     for name, value in arrays.items():
