@@ -53,7 +53,7 @@ def test_flipping_labels_toward_the_hard_classes_is_harmful_and_ranked_last(owne
     assert (
         o["harmful"]
         and o["other_accuracy_drop"] > 0
-        and "its labels look wrong" in o["harm_reason"]
+        and "its data contradicts the trainer's" in o["harm_reason"]
     )
     assert (
         o["label_agreement"] < o["label_agreement_expected"] / 2

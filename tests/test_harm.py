@@ -51,8 +51,11 @@ def test_easy_samples_lost_to_more_hard_ones_fixed_is_a_trade_not_harm():
 
 def test_an_audit_whose_labels_look_mostly_wrong_is_harmful_whatever_the_damage():
     reason = judge_harm(change(4, 6), FLIPPED)
-    assert "its labels look wrong: 6 of 32 randomly drawn samples agree" in reason
-    assert "clean labels of these classes agree 0.90: about 80% of its labels wrong" in reason
+    assert (
+        "its data contradicts the trainer's: 6 of 32 randomly drawn samples get their label"
+        in reason
+    )
+    assert "clean data of these classes gets 0.90: about 80% (" in reason
     assert judge_harm(change(6, 4), CLEAN) is None  # noise, with plausible labels
     assert judge_harm(change(6, 4), None) is None  # no audit, no label verdict
 
@@ -108,7 +111,7 @@ def test_flipped_labels_are_caught_by_the_audit_whether_or_not_hard_classes_are_
     report = value_with(trainer, sc.owners_data(), load_strategy("mycroft"))
     owners = {o["id"]: o for o in report.to_dict()["owners"]}
     noisy = owners["noisy"]
-    assert noisy["harmful"] and "its labels look wrong" in noisy["harm_reason"]
+    assert noisy["harmful"] and "its data contradicts the trainer's" in noisy["harm_reason"]
     assert noisy["label_audit"]["samples"] == 32 and noisy["received"] == noisy["shared"] + 32
     assert noisy["id"] not in report.combined["owners"]
     honest = [o for k, o in owners.items() if k != "noisy" and o["label_audit"]]

@@ -7,13 +7,15 @@ Two kinds of harm, each judged on data the owner never saw and did not help sele
   McNemar test on the paired right/wrong outcomes against the control: lost − gained > 3·√(lost +
   gained)). Honest data of the hard samples' classes in bulk can shift the model's class balance and
   cost some easy samples while fixing more hard ones; that net gain is not punished.
-- mislabelled data, judged at the owner level: an audit of randomly drawn samples of the owner's data
-  (not its picks, which gradient matching chooses for being atypical) is voted on by the trainer's own
-  labelled data. Clean labels of those classes reach a known agreement (calibrated on the trainer's
-  data), labels flipped to another class a known lower one. An owner is mislabelled when its audit's
-  agreement lies below clean labels' by more than chance allows (3 binomial standard errors, as the
-  McNemar test uses 3) and below halfway between clean and wrong labels' (most of its labels wrong):
-  significant and large. This holds whether or not the trainer names hard classes.
+- mislabelled (or unrecognisable) data, judged at the owner level: an audit of randomly drawn
+  samples of the owner's data (not its picks, which gradient matching chooses for being atypical)
+  is voted on by the trainer's own labelled data. Clean labels of those classes reach a known
+  agreement (calibrated on the trainer's data), labels flipped to another class a known lower one.
+  An owner is mislabelled when its audit's agreement lies below clean labels' by more than chance
+  allows (3 binomial standard errors, as the McNemar test uses 3) and below halfway between clean
+  and wrong labels' (most of its labels wrong): significant and large. Inputs unlike anything of the
+  trainer's (rotated, inverted images) fail the vote too. This holds whether or not the trainer
+  names hard classes.
 """
 
 from __future__ import annotations
@@ -153,8 +155,9 @@ def judge_harm(held_out: PairedChange, audit: LabelAudit | None) -> str | None:
     if audit is not None and audit.mislabelled:
         estimate, low, high = audit.wrong_fraction()
         reasons.append(
-            f"its labels look wrong: {audit.agreeing} of {audit.n} randomly drawn samples agree with the "
-            f"trainer's labelled data, where clean labels of these classes agree {audit.clean:.2f}: about "
-            f"{100 * estimate:.0f}% of its labels wrong ({100 * low:.0f}-{100 * high:.0f}%)"
+            f"its data contradicts the trainer's: {audit.agreeing} of {audit.n} randomly drawn samples get "
+            "their label from a vote of the trainer's labelled data, where clean data of these classes "
+            f"gets {audit.clean:.2f}: about {100 * estimate:.0f}% ({100 * low:.0f}-{100 * high:.0f}%) wrong "
+            "labels, or inputs unlike the trainer's"
         )
     return "; ".join(reasons) or None
