@@ -62,6 +62,7 @@ from mycroft_fl.trust.attacks import BEHAVIOURS
 
 _TRAINING_KEYS = {f.name for f in fields(TrainConfig)}
 _TRAINER_KEYS = {
+    "audit",
     "device",
     "model",
     "embedder",
@@ -515,7 +516,15 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             hard_classes=tuple(trainer["hard_classes"]) if "hard_classes" in trainer else None,
             **{
                 k: trainer[k]
-                for k in ("model", "embedder", "query_fraction", "retrain", "combine_top", "device")
+                for k in (
+                    "model",
+                    "embedder",
+                    "query_fraction",
+                    "retrain",
+                    "combine_top",
+                    "device",
+                    "audit",
+                )
                 if k in trainer
             },
         )
