@@ -2,7 +2,8 @@
 
 A raw query carries the hard query samples themselves. A private query (`private=True`) carries no
 raw hard sample: only what selection needs of them — per hard class the sum of their last-layer
-gradients, and their embeddings — computed by the trainer (see owner.hard_view).
+gradients, and their embeddings — computed by the trainer (see owner.hard_view). In a round after the
+first, `exclude` lists the owner's samples already sent, which it does not send again.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ _SELECTOR = "selector/"
 class Query:
     """Everything an owner needs to select its subset: the trainer's model, its hard query samples (or,
     private, their gradient targets and embeddings), the embedder, the selector's name and parameters,
-    the budget."""
+    the budget, and the indices of the owner's samples it already sent (`exclude`, in later rounds)."""
 
     selector: str
     budget: int
@@ -40,6 +41,7 @@ class Query:
     private: bool = False
     hard_embeddings: np.ndarray | None = None
     targets: dict[int, np.ndarray] | None = None
+    exclude: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {"hard_y": self.hard_y}
@@ -49,6 +51,8 @@ class Query:
             arrays.update({f"{_TARGETS}{c}": t for c, t in (self.targets or {}).items()})
         else:
             arrays["hard_x"] = self.hard_x
+        if len(self.exclude):
+            arrays["exclude"] = np.asarray(self.exclude, dtype=np.int64)
         arrays.update({_WEIGHTS + k: v for k, v in self.weights.items()})
         arrays.update({_EMBEDDER + k: v for k, v in self.embedder_state.items()})
         return arrays
@@ -112,4 +116,5 @@ class Query:
             if "hard_embeddings" in arrays
             else None,
             targets=targets or None,
+            exclude=np.asarray(arrays.get("exclude", np.empty(0)), dtype=np.int64),
         )

@@ -87,8 +87,8 @@ def select_for_query(
     Returns
     -------
     numpy.ndarray
-        Owner indices: at most the budget, except for unbudgeted selectors (full information: every
-        sample of a hard class; all data: every sample).
+        Owner indices: at most the budget, never one of `query.exclude`, except for unbudgeted
+        selectors (full information: every sample of a hard class; all data: every sample).
     """
     selector = make_selector(query.selector, **query.selector_params)
     if not selector.budgeted:
@@ -101,6 +101,7 @@ def select_for_query(
     check_code(names, allow_code)
     model = set_weights(query.model.build(), query.weights)
     candidates = np.flatnonzero(np.isin(data.y, np.unique(query.hard_y)))
+    candidates = candidates[~np.isin(candidates, query.exclude)]  # sent in an earlier round
     if len(candidates) == 0:
         return candidates
     owner_x, owner_y = data.x[candidates], data.y[candidates]

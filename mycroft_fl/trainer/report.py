@@ -28,6 +28,7 @@ class Report:
     valuation: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     private: bool = False
+    rounds: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         s = self.strategy
@@ -56,8 +57,24 @@ class Report:
                     k: round(v, 3) if isinstance(v, float) else v for k, v in self.valuation.items()
                 },
                 "timings": {k: round(v, 3) for k, v in self.timings.items()},
+                **({"rounds": self.rounds} if self.rounds else {}),
             }
         )
+
+    def rounds_lines(self) -> list[str]:
+        """One line per round of a multi-round run: what was asked and sent, the combined model."""
+        lines = []
+        for r in self.rounds:
+            asked = ", ".join(f"{o} {e['asked']}" for o, e in r["owners"].items() if e["asked"])
+            c = r["combined"]
+            lines.append(
+                f"round {r['round']}: {r['hard_query']} hard samples shown, asked {r['asked']} ({asked}), "
+                f"sent {r['sent']} ({r['received']} with the audit); "
+                f"combined ({', '.join(c['owners']) or 'no owner'}): hard {c['hard_accuracy']:.3f}  "
+                f"test {c['test_accuracy']:.3f}  shared {c['shared']}"
+                + (f"; stopped: {r['stopped']}" if r.get("stopped") else "")
+            )
+        return lines
 
     def table(self) -> str:
         """The ranking as a plain-text table."""
@@ -183,6 +200,18 @@ class Report:
                 f"({d['valuation'].get('seconds', float('nan')):.1f} s). "
                 f"Wall time: {d['timings'].get('total_s', float('nan')):.1f} s.",
                 "",
+                *(
+                    [
+                        f"Rounds (each owner shares at most {d['budget']} over all of them; later "
+                        "rounds ask the useful owners for more, for the hard samples the combined "
+                        "model still gets wrong):",
+                        "",
+                        *[f"- {line}" for line in self.rounds_lines()],
+                        "",
+                    ]
+                    if self.rounds
+                    else []
+                ),
                 "![ranking](ranking.png)",
                 "",
             ]

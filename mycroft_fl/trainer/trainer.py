@@ -7,6 +7,7 @@ owner's utility measures its data and not the retraining."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -25,6 +26,7 @@ from mycroft_fl.core.models import (
     get_weights,
     predict,
     resolve_device,
+    set_weights,
     train_new,
 )
 from mycroft_fl.core.params import (
@@ -100,7 +102,16 @@ class Score:
 class Trainer:
     """The model trainer: fits its baseline, finds hard samples, builds queries, scores owner subsets."""
 
-    def __init__(self, data: TrainerData, config: TrainerConfig | None = None, *, seed: int = 0):
+    def __init__(
+        self,
+        data: TrainerData,
+        config: TrainerConfig | None = None,
+        *,
+        seed: int = 0,
+        initial: Mapping[str, np.ndarray] | None = None,
+    ):
+        """`initial`: the weights of the trainer's model to start from (its baseline) instead of
+        training one on its training set; they must fit the model (InputError otherwise)."""
         self.data = data
         self.config = config or TrainerConfig()
         self.seed = seed
@@ -110,8 +121,10 @@ class Trainer:
             if bad:
                 raise InputError(f"hard_classes {bad} outside 0..{data.n_classes - 1}")
         self.device = resolve_device(self.config.device)
-        self.baseline: Classifier = train_new(
-            self.spec, data.train, self.config.training, seed=seed, device=self.device
+        self.baseline: Classifier = (
+            train_new(self.spec, data.train, self.config.training, seed=seed, device=self.device)
+            if initial is None
+            else self._load(initial)
         )
         predicted = predict(self.baseline, data.val.x)
         split = split_hard_samples(
@@ -143,25 +156,47 @@ class Trainer:
             reply_limits(data.train.x) if self.config.defences else {"max_padding": None}
         )
 
-    def query(self, strategy: StrategyConfig, *, private: bool = False) -> Query:
+    def _load(self, weights: Mapping[str, np.ndarray]) -> Classifier:
+        """The trainer's model with `weights`, or an InputError saying how they do not fit it."""
+        model = self.spec.build(seed=self.seed)
+        state = model.state_dict()
+        wrong = sorted(set(state) ^ set(weights)) or [
+            k for k in state if tuple(np.shape(weights[k])) != tuple(state[k].shape)
+        ]
+        if wrong:
+            raise InputError(
+                f"initial weights do not fit the trainer's {self.spec.name!r} model "
+                f"(missing, unexpected or misshapen: {', '.join(wrong[:5])})"
+            )
+        return set_weights(model, dict(weights)).to(self.device)
+
+    def query(
+        self,
+        strategy: StrategyConfig,
+        *,
+        private: bool = False,
+        model: Classifier | None = None,
+        hard: Dataset | None = None,
+    ) -> Query:
         """The query for owners: model, hard query samples, embedder, the strategy's selector and budget. With
         `private`, no raw hard sample leaves the trainer: the query carries only their per-class
-        gradient targets and embeddings."""
+        gradient targets and embeddings. A later round sends another `model` (default: the
+        baseline) and part of the hard query samples (`hard`, default: all)."""
+        model = self.baseline if model is None else model
+        hard = self.hard_query if hard is None else hard
         state = embedder_state(self.config.embedder, self.data.train.x)
         view = None
         if private:
-            embed = make_embedder(
-                self.config.embedder, state, self.baseline, device=str(self.device)
-            )
-            view = hard_view(strategy.selector, self.baseline, embed, self.hard_query)
+            embed = make_embedder(self.config.embedder, state, model, device=str(self.device))
+            view = hard_view(strategy.selector, model, embed, hard)
         return Query(
             selector=strategy.selector.name,
             selector_params=strategy.selector.params(),
             budget=strategy.budget,
             model=self.spec,
-            weights=get_weights(self.baseline),
-            hard_x=self.hard_query.x[:0] if private else self.hard_query.x,
-            hard_y=self.hard_query.y,
+            weights=get_weights(model),
+            hard_x=hard.x[:0] if private else hard.x,
+            hard_y=hard.y,
             embedder=self.config.embedder,
             embedder_state=state,
             seed=self.seed,
@@ -171,19 +206,22 @@ class Trainer:
             targets=None if view is None else view.targets,
         )
 
-    def score(self, extra: Dataset | None) -> Score:
-        """Hard (held-out) and test accuracy after training with `extra` added to the training set."""
+    def fit(self, extra: Dataset | None) -> Classifier:
+        """The model trained with `extra` added to the training set, as every owner is scored."""
         train = (
             self.data.train
             if extra is None or len(extra) == 0
             else Dataset.concat([self.data.train, extra])
         )
         if self.config.retrain:
-            model = train_new(
+            return train_new(
                 self.spec, train, self.config.training, seed=self.seed, device=self.device
             )
-        else:
-            model = fine_tune(self.baseline, train, self.config.training, seed=self.seed)
+        return fine_tune(self.baseline, train, self.config.training, seed=self.seed)
+
+    def score(self, extra: Dataset | None) -> Score:
+        """Hard (held-out) and test accuracy after training with `extra` added to the training set."""
+        model = self.fit(extra)
         hard, test, unseen = (
             predict(model, part.x) == part.y
             for part in (self.hard_eval, self.data.test, self.unseen)

@@ -1,0 +1,172 @@
+"""Acquisition in rounds: the allocation of the budget, the per-owner bookkeeping, in-process runs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from mycroft_fl.core.errors import InputError
+from mycroft_fl.core.models import get_weights, predict
+from mycroft_fl.owner.answer import select_for_query
+from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.results import OwnerResult
+from mycroft_fl.trainer.rounds import (
+    Rounds,
+    allocate,
+    first_ask,
+    round_pool,
+    value_in_rounds,
+)
+from mycroft_fl.trainer.strategy_config import load_strategy
+from mycroft_fl.trainer.trainer import Trainer
+
+BUDGET = 16
+
+
+def test_first_round_asks_an_equal_part_of_the_budget_at_least_one():
+    assert first_ask(32, 2) == 16 and first_ask(32, 3) == 10 and first_ask(2, 5) == 1
+
+
+def test_allocation_follows_positive_utility_and_never_exceeds_the_room():
+    asks = allocate(
+        30, {"a": 0.6, "b": 0.3, "harmless-useless": 0.0, "bad": -0.2}, {"a": 50, "b": 50}
+    )
+    assert asks == {"a": 20, "b": 10}  # none to owners of no or negative utility
+    asks = allocate(30, {"a": 0.6, "b": 0.3}, {"a": 5, "b": 50})
+    assert asks == {"a": 5, "b": 25}  # what a full owner cannot take goes to the other
+    assert allocate(30, {"a": 0.6, "b": 0.3}, {"a": 5, "b": 6}) == {"a": 5, "b": 6}
+    assert allocate(7, {"a": 1.0, "b": 1.0, "c": 1.0}, {o: 9 for o in "abc"}) == {
+        "a": 3,
+        "b": 2,
+        "c": 2,
+    }  # whole samples, the pool used to the last one
+    assert allocate(10, {"a": 1.0}, {}) == {}  # no room: nothing
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_allocation_is_within_pool_and_room_for_any_input(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 8))
+    utility = {f"o{i}": float(rng.normal()) for i in range(n)}
+    room = {o: int(rng.integers(0, 20)) for o in utility}
+    pool = int(rng.integers(0, 60))
+    asks = allocate(pool, utility, room)
+    assert sum(asks.values()) <= pool
+    assert all(0 < a <= room[o] and utility[o] > 0 for o, a in asks.items())
+    useful_room = sum(r for o, r in room.items() if utility[o] > 0)
+    assert sum(asks.values()) == min(pool, useful_room)  # nothing wasted that someone could take
+
+
+def test_pool_shares_the_budget_left_by_every_owner_over_the_rounds_left():
+    sent = {"useful": 10, "harmful": 10, "never-connected": 0}
+    assert round_pool(30, sent, 1) == 20 + 20 + 30  # the last round: all that is left
+    assert round_pool(30, sent, 2) == 35
+
+
+@pytest.fixture(scope="module")
+def digits():
+    scenario = load_scenario("digits")
+    trainer = Trainer(scenario.trainer_data(), scenario.trainer, seed=scenario.seed)
+    return trainer, scenario.owners_data()
+
+
+def test_exclude_keeps_already_sent_samples_out_of_a_selection(digits):
+    trainer, owners = digits
+    query = trainer.query(load_strategy("mycroft", budget=8))
+    first = select_for_query(query, owners["specialist"])
+    again = select_for_query(replace(query, exclude=first), owners["specialist"])
+    assert len(first) and len(again) and not np.isin(again, first).any()
+
+
+def test_two_rounds_in_process_keep_every_owner_within_its_budget_and_never_resend(digits):
+    trainer, owners = digits
+    report, rounds = value_in_rounds(trainer, owners, load_strategy("mycroft", budget=BUDGET), 2)
+    r1, r2 = report.rounds
+    assert all(e["asked"] == BUDGET // 2 for e in r1["owners"].values())
+    harmful = {o for o, e in r1["owners"].items() if e.get("harmful")}
+    useless = {o for o, e in r1["owners"].items() if not e.get("utility")}
+    assert harmful == {"noisy"} and "unrelated" in useless
+    assert set(r2["owners"]) and not set(r2["owners"]) & (harmful | useless)
+    assert 0 < r2["hard_query"] < r1["hard_query"]  # only what the combined model still gets wrong
+    for owner_id, ledger in rounds.ledgers.items():
+        assert len(ledger.sent) == len(np.unique(ledger.sent)) <= BUDGET
+        total = sum(r["owners"].get(owner_id, {}).get("sent", 0) for r in report.rounds)
+        assert total == len(ledger.sent)
+    d = report.to_dict()
+    assert [r["round"] for r in d["rounds"]] == [1, 2] and d["combined"] == r2["combined"]
+    assert {o["id"]: o["received"] for o in d["owners"]} == {
+        o: sum(r["owners"].get(o, {}).get("received", 0) for r in report.rounds) for o in owners
+    }
+    model = rounds.combined_model()  # the very model the combined figures were measured on
+    right = predict(model, trainer.hard_eval.x) == trainer.hard_eval.y
+    assert right.mean() == pytest.approx(d["combined"]["hard_accuracy"])
+    assert "round 2: asked" in report.markdown()
+
+
+def test_one_round_selects_and_values_as_the_one_round_call(digits):
+    trainer, owners = digits
+    config = load_strategy("mycroft", budget=BUDGET)
+    one = value_with(trainer, owners, config).to_dict()
+    report, rounds = value_in_rounds(trainer, owners, config, 1)
+    d = report.to_dict()
+    assert len(d["rounds"]) == 1 and rounds.done
+    assert d["combined"] == one["combined"] and d["exposure"] == one["exposure"]
+    timeless = [
+        [{k: v for k, v in o.items() if k != "selection_s"} for o in r["owners"]] for r in (d, one)
+    ]
+    assert timeless[0] == timeless[1]
+
+
+def test_a_later_round_rejects_resent_samples_and_stops_asking_a_failed_owner(digits):
+    trainer, owners = digits
+    rounds = Rounds(trainer, load_strategy("mycroft", budget=BUDGET), 3)
+
+    def ok(owner_id, idx):
+        data = owners[owner_id]
+        return OwnerResult(owner_id, subset=data.subset(idx), received=len(idx), audit=None)
+
+    spec, gen = owners["specialist"], owners["generalist"]
+    hard = lambda d: np.flatnonzero(np.isin(d.y, [8, 9]))  # noqa: E731
+    rounds.receive(
+        [ok("specialist", hard(spec)[:5]), ok("generalist", hard(gen)[:5])],
+        {"specialist": hard(spec)[:5], "generalist": hard(gen)[:5]},
+    )
+    assert set(rounds.asks) == {"specialist", "generalist"}
+    record = rounds.receive(
+        [
+            ok("specialist", hard(spec)[3:7]),
+            OwnerResult("generalist", status="failed", reason="no reply within 2 s"),
+        ],
+        {"specialist": hard(spec)[3:7]},
+    )
+    assert record["owners"]["specialist"]["status"] == "rejected"
+    assert "resent 2 samples" in rounds.ledgers["specialist"].reason
+    assert rounds.ledgers["generalist"].status == "ok"  # keeps what it sent in round 1 ...
+    assert rounds.ledgers["generalist"].stopped and rounds.done  # ... but is asked no more
+    assert {o.id: o.status for o in rounds.owners} == {"specialist": "rejected", "generalist": "ok"}
+
+
+def test_rounds_need_a_budgeted_selector(digits):
+    trainer, _ = digits
+    with pytest.raises(InputError, match="budgeted selector"):
+        Rounds(trainer, load_strategy("full-information"), 2)
+    with pytest.raises(InputError, match="num_rounds"):
+        Rounds(trainer, load_strategy("mycroft"), 0)
+
+
+def test_initial_weights_are_the_trainers_baseline_and_are_checked(digits):
+    trainer, _ = digits
+    again = Trainer(
+        trainer.data, trainer.config, seed=trainer.seed, initial=get_weights(trainer.baseline)
+    )
+    assert len(again.hard_query) == len(trainer.hard_query)
+    weights = get_weights(trainer.baseline)
+    weights.pop(next(iter(weights)))
+    with pytest.raises(InputError, match="initial weights do not fit"):
+        Trainer(trainer.data, trainer.config, seed=trainer.seed, initial=weights)
+    bad = {k: np.zeros((3, 3), np.float32) for k in get_weights(trainer.baseline)}
+    with pytest.raises(InputError, match="initial weights do not fit"):
+        Trainer(trainer.data, trainer.config, seed=trainer.seed, initial=bad)
