@@ -103,7 +103,7 @@ def test_two_rounds_in_process_keep_every_owner_within_its_budget_and_never_rese
     model = rounds.combined_model()  # the very model the combined figures were measured on
     right = predict(model, trainer.hard_eval.x) == trainer.hard_eval.y
     assert right.mean() == pytest.approx(d["combined"]["hard_accuracy"])
-    assert "round 2: asked" in report.markdown()
+    assert "\n- round 2: " in report.markdown()
 
 
 def test_one_round_selects_and_values_as_the_one_round_call(digits):
