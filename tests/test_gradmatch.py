@@ -8,7 +8,7 @@ from scipy.optimize import nnls
 
 from mycroft_fl.owner import gradients
 from mycroft_fl.owner.budget import share_budget
-from mycroft_fl.owner.gradients import last_layer_factors, last_layer_gradients
+from mycroft_fl.owner.gradients import dropout_factors, last_layer_factors, last_layer_gradients
 from mycroft_fl.owner.omp import geometric_median, nonneg_ridge_omp
 from mycroft_fl.owner.selectors import HardView, OwnerView, make_selector
 
@@ -111,6 +111,71 @@ def test_selectors_take_factored_gradients(method):
     np.testing.assert_array_equal(picks, selector.select(dense, hard_view, 9))
     with pytest.raises(ValueError, match="owner.gradients"):
         OwnerView(owner_y[:-1], None, owner)
+
+
+def _ensemble(seed, ensemble=4, rate=0.5, n=60, d=6, n_classes=5):
+    """Features, head and labels of a random linear head, and their gradients over dropout masks."""
+    rng = np.random.default_rng(seed)
+    weight, bias = rng.normal(size=(n_classes, d)), rng.normal(size=n_classes)
+    h = np.maximum(rng.normal(size=(n, d)), 0).astype(np.float32)
+    y = rng.integers(0, n_classes, size=n)
+    grads = dropout_factors(h, weight, bias, y, ensemble=ensemble, rate=rate, seed=seed)
+    return h, weight.astype(np.float32), bias.astype(np.float32), y, grads
+
+
+def test_ensemble_gradients_are_the_average_over_masks_and_products_equal_the_dense_ones(
+    monkeypatch,
+):
+    monkeypatch.setattr(gradients, "BATCH_VALUES", 50)
+    h, weight, bias, y, grads = _ensemble(0)
+    masks = grads.scales * 0.5  # inverted dropout at rate 0.5: kept features scaled by 2
+    assert set(np.unique(masks)) == {0.0, 1.0} and len(masks) == 4
+    members = [
+        last_layer_gradients(h * s, (h * s) @ weight.T + bias, y).astype(np.float64)
+        for s in grads.scales
+    ]
+    dense = np.mean(members, axis=0)  # (n, C·(d+1)): the average of the K dense gradients
+    assert grads.shape == dense.shape and len(grads) == 60
+    np.testing.assert_allclose(grads.dense(), dense, rtol=1e-5, atol=1e-6)
+    target = grads[y == 2].total()
+    np.testing.assert_allclose(target, dense[y == 2].sum(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grads.dot(target), dense @ target, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grads.gram_column(7), dense @ dense[7], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(grads[[3, 1]].dense(), grads.dense()[[3, 1]])
+    picks = nonneg_ridge_omp(grads, target, 5)
+    np.testing.assert_array_equal(picks[0], nonneg_ridge_omp(grads.dense(), target, 5)[0])
+
+
+def test_dropout_masks_depend_on_the_seed_only():
+    h, weight, bias, y, grads = _ensemble(3, ensemble=8, rate=0.25)
+    again = dropout_factors(h[::-1][:9], weight, bias, y[::-1][:9], ensemble=8, rate=0.25, seed=3)
+    np.testing.assert_array_equal(again.scales, grads.scales)  # same masks for any rows
+    np.testing.assert_array_equal(again.p, grads.p[:, ::-1][:, :9])
+    other = dropout_factors(h, weight, bias, y, ensemble=8, rate=0.25, seed=4)
+    assert not np.array_equal(other.scales, grads.scales)
+    assert 0.6 < (grads.scales > 0).mean() < 0.9  # about 1 - rate kept
+    np.testing.assert_allclose(grads.scales[grads.scales > 0], 1 / 0.75)
+    kept = dropout_factors(h, weight, bias, y, ensemble=2, rate=0.0, seed=3)
+    plain = last_layer_factors(h, h @ weight.T + bias, y)
+    np.testing.assert_allclose(kept.dense(), plain.dense(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [
+        ({"ensemble": 0}, "ensemble"),
+        ({"rate": 1.0}, "rate"),
+        ({"rate": -0.1}, "rate"),
+        ({"seed": -1}, "seed"),
+        ({"weight": np.ones((5, 4))}, "weight"),
+        ({"bias": np.ones(4)}, "bias"),
+    ],
+)
+def test_dropout_factors_reject_bad_input(kwargs, word):
+    h, weight, bias, y, _ = _ensemble(0)
+    args = {"weight": weight, "bias": bias, "ensemble": 2, "rate": 0.5, "seed": 0, **kwargs}
+    with pytest.raises(ValueError, match=word):
+        dropout_factors(h, args.pop("weight"), args.pop("bias"), y, **args)
 
 
 def test_omp_on_factored_gradients_never_forms_them_densely():

@@ -191,6 +191,21 @@ BAD_CALLS = {
     "embedding width": (lambda o, h: select("retrieval", o, _narrow(h), 5), "hard.embeddings"),
     "negative penalty": (lambda o, h: select("mycroft", o, h, 5, penalty=-1.0), "penalty"),
     "zero ridge": (lambda o, h: select("mycroft", o, h, 5, ridge=0.0), "ridge"),
+    "ensemble 0": (
+        lambda o, h: select("gradmatch", o, h, 5, ensemble=0),
+        "ensemble must be an integer >= 1, got 0",
+    ),
+    "ensemble not int": (lambda o, h: select("mycroft", o, h, 5, ensemble=2.0), "ensemble"),
+    "ensemble bool": (lambda o, h: select("mycroft", o, h, 5, ensemble=True), "ensemble"),
+    "dropout 1": (
+        lambda o, h: select("mycroft", o, h, 5, dropout=1.0),
+        r"dropout must be a number in \[0, 1\), got 1.0",
+    ),
+    "negative dropout": (lambda o, h: select("gradmatch", o, h, 5, dropout=-0.1), "dropout"),
+    "ensemble of retrieval": (
+        lambda o, h: select("retrieval", o, h, 5, ensemble=4),
+        "unknown parameter 'ensemble'",
+    ),
     "negative seed": (lambda o, h: select("random", o, h, 5, seed=-1), "seed"),
     "unknown anchor": (
         lambda o, h: select("mycroft", o, h, 5, anchor="mean"),

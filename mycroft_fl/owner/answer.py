@@ -10,9 +10,8 @@ import numpy as np
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.embedders import make_embedder
 from mycroft_fl.core.errors import InputError
-from mycroft_fl.core.models import Classifier, features_and_logits, set_weights
+from mycroft_fl.core.models import Classifier, set_weights
 from mycroft_fl.core.query import Query
-from mycroft_fl.owner.gradients import last_layer_factors
 from mycroft_fl.owner.selectors import HardView, OwnerView, Selector, make_selector
 
 
@@ -21,13 +20,16 @@ def hard_view(
     model: Classifier,
     embed: Callable[[np.ndarray], np.ndarray] | None,
     hard: Dataset,
+    *,
+    seed: int = 0,
 ) -> HardView:
     """What `selector` needs to know of the hard samples: per hard class the sum of their last-layer
-    gradients, and their embeddings. Owners compute it from a raw query; a trainer keeping its hard
-    samples private computes it itself and sends only this."""
+    gradients (`selector.gradients`, seeded by the query's `seed`), and their embeddings. Owners
+    compute it from a raw query; a trainer keeping its hard samples private computes it itself and
+    sends only this."""
     targets = embeddings = None
     if selector.needs_gradients:
-        gradients = last_layer_factors(*features_and_logits(model, hard.x), hard.y)
+        gradients = selector.gradients(model, hard.x, hard.y, seed=seed)
         targets = {int(c): gradients[hard.y == c].total() for c in np.unique(hard.y)}
     if selector.needs_embeddings and embed is not None:
         embeddings = embed(hard.x)
@@ -113,9 +115,11 @@ def select_for_query(
     if query.private:
         hard = HardView(y=query.hard_y, embeddings=query.hard_embeddings, targets=query.targets)
     else:
-        hard = hard_view(selector, model, embed, Dataset(query.hard_x, query.hard_y))
+        hard = hard_view(
+            selector, model, embed, Dataset(query.hard_x, query.hard_y), seed=query.seed
+        )
     gradients = (
-        last_layer_factors(*features_and_logits(model, owner_x), owner_y)
+        selector.gradients(model, owner_x, owner_y, seed=query.seed)
         if selector.needs_gradients
         else None
     )

@@ -5,6 +5,7 @@ A sample's last-layer gradient is g_i = p_i ⊗ [h_i, 1], p_i = softmax(z_i) - o
 h_i its d penultimate features: C·(d+1) numbers made of C + d. Dense, an owner with 1,000,000 samples,
 1,000 classes and 512-d features would need 2 TB; `LastLayerGradients` keeps p and h and computes
 g_i·b = p_iᵀ B [h_i, 1] (B: b as a C × (d+1) matrix) and g_i·g_j = (p_i·p_j)([h_i, 1]·[h_j, 1]).
+`EnsembleGradients` is their average over K dropout masks of the features (`dropout_factors`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mycroft_fl.core.params import as_labels, as_matrix
+from mycroft_fl.core.params import as_count, as_labels, as_matrix
 
 #: float64 values a batch of rows may occupy while streaming (2²² values: 32 MB).
 BATCH_VALUES = 1 << 22
+#: Separates the dropout masks' random stream from every other draw seeded by the query's seed.
+DROPOUT_STREAM = 0xD80F
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,82 @@ class LastLayerGradients:
         """g_i·g_j for every sample i, float64 (n,): (p_i·p_j)(h_i·h_j + 1)."""
         pj, hj = self.p[j].astype(np.float64), self.h[j].astype(np.float64)
         return _dot_rows(self.p, pj) * (_dot_rows(self.h, hj) + 1.0)
+
+
+@dataclass(frozen=True)
+class EnsembleGradients:
+    """The last-layer gradients of n samples averaged over K dropout masks of their features, factored:
+    ḡ_i = (1/K) Σ_k p_ik ⊗ [h_i ⊙ s_k, 1], s_k = mask_k / (1 - rate), p_ik the softmax minus one-hot
+    of the logits of h_i ⊙ s_k.
+
+    p: (K, n, C); h: (n, d), stored once; scales: (K, d), the masks' s_k (one mask per ensemble
+    member, shared by every sample, as a member is one thinned model). Memory is O(n·(K·C + d));
+    products are sums over masks of the factored ones, never the dense n × C·(d+1) matrix.
+    """
+
+    p: np.ndarray
+    h: np.ndarray
+    scales: np.ndarray
+
+    def __post_init__(self) -> None:
+        p = np.asarray(self.p)
+        if p.ndim != 3:
+            raise ValueError(
+                f"p must be a 3-D array (masks, samples, classes), got shape {p.shape}"
+            )
+        h = as_matrix(self.h, "h", rows=p.shape[1])
+        scales = as_matrix(self.scales, "scales", rows=len(p))
+        if scales.shape[1] != h.shape[1]:
+            raise ValueError(f"scales must have {h.shape[1]} columns, got {scales.shape[1]}")
+        object.__setattr__(self, "h", h)
+        object.__setattr__(self, "scales", scales)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n, C·(d+1)): the shape of the dense (averaged) gradients."""
+        return self.p.shape[1], self.p.shape[2] * (self.h.shape[1] + 1)
+
+    def __len__(self) -> int:
+        return self.p.shape[1]
+
+    def __getitem__(self, rows: np.ndarray | slice) -> EnsembleGradients:
+        """The averaged gradients of the samples `rows` (an index array, mask or slice)."""
+        return EnsembleGradients(self.p[:, rows], self.h[rows], self.scales)
+
+    def member(self, k: int) -> LastLayerGradients:
+        """The gradients under mask k alone."""
+        return LastLayerGradients(self.p[k], self.h * self.scales[k])
+
+    def dense(self) -> np.ndarray:
+        """The averaged gradients as (n, C·(d+1)) float32 (laid out as `LastLayerGradients.dense`)."""
+        total = sum(self.member(k).dense().astype(np.float64) for k in range(len(self.p)))
+        return (total / len(self.p)).astype(np.float32)
+
+    def total(self) -> np.ndarray:
+        """Σ_i ḡ_i, float64 (C·(d+1),): a gradient-matching target."""
+        return sum(self.member(k).total() for k in range(len(self.p))) / len(self.p)
+
+    def dot(self, target: np.ndarray) -> np.ndarray:
+        """ḡ_i·target for every sample, float64 (n,): the mean over masks of p_ikᵀ (W (h_i ⊙ s_k) + c),
+        as `LastLayerGradients.dot` of the unmasked h with W's columns scaled by s_k."""
+        n_classes, d = self.p.shape[2], self.h.shape[1]
+        matrix = np.asarray(target, dtype=np.float64).reshape(n_classes, d + 1)
+        out = np.zeros(len(self))
+        for k, scale in enumerate(self.scales.astype(np.float64)):
+            scaled = np.concatenate([matrix[:, :d] * scale, matrix[:, d:]], axis=1)
+            out += LastLayerGradients(self.p[k], self.h).dot(scaled.ravel())
+        return out / len(self.p)
+
+    def gram_column(self, j: int) -> np.ndarray:
+        """ḡ_i·ḡ_j for every sample i, float64 (n,): (1/K²) Σ_k Σ_l (p_ik·p_jl)(h_i·(h_j ⊙ s_k ⊙ s_l) + 1)."""
+        pj = self.p[:, j].astype(np.float64)  # (K, C): p_jl
+        hj = self.h[j].astype(np.float64) * self.scales  # (K, d): h_j ⊙ s_l
+        out = np.zeros(len(self))
+        for k, scale in enumerate(self.scales.astype(np.float64)):
+            pp = np.einsum("ic,lc->il", self.p[k], pj)
+            hh = np.einsum("if,lf->il", self.h, hj * scale) + 1.0
+            out += np.einsum("il,il->i", pp, hh)
+        return out / len(self.p) ** 2
 
 
 @dataclass(frozen=True)
@@ -158,3 +237,59 @@ def last_layer_gradients(features: np.ndarray, logits: np.ndarray, y: np.ndarray
     fraction of a second; selection works on `last_layer_factors` and never needs this form.
     """
     return last_layer_factors(features, logits, y).dense()
+
+
+def dropout_factors(
+    features: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    y: np.ndarray,
+    *,
+    ensemble: int,
+    rate: float,
+    seed: int,
+) -> EnsembleGradients:
+    """Last-layer gradients averaged over `ensemble` dropout masks of the features (a dropout ensemble,
+    Deng et al. 2024), factored.
+
+    Mask k keeps each feature with probability 1 - rate and scales it by 1 / (1 - rate) (inverted
+    dropout); the logits are recomputed through the head for each mask. The masks depend only on
+    `seed`, `ensemble`, `rate` and d, so the candidates and the hard samples' targets of one query get
+    the same masks whatever their number or order.
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        (n, d) penultimate features h.
+    weight : numpy.ndarray
+        (C, d) weight of the linear head.
+    bias : numpy.ndarray
+        (C,) bias of the linear head.
+    y : numpy.ndarray
+        (n,) labels in 0..C-1.
+    ensemble : int
+        K >= 1, the number of masks.
+    rate : float
+        Dropout rate in [0, 1).
+    seed : int
+        Seed of the masks.
+
+    Returns
+    -------
+    EnsembleGradients
+        p (K, n, C) float32, h (n, d) float32 and the masks' scales (K, d).
+    """
+    h = as_matrix(features, "features").astype(np.float32, copy=False)
+    w = as_matrix(weight, "weight").astype(np.float32, copy=False)
+    if w.shape[1] != h.shape[1]:
+        raise ValueError(f"weight must have {h.shape[1]} columns (features), got {w.shape[1]}")
+    b = np.asarray(bias, dtype=np.float32)
+    if b.shape != (len(w),):
+        raise ValueError(f"bias must have shape ({len(w)},), got {b.shape}")
+    ensemble = as_count(ensemble, "ensemble", minimum=1)
+    if not 0 <= rate < 1:
+        raise ValueError(f"rate must be in [0, 1), got {rate}")
+    rng = np.random.default_rng([as_count(seed, "seed", minimum=0), DROPOUT_STREAM])
+    scales = (rng.random((ensemble, h.shape[1])) >= rate).astype(np.float32) / np.float32(1 - rate)
+    p = np.stack([last_layer_factors(h * s, (h * s) @ w.T + b, y).p for s in scales])
+    return EnsembleGradients(p, h, scales)

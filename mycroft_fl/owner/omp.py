@@ -11,11 +11,11 @@ from scipy.linalg import solve_triangular
 from scipy.optimize import nnls
 
 from mycroft_fl.core.params import as_count, as_matrix
-from mycroft_fl.owner.gradients import DenseGradients, LastLayerGradients
+from mycroft_fl.owner.gradients import DenseGradients, EnsembleGradients, LastLayerGradients
 
 
 def nonneg_ridge_omp(
-    gradients: np.ndarray | LastLayerGradients | DenseGradients,
+    gradients: np.ndarray | LastLayerGradients | EnsembleGradients | DenseGradients,
     target: np.ndarray,
     k: int,
     *,
@@ -41,11 +41,12 @@ def nonneg_ridge_omp(
     formed either. Gᵀb costs O(n·C·d) once and each step's column of GᵀG_S O(n·(C + d)) (dense:
     O(n·D), D = C·(d+1)); both are accumulated in float64 without a float64 copy of the gradients,
     so the memory beyond them is O(n·k) (the columns of the picks). The Gram and the refit are
-    float64 too.
+    float64 too. Averaged over K dropout masks (`EnsembleGradients`), Gᵀb costs K times as much and
+    a column K² times.
 
     Parameters
     ----------
-    gradients : numpy.ndarray or LastLayerGradients or DenseGradients
+    gradients : numpy.ndarray or LastLayerGradients or EnsembleGradients or DenseGradients
         The candidates' gradients g_i: an (n, D) matrix or factored.
     target : numpy.ndarray
         b, (D,).
@@ -64,7 +65,7 @@ def nonneg_ridge_omp(
     """
     grads = (
         gradients
-        if isinstance(gradients, LastLayerGradients | DenseGradients)
+        if isinstance(gradients, LastLayerGradients | EnsembleGradients | DenseGradients)
         else DenseGradients(gradients)
     )
     n, dim = grads.shape

@@ -14,10 +14,13 @@ from typing import ClassVar
 
 import numpy as np
 
+from mycroft_fl.core.models import Classifier, features_and_logits
 from mycroft_fl.core.params import (
     NON_NEGATIVE,
     POSITIVE,
+    POSITIVE_INT,
     Constraint,
+    Interval,
     Options,
     as_count,
     as_labels,
@@ -26,12 +29,22 @@ from mycroft_fl.core.params import (
     check_params,
 )
 from mycroft_fl.owner.budget import interleave, share_budget
-from mycroft_fl.owner.gradients import LastLayerGradients
+from mycroft_fl.owner.gradients import (
+    EnsembleGradients,
+    LastLayerGradients,
+    dropout_factors,
+    last_layer_factors,
+)
 from mycroft_fl.owner.omp import geometric_median, nonneg_ridge_omp
 from mycroft_fl.owner.retrieval import normalize_rows, select_retrieval
 
 #: Where Mycroft's penalty measures a candidate's distance from, in its class's hard embeddings.
 ANCHORS = ("nearest", "geometric-median")
+#: The dropout ensemble's parameters (gradmatch, mycroft): masks K >= 1 (1: no dropout), rate in [0, 1).
+ENSEMBLE_RULES: dict[str, Constraint] = {
+    "ensemble": POSITIVE_INT,
+    "dropout": Interval(float, 0, 1, closed="left"),
+}
 
 
 @dataclass(frozen=True)
@@ -80,18 +93,18 @@ class OwnerView:
     """What an owner computes on its own data with the model and embedder it was sent.
 
     y: (n,) labels. embeddings: (n, e) (retrieval, mycroft). gradients (gradmatch, mycroft): factored
-    from `last_layer_factors`, or dense (n, D).
+    (`Selector.gradients`), or dense (n, D).
     """
 
     y: np.ndarray
     embeddings: np.ndarray | None = None
-    gradients: np.ndarray | LastLayerGradients | None = None
+    gradients: np.ndarray | LastLayerGradients | EnsembleGradients | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "y", as_labels(self.y, "owner.y"))
         for name in ("embeddings", "gradients"):
             value = getattr(self, name)
-            if isinstance(value, LastLayerGradients):
+            if isinstance(value, LastLayerGradients | EnsembleGradients):
                 if len(value) != len(self.y):
                     raise ValueError(f"owner.{name} must have {len(self.y)} rows, got {len(value)}")
             elif value is not None:
@@ -133,6 +146,29 @@ class Selector:
         """What each owner is asked to share, in words."""
         return f"budget {budget} samples per owner"
 
+    def gradients(
+        self, model: Classifier, x: np.ndarray, y: np.ndarray, *, seed: int = 0
+    ) -> LastLayerGradients | EnsembleGradients:
+        """The last-layer gradients this selector matches, of samples `x` labelled `y` under `model`.
+
+        Parameters
+        ----------
+        model : Classifier
+            The trainer's model.
+        x : numpy.ndarray
+            (n, ...) samples.
+        y : numpy.ndarray
+            (n,) labels.
+        seed : int
+            Seed of any random choice (the query's).
+
+        Returns
+        -------
+        LastLayerGradients or EnsembleGradients
+            Factored gradients, one row per sample.
+        """
+        return last_layer_factors(*features_and_logits(model, x), y)
+
     def select(self, owner: OwnerView, hard: HardView, budget: int, *, seed: int = 0) -> np.ndarray:
         """Indices of the owner samples to share: unique int64, at most `budget` when budgeted.
 
@@ -159,19 +195,38 @@ class Selector:
 class GradMatch(Selector):
     """Gradient matching: per hard class, non-negative ridge OMP of the candidates' last-layer gradients
     to the class's target (`nonneg_ridge_omp`, `ridge` λ > 0 keeps the refit well-posed). May return
-    fewer than the budget when no candidate still correlates positively with the residual."""
+    fewer than the budget when no candidate still correlates positively with the residual.
+
+    With `ensemble` K > 1, every gradient (the candidates' and the hard samples' alike) is averaged
+    over K dropout masks of the penultimate features at rate `dropout` (`dropout_factors`, seeded by
+    the query's seed), a dropout ensemble of the trainer's model; K = 1 uses the model as it is.
+    """
 
     name: ClassVar[str] = "gradmatch"
     needs_gradients: ClassVar[bool] = True
-    constraints: ClassVar[dict[str, Constraint]] = {"ridge": POSITIVE}
+    constraints: ClassVar[dict[str, Constraint]] = {"ridge": POSITIVE, **ENSEMBLE_RULES}
     ridge: float = 0.5
+    ensemble: int = 1
+    dropout: float = 0.5
+
+    def gradients(
+        self, model: Classifier, x: np.ndarray, y: np.ndarray, *, seed: int = 0
+    ) -> LastLayerGradients | EnsembleGradients:
+        if self.ensemble == 1:
+            return super().gradients(model, x, y, seed=seed)
+        features, _ = features_and_logits(model, x)
+        weight = model.head.weight.detach().cpu().numpy()
+        bias = np.zeros(len(weight)) if model.head.bias is None else model.head.bias.detach().cpu()
+        return dropout_factors(
+            features, weight, bias, y, ensemble=self.ensemble, rate=self.dropout, seed=seed
+        )
 
     def select(self, owner: OwnerView, hard: HardView, budget: int, *, seed: int = 0) -> np.ndarray:
         return _match(self, owner, hard, budget, penalty=None)
 
 
 @dataclass(frozen=True)
-class Mycroft(Selector):
+class Mycroft(GradMatch):
     """Gradient matching with a penalty that keeps picks near the class's hard samples in embedding space.
 
     penalty_i = ridge · penalty · d_i² / median_j d_j², d_i the distance of candidate i's L2-normalised
@@ -179,17 +234,17 @@ class Mycroft(Selector):
     "geometric-median": to their geometric median, the paper's centre), so the median candidate's
     diagonal is ridge · (1 + penalty). The OMP's greedy step divides each correlation by
     sqrt(ridge + penalty_i) (see `nonneg_ridge_omp`): free of the gradients' and the embeddings' scale.
+    `ensemble` and `dropout` as for `GradMatch`.
     """
 
     name: ClassVar[str] = "mycroft"
     needs_gradients: ClassVar[bool] = True
     needs_embeddings: ClassVar[bool] = True
     constraints: ClassVar[dict[str, Constraint]] = {
-        "ridge": POSITIVE,
+        **GradMatch.constraints,
         "penalty": NON_NEGATIVE,
         "anchor": Options(ANCHORS),
     }
-    ridge: float = 0.5
     penalty: float = 2.0
     anchor: str = "nearest"
 

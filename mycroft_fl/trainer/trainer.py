@@ -188,7 +188,7 @@ class Trainer:
         view = None
         if private:
             embed = make_embedder(self.config.embedder, state, model, device=str(self.device))
-            view = hard_view(strategy.selector, model, embed, hard)
+            view = hard_view(strategy.selector, model, embed, hard, seed=self.seed)
         return Query(
             selector=strategy.selector.name,
             selector_params=strategy.selector.params(),
