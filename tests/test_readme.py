@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-from flower_procs import kill_pids, marked_processes, wait_gone
+from flower_procs import marked_processes, owned_processes, wait_gone
 
 from mycroft_fl.core.data import Dataset, save_npz
 from mycroft_fl.scenarios.spec import load_scenario
@@ -61,44 +64,61 @@ def test_python_api_example(digits_files, capsys):
     assert (digits_files / "out" / "report.json").is_file()
 
 
-@pytest.fixture
-def ray_processes(tmp_path, monkeypatch):
-    """A private Ray temp dir (short: Ray's socket paths are limited), every process the engine starts
-    marked with this test's tmp path; afterwards any still running is ended by its PID."""
-    ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
-    monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
-    monkeypatch.setenv("MYCROFT_FL_README_TEST", str(tmp_path))
-    monkeypatch.setenv("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
-    yield
-    leftovers = wait_gone(marked_processes(str(tmp_path)), 20)
-    survivors = kill_pids(leftovers)
-    shutil.rmtree(ray_tmp, ignore_errors=True)
-    assert not leftovers, f"the simulation engine left processes running: {leftovers} ({survivors})"
+# Runs the example's ServerApp (file argv[1]) with the owners' ClientApp on Flower's simulation engine.
+SIMULATE = """
+import sys
+
+from flwr.simulation import run_simulation
+
+from mycroft_fl.flower.client_app import app as client_app
+
+scope = {}
+exec(open(sys.argv[1]).read(), scope)
+run_simulation(
+    server_app=scope["app"],
+    client_app=client_app,
+    num_supernodes=2,
+    backend_config={
+        "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+        "init_args": {"num_cpus": 2, "logging_level": "ERROR", "log_to_driver": False,
+                      "include_dashboard": False},
+    },
+)
+"""
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_server_app_example_runs_in_simulation(digits_files, ray_processes):
-    from flwr.simulation import run_simulation
-
-    from mycroft_fl.flower.client_app import app as client_app
-
-    scope: dict = {}
-    exec(python_blocks()[1], scope)
-    run_simulation(
-        server_app=scope["app"],
-        client_app=client_app,
-        num_supernodes=2,
-        backend_config={
-            "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-            "init_args": {
-                "num_cpus": 2,
-                "logging_level": "ERROR",
-                "log_to_driver": False,
-                "include_dashboard": False,
-            },
-        },
-    )
+@pytest.mark.timeout(360)
+def test_server_app_example_runs_in_simulation(digits_files):
+    """In a process of its own (a Ray start-up that hangs is ended with its process group), with a
+    private, short Ray temp dir (Ray's socket paths are limited)."""
+    (digits_files / "example.py").write_text(python_blocks()[1])
+    (digits_files / "simulate.py").write_text(SIMULATE)
+    ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    env = {
+        **os.environ,
+        "RAY_TMPDIR": ray_tmp,
+        "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
+        "PYTHONPATH": str(README.parent),  # this checkout's code
+        "MYCROFT_FL_README_TEST": str(digits_files),  # marks every process of this test
+    }
+    try:
+        with owned_processes(digits_files, str(digits_files)) as procs:
+            run = procs.start(
+                "example",
+                [sys.executable, "simulate.py", "example.py"],
+                env=env,
+                cwd=digits_files,
+            )
+            try:
+                rc = run.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                pytest.fail("the example's simulation did not end within 300 s\n" + procs.logs())
+            assert rc == 0, procs.logs()
+            leftovers = wait_gone(marked_processes(str(digits_files)), 20)
+            assert not leftovers, f"the simulation left processes running: {leftovers}"
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     report = json.loads((digits_files / "runs" / "mine" / "report.json").read_text())
     owners = {o["id"]: o for o in report["owners"]}
     assert sorted(owners) == ["clinic-a", "clinic-b"], owners
