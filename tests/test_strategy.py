@@ -1,4 +1,5 @@
-"""MycroftStrategy driven by an in-process Grid: good, malformed, failing and silent owners."""
+"""MycroftStrategy driven by an in-process Grid: good, malformed, failing and silent owners; start()'s
+acquisition rounds and Flower's Result."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ import logging
 import numpy as np
 import pytest
 from flower_fakes import FakeGrid
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
 from mycroft_fl.core.errors import InputError
+from mycroft_fl.core.models import get_weights, predict, set_weights
 from mycroft_fl.flower.client_app import app as client_app
 from mycroft_fl.flower.protocol import reply_content, short_reason
 from mycroft_fl.flower.strategy import MycroftStrategy
 from mycroft_fl.owner.answer import Answer
 from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.trainer import Trainer
 
 BUDGET = 8
 
@@ -80,7 +83,7 @@ def raw_reply(content):
     return lambda msg, ctx: Message(content, reply_to=msg)
 
 
-def run(scenario, handlers: dict, **kwargs):
+def make(scenario, handlers: dict, **kwargs):
     """Nodes 100.. are the digits scenario's owners 0..; extra handlers get nodes after them."""
     configs = {
         100 + i: {"partition-id": i, "num-partitions": len(scenario.owners)}
@@ -90,7 +93,7 @@ def run(scenario, handlers: dict, **kwargs):
     strategy = MycroftStrategy(
         scenario.trainer_data(),
         strategy="mycroft",
-        budget=BUDGET,
+        budget=kwargs.pop("budget", BUDGET),
         trainer=scenario.trainer,
         owners=kwargs.pop("owners", list(handlers)),
         scenario=str(scenario.path),
@@ -99,6 +102,11 @@ def run(scenario, handlers: dict, **kwargs):
         poll_interval=0.01,
         **kwargs,
     )
+    return grid, strategy
+
+
+def run(scenario, handlers: dict, **kwargs):
+    grid, strategy = make(scenario, handlers, **kwargs)
     report = strategy.run(grid)
     return grid, {o["id"]: o for o in report.to_dict()["owners"]}
 
@@ -265,3 +273,108 @@ def test_scenario_for_simulated_owners_is_sent_as_an_absolute_path(scenario, tmp
     )
     with pytest.raises(InputError, match="no such scenario"):
         MycroftStrategy(scenario.trainer_data(), scenario=str(tmp_path / "none.toml"))
+
+
+def recording(sent: dict):
+    """An honest owner that notes, per node, the indices of every sample it sends."""
+
+    def handler(msg, ctx):
+        reply = client_app(msg, ctx)
+        if "subset" in reply.content:
+            sent.setdefault(ctx.node_id, []).append(reply.content["subset"]["indices"].numpy())
+        return reply
+
+    return handler
+
+
+def test_start_runs_acquisition_rounds_and_returns_the_combined_model(scenario):
+    sent: dict[int, list] = {}
+    budget = 16
+    grid, strategy = make(scenario, {o: recording(sent) for o in scenario.owner_ids}, budget=budget)
+    result = strategy.start(grid, num_rounds=2)
+    report = strategy.report.to_dict()
+    assert [r["round"] for r in report["rounds"]] == [1, 2]
+    assert sorted(result.evaluate_metrics_serverapp) == [0, 1, 2]
+    assert sorted(result.train_metrics_clientapp) == [1, 2]
+    final = result.evaluate_metrics_serverapp[2]
+    assert final["hard_accuracy"] == report["combined"]["hard_accuracy"]
+    assert final["received"] == report["exposure"]["total_received"]
+    # round 1 goes to every node alike, round 2 to the useful owners only, one message each
+    first = [m for m in grid.sent if m.metadata.group_id == "mycroft-select"][
+        : len(scenario.owners)
+    ]
+    assert {m.content["config"]["budget"] for m in first} == {budget // 2}
+    later = grid.sent[len(scenario.owners) :]
+    assert later and len({m.metadata.dst_node_id for m in later}) == len(later)
+    assert set(report["rounds"][1]["owners"]) <= {"specialist", "generalist", "sparse"}
+    for parts in sent.values():  # no owner resends a sample, none exceeds its budget
+        everything = np.concatenate(parts)
+        assert len(everything) == len(np.unique(everything)) <= budget
+    for message in later:
+        node = message.metadata.dst_node_id
+        assert np.array_equal(message.content["query"]["exclude"].numpy(), sent[node][0])
+    # Flower's Result: the combined model's weights load into the trainer's model
+    trainer = Trainer(scenario.trainer_data(), scenario.trainer, seed=0)
+    model = set_weights(trainer.spec.build(), {k: a.numpy() for k, a in result.arrays.items()})
+    right = predict(model, trainer.hard_eval.x) == trainer.hard_eval.y
+    assert right.mean() == pytest.approx(report["combined"]["hard_accuracy"])
+
+
+def test_start_with_one_round_selects_as_run(scenario):
+    grid, strategy = make(scenario, {o: honest for o in scenario.owner_ids})
+    strategy.start(grid, num_rounds=1)
+    started = strategy.report.to_dict()
+    _, ran = run(scenario, {o: honest for o in scenario.owner_ids})
+    assert {o["id"]: o["shared"] for o in started["owners"]} == {
+        k: o["shared"] for k, o in ran.items()
+    }
+    assert {o["id"]: o["utility"] for o in started["owners"]} == {
+        k: o["utility"] for k, o in ran.items()
+    }
+
+
+def test_start_builds_on_the_initial_arrays_and_feeds_evaluate_fn(scenario):
+    weights = get_weights(Trainer(scenario.trainer_data(), scenario.trainer, seed=0).baseline)
+    initial = ArrayRecord({k: Array(v) for k, v in weights.items()})
+    seen = []
+
+    def evaluate_fn(server_round, arrays):
+        seen.append((server_round, sorted(arrays)))
+        return MetricRecord({"mine": float(server_round)})
+
+    grid, strategy = make(scenario, {"specialist": honest})
+    result = strategy.start(grid, initial, num_rounds=1, timeout=5.0, evaluate_fn=evaluate_fn)
+    query = grid.sent[0].content["query"]
+    assert all(np.array_equal(query[f"weights/{k}"].numpy(), v) for k, v in weights.items())
+    assert [r for r, _ in seen] == [0, 1] and seen[0][1] == sorted(weights)
+    assert result.evaluate_metrics_serverapp[1]["mine"] == 1.0
+    assert "hard_accuracy" in result.evaluate_metrics_serverapp[1]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"initial_arrays": {"w": np.zeros(3)}}, "initial_arrays must be an ArrayRecord"),
+        ({"initial_arrays": ArrayRecord({"w": Array(np.zeros(3))})}, "initial weights do not fit"),
+        ({"num_rounds": 0}, "num_rounds must be"),
+        ({"timeout": 0}, "timeout must be"),
+        ({"train_config": ConfigRecord({"lr": 0.1})}, "train_config must be None or empty"),
+    ],
+)
+def test_start_refuses_bad_arguments_before_sending_anything(scenario, kwargs, message):
+    grid, strategy = make(scenario, {"specialist": honest})
+    with pytest.raises(InputError, match=message):
+        strategy.start(grid, **kwargs)
+    assert grid.sent == []
+
+
+def test_flower_train_and_evaluate_hooks_name_start_and_run(scenario):
+    strategy = MycroftStrategy(scenario.trainer_data())
+    for hook, args in [
+        (strategy.configure_train, (1, ArrayRecord(), ConfigRecord(), None)),
+        (strategy.aggregate_train, (1, [])),
+        (strategy.configure_evaluate, (1, ArrayRecord(), ConfigRecord(), None)),
+        (strategy.aggregate_evaluate, (1, [])),
+    ]:
+        with pytest.raises(NotImplementedError, match=r"start\(grid.*run\(grid\)"):
+            hook(*args)

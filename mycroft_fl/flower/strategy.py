@@ -1,9 +1,11 @@
 """`MycroftStrategy`: the trainer's side of Mycroft as a Flower strategy, usable in any ServerApp.
 
-One query round: wait for the owners (with a deadline), send each the query (model weights, hard
-query samples, method, budget), collect the replies (with a timeout), check every reply, then value
-and rank the owners with the engine and train the combined model. An owner that raises, times out or
-sends a malformed reply is reported `failed` or `rejected` with its reason; the run goes on.
+`run(grid)` is one query round: wait for the owners (with a deadline), send each the query (model
+weights, hard query samples, method, budget), collect the replies (with a timeout), check every
+reply, then value and rank the owners with the engine and train the combined model. `start(grid, ...,
+num_rounds=R)`, Flower's entry point, runs up to R such rounds, sharing each owner's budget over them
+(`trainer.rounds`), and returns Flower's `Result`. An owner that raises, times out or sends a
+malformed reply is reported `failed` or `rejected` with its reason; the run goes on.
 """
 
 from __future__ import annotations
@@ -11,25 +13,30 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from flwr.app import ConfigRecord, Message, MetricRecord
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import Strategy
+from flwr.serverapp.strategy import Result, Strategy
 
 from mycroft_fl.core.data import TrainerData
-from mycroft_fl.core.params import POSITIVE, POSITIVE_INT, AnyOf, Names, check_params
+from mycroft_fl.core.errors import InputError
+from mycroft_fl.core.models import Classifier, get_weights
+from mycroft_fl.core.params import POSITIVE, POSITIVE_INT, AnyOf, Names, check_params, check_value
 from mycroft_fl.core.progress import Progress
 from mycroft_fl.flower.protocol import MESSAGE_TYPE, query_content, short_reason
 from mycroft_fl.scenarios.spec import find_scenario
 from mycroft_fl.trainer.in_process import collect_reply
 from mycroft_fl.trainer.report import Report
 from mycroft_fl.trainer.results import OwnerResult
+from mycroft_fl.trainer.rounds import Rounds
 from mycroft_fl.trainer.strategy_config import StrategyConfig, resolve_strategy
 from mycroft_fl.trainer.trainer import Trainer, TrainerConfig
 from mycroft_fl.trainer.valuation import value_owners_subsets
 
 _log = logging.getLogger("mycroft_fl")
+_flwr_log = logging.getLogger("flwr")  # where Flower logs its own strategies
 
 
 class MycroftStrategy(Strategy):
@@ -38,6 +45,7 @@ class MycroftStrategy(Strategy):
     ```python
     strategy = MycroftStrategy(trainer_data, strategy="mycroft", budget=32, owners=["clinic-a", "clinic-b"])
     report = strategy.run(grid)          # report.to_dict() is report.json
+    result = strategy.start(grid, num_rounds=2)   # Flower's Result; the report in strategy.report
     ```
 
     Parameters
@@ -118,22 +126,164 @@ class MycroftStrategy(Strategy):
         )
         self.progress = progress
         self.private = private
+        self.report: Report | None = None  # the last start()'s report
 
-    # Flower's train/evaluate rounds are not used: Mycroft is one query round.
+    # Flower's train/evaluate hooks drive FedAvg-like rounds; Mycroft's rounds are query rounds.
     def configure_train(self, server_round, arrays, config, grid) -> Iterable[Message]:
-        return []
+        raise NotImplementedError(_NO_TRAIN_ROUNDS)
 
     def aggregate_train(self, server_round, replies):
-        return None, None
+        raise NotImplementedError(_NO_TRAIN_ROUNDS)
 
     def configure_evaluate(self, server_round, arrays, config, grid) -> Iterable[Message]:
-        return []
+        raise NotImplementedError(_NO_TRAIN_ROUNDS)
 
     def aggregate_evaluate(self, server_round, replies):
-        return None
+        raise NotImplementedError(_NO_TRAIN_ROUNDS)
 
     def summary(self) -> None:
-        return None
+        """Log the strategy's settings on Flower's logger, as Flower's strategies do."""
+        c = self.config
+        _flwr_log.info(
+            "MycroftStrategy: strategy %s (selector %s, valuer %s), budget %d per owner, seed %d, "
+            "%s, reply timeout %g s%s",
+            c.name,
+            c.selector.name,
+            c.valuer.name,
+            c.budget,
+            self.seed,
+            ", ".join(self.expected) if self.expected else f"{self.num_owners} owner(s)",
+            self.reply_timeout,
+            ", private query" if self.private else "",
+        )
+
+    def start(
+        self,
+        grid: Grid,
+        initial_arrays: ArrayRecord | None = None,
+        num_rounds: int = 3,
+        timeout: float | None = None,
+        train_config: ConfigRecord | None = None,
+        evaluate_config: ConfigRecord | None = None,
+        evaluate_fn: Callable[[int, ArrayRecord], MetricRecord | None] | None = None,
+    ) -> Result:
+        """Run up to `num_rounds` acquisition rounds, then value every owner's data (`trainer.rounds`).
+
+        Round 1 asks every owner for `budget // num_rounds` samples; later rounds send the owners
+        that proved useful the combined model and the hard query samples it still gets wrong, and
+        ask them for more of their budget, never for a sample they already sent. No owner shares
+        more than `budget` in all. The report (with every round) is kept in `self.report`.
+
+        Parameters
+        ----------
+        grid : Grid
+            The ServerApp's grid, whose nodes are the owners.
+        initial_arrays : ArrayRecord, optional
+            Weights of the trainer's model to start from (its baseline: what finds the hard samples
+            and what owners' subsets fine-tune); they must fit the model. None: the trainer trains
+            its baseline on its training set, as `run()` does.
+        num_rounds : int
+            Acquisition rounds at most (>= 1); fewer when no owner is left to ask or the combined
+            model gets every hard query sample right.
+        timeout : float, optional
+            Seconds to wait for each round's replies; None: the strategy's `reply_timeout`.
+        train_config, evaluate_config : ConfigRecord, optional
+            Must be None or empty: the query carries the strategy's settings.
+        evaluate_fn : callable, optional
+            As in Flower: called as `evaluate_fn(round, arrays)` with the initial weights (round
+            0) and the combined model after every round; its metrics join
+            `evaluate_metrics_serverapp`.
+
+        Returns
+        -------
+        Result
+            `arrays`: the final combined model's weights (load them into the trainer's model);
+            `train_metrics_clientapp[r]`: samples asked for, sent and received in round r;
+            `evaluate_metrics_serverapp[r]`: the combined model's held-out hard and test accuracy,
+            the owner samples it was trained with (`shared`) and all samples received so far
+            (round 0: the control, the same retraining with no owner data).
+        """
+        begin = time.perf_counter()
+        check_value(num_rounds, POSITIVE_INT, "start: num_rounds")
+        if timeout is not None:
+            check_value(timeout, POSITIVE, "start: timeout")
+        if initial_arrays is not None and not isinstance(initial_arrays, ArrayRecord):
+            raise InputError(
+                f"start: initial_arrays must be an ArrayRecord or None, got {type(initial_arrays).__name__}"
+            )
+        for name, value in (("train_config", train_config), ("evaluate_config", evaluate_config)):
+            if value:
+                raise InputError(
+                    f"start: {name} must be None or empty: owners get the strategy's settings in "
+                    "their query"
+                )
+        self.summary()
+        initial = (
+            None if initial_arrays is None else {k: v.numpy() for k, v in initial_arrays.items()}
+        )
+        trainer = Trainer(self.trainer_data, self.trainer_config, seed=self.seed, initial=initial)
+        rounds = Rounds(trainer, self.config, num_rounds, private=self.private)
+        result = Result()
+        control = trainer.control
+        result.evaluate_metrics_serverapp[0] = _evaluated(
+            {"hard_accuracy": control.hard_accuracy, "test_accuracy": control.test_accuracy},
+            evaluate_fn,
+            0,
+            initial_arrays or _arrays(trainer.baseline),
+        )
+        nodes = self._wait_for_nodes(grid)
+        node_of: dict[str, int] = {}
+        timeout = self.reply_timeout if timeout is None else timeout
+        received = 0
+        while not rounds.done:
+            r = rounds.round + 1
+            stage = f"querying owners, round {r}/{num_rounds}"
+            if r == 1:
+                content = query_content(rounds.query(), scenario=self.scenario)
+                replies = self._send_and_receive(
+                    grid, {n: self._message(content, n) for n in nodes}, timeout, stage
+                )
+                results, picks, node_of = self._owner_results(
+                    trainer, nodes, replies, rounds.reply_config(), timeout
+                )
+            else:
+                asked = {node_of[o]: o for o in rounds.asks}
+                messages = {
+                    n: self._message(query_content(rounds.query(o), scenario=self.scenario), n)
+                    for n, o in asked.items()
+                }
+                replies = self._send_and_receive(grid, messages, timeout, stage)
+                results, picks = self._later_results(trainer, rounds, asked, replies, timeout)
+            record = rounds.receive(results, picks, progress=self.progress)
+            received += record["received"]
+            c = record["combined"]
+            result.train_metrics_clientapp[r] = MetricRecord(
+                {k: record[k] for k in ("hard_query", "asked", "sent", "received")}
+            )
+            result.evaluate_metrics_serverapp[r] = _evaluated(
+                {
+                    "hard_accuracy": c["hard_accuracy"],
+                    "test_accuracy": c["test_accuracy"],
+                    "shared": c["shared"],
+                    "received": received,
+                },
+                evaluate_fn,
+                r,
+                _arrays(rounds.combined_model()) if evaluate_fn else None,
+            )
+            _flwr_log.info(
+                "[ROUND %d/%d] asked %d, sent %d; combined model (%s): hard %.3f, test %.3f",
+                r,
+                num_rounds,
+                record["asked"],
+                record["sent"],
+                ", ".join(c["owners"]) or "no owner",
+                c["hard_accuracy"],
+                c["test_accuracy"],
+            )
+        result.arrays = _arrays(rounds.combined_model())
+        self.report = rounds.report(self.name, {"total_s": time.perf_counter() - begin})
+        return result
 
     def run(self, grid: Grid) -> Report:
         """Query the owners, check their replies, value and rank them.
@@ -154,15 +304,12 @@ class MycroftStrategy(Strategy):
         query = trainer.query(self.config, private=self.private)
         nodes = self._wait_for_nodes(grid)
         content = query_content(query, scenario=self.scenario)
-        messages = {
-            node: Message(
-                content, dst_node_id=node, message_type=MESSAGE_TYPE, group_id="mycroft-select"
-            )
-            for node in nodes
-        }
-        replies = self._send_and_receive(grid, messages)
+        messages = {node: self._message(content, node) for node in nodes}
+        replies = self._send_and_receive(grid, messages, self.reply_timeout, "querying owners")
         t_replies = time.perf_counter()
-        results = self._owner_results(trainer, nodes, replies)
+        results, _, _ = self._owner_results(
+            trainer, nodes, replies, self.config, self.reply_timeout
+        )
         combined, valuation = value_owners_subsets(
             trainer, results, self.config, progress=self.progress
         )
@@ -204,13 +351,21 @@ class MycroftStrategy(Strategy):
             shown = len(nodes)
             time.sleep(self.poll_interval)
 
-    def _send_and_receive(self, grid: Grid, messages: dict[int, Message]) -> dict[int, Message]:
-        """Push all messages, then pull replies until all are in or the timeout passes, showing progress."""
+    @staticmethod
+    def _message(content: RecordDict, node: int) -> Message:
+        return Message(
+            content, dst_node_id=node, message_type=MESSAGE_TYPE, group_id="mycroft-select"
+        )
+
+    def _send_and_receive(
+        self, grid: Grid, messages: dict[int, Message], timeout: float, stage: str
+    ) -> dict[int, Message]:
+        """Push all messages, then pull replies until all are in or `timeout` passes, showing progress."""
         ids = list(grid.push_messages(list(messages.values())))
         node_of = {mid: m.metadata.dst_node_id for mid, m in zip(ids, messages.values())}
         pending = set(node_of)
         replies: dict[int, Message] = {}
-        deadline = time.monotonic() + self.reply_timeout
+        deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
             pulled = list(grid.pull_messages(pending))
             for reply in pulled:
@@ -219,26 +374,34 @@ class MycroftStrategy(Strategy):
                     pending.discard(mid)
                     replies[node_of[mid]] = reply
             if self.progress and pulled:
-                self.progress("querying owners", len(replies), len(messages))
+                self.progress(stage, len(replies), len(messages))
             if pending and not pulled:
                 time.sleep(self.poll_interval)
         return replies
 
     def _owner_results(
-        self, trainer: Trainer, nodes: list[int], replies: dict[int, Message]
-    ) -> list[OwnerResult]:
+        self,
+        trainer: Trainer,
+        nodes: list[int],
+        replies: dict[int, Message],
+        config: StrategyConfig,
+        timeout: float,
+    ) -> tuple[list[OwnerResult], dict[str, np.ndarray], dict[str, int]]:
+        """Every expected owner's checked reply to the query all nodes got; the indices each ok
+        owner sent; the node each named owner answered from."""
         results: dict[str, OwnerResult] = {}
+        picks: dict[str, np.ndarray] = {}
+        node_of: dict[str, int] = {}
         anonymous: list[OwnerResult] = []  # failed without saying which owner they are
         for node in nodes:
             reply = replies.get(node)
+            indices = None
             if reply is None:
                 result = OwnerResult(
-                    f"node-{node}",
-                    status="failed",
-                    reason=f"no reply within {self.reply_timeout:g} s",
+                    f"node-{node}", status="failed", reason=f"no reply within {timeout:g} s"
                 )
             else:
-                result = self._check(trainer, node, reply, self.config)
+                result, indices = self._check(trainer, node, reply, config)
             if result.id == f"node-{node}":
                 anonymous.append(result)
             elif result.id in results:
@@ -249,6 +412,9 @@ class MycroftStrategy(Strategy):
                 )
             else:
                 results[result.id] = result
+                node_of[result.id] = node
+                if result.status == "ok":
+                    picks[result.id] = indices
         missing = [o for o in self.expected if o not in results]
         if len(anonymous) == 1 and len(missing) == 1:  # only one owner it can be
             anonymous[0].id = missing.pop()
@@ -261,26 +427,62 @@ class MycroftStrategy(Strategy):
             )
         for owner_id in missing:
             results[owner_id] = OwnerResult(owner_id, status="failed", reason=never)
-        return list(results.values())
+        return list(results.values()), picks, node_of
+
+    def _later_results(
+        self,
+        trainer: Trainer,
+        rounds: Rounds,
+        asked: dict[int, str],
+        replies: dict[int, Message],
+        timeout: float,
+    ) -> tuple[list[OwnerResult], dict[str, np.ndarray]]:
+        """The checked replies of a later round, whose owners are known by node; a node that
+        answers under another owner's name is rejected."""
+        results, picks = [], {}
+        for node, owner_id in asked.items():
+            reply = replies.get(node)
+            if reply is None:
+                results.append(
+                    OwnerResult(owner_id, status="failed", reason=f"no reply within {timeout:g} s")
+                )
+                continue
+            result, indices = self._check(trainer, node, reply, rounds.reply_config(owner_id))
+            if result.id != owner_id:
+                failed = result.status == "failed"
+                result = OwnerResult(
+                    owner_id,
+                    status="failed" if failed else "rejected",
+                    reason=result.reason if failed else f"replied as {result.id!r}",
+                    received=result.received,
+                )
+            elif result.status == "ok":
+                picks[owner_id] = indices
+            results.append(result)
+        return results, picks
 
     def _check(
         self, trainer: Trainer, node: int, reply: Message, config: StrategyConfig
-    ) -> OwnerResult:
+    ) -> tuple[OwnerResult, np.ndarray | None]:
+        """An owner's reply checked against `config`, and the owner indices it sent (when it
+        has them)."""
         fallback = f"node-{node}"
         if reply.has_error():
-            return OwnerResult(fallback, status="failed", reason=short_reason(reply.error.reason))
+            reason = short_reason(reply.error.reason)
+            return OwnerResult(fallback, status="failed", reason=reason), None
         content = reply.content
         info = content.config_records.get("info") or ConfigRecord()
         owner_id = info.get("owner_id")
         if not isinstance(owner_id, str) or not owner_id:
-            return OwnerResult(
-                fallback, status="rejected", reason="reply does not say which owner sent it"
-            )
+            reason = "reply does not say which owner sent it"
+            return OwnerResult(fallback, status="rejected", reason=reason), None
         if "error" in info:
-            return OwnerResult(owner_id, status="failed", reason=short_reason(str(info["error"])))
+            reason = short_reason(str(info["error"]))
+            return OwnerResult(owner_id, status="failed", reason=reason), None
         subset = content.array_records.get("subset")
         if subset is None:
-            return OwnerResult(owner_id, status="rejected", reason="reply has no 'subset' record")
+            reason = "reply has no 'subset' record"
+            return OwnerResult(owner_id, status="rejected", reason=reason), None
         metrics = content.metric_records.get("metrics") or MetricRecord()
         try:
             arrays = {
@@ -288,8 +490,9 @@ class MycroftStrategy(Strategy):
                 for k in ("x", "y", "indices", "audit_x", "audit_y")
             }
         except Exception as exc:  # a record Flower accepted but numpy cannot read
-            return OwnerResult(owner_id, status="rejected", reason=f"unreadable array ({exc})")
-        return collect_reply(
+            reason = f"unreadable array ({exc})"
+            return OwnerResult(owner_id, status="rejected", reason=reason), None
+        result = collect_reply(
             owner_id,
             config,
             trainer,
@@ -301,6 +504,30 @@ class MycroftStrategy(Strategy):
             audit_x=arrays["audit_x"],
             audit_y=arrays["audit_y"],
         )
+        return result, arrays["indices"]
+
+
+_NO_TRAIN_ROUNDS = (
+    "MycroftStrategy has no Flower train/evaluate rounds: its owners answer query.select "
+    "messages; call start(grid, initial_arrays, num_rounds=R) for R acquisition rounds, or "
+    "run(grid) for one query round"
+)
+
+
+def _arrays(model: Classifier) -> ArrayRecord:
+    """A model's weights as Flower arrays (the names and arrays of `get_weights`)."""
+    return ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in get_weights(model).items()})
+
+
+def _evaluated(
+    metrics: dict,
+    evaluate_fn: Callable[[int, ArrayRecord], MetricRecord | None] | None,
+    server_round: int,
+    arrays: ArrayRecord | None,
+) -> MetricRecord:
+    """The round's server-side metrics, with the user's `evaluate_fn(round, arrays)` ones."""
+    extra = evaluate_fn(server_round, arrays) if evaluate_fn else None
+    return MetricRecord({**metrics, **(extra or {})})
 
 
 def _number(value: object) -> float | None:
