@@ -39,7 +39,19 @@ def _scenario(path: str, mtime: float) -> Scenario:
 
 
 def allowed_code(node_config: dict) -> tuple[str, ...] | str:
-    """The user code this node runs: its `allow-code` (comma-separated names, or "*")."""
+    """The user code this node runs besides built-in models and embedders.
+
+    Parameters
+    ----------
+    node_config : dict
+        The SuperNode's node config; `allow-code` holds comma-separated "package.module:factory"
+        names, or "*" for any.
+
+    Returns
+    -------
+    tuple of str, or "*"
+        The names allowed (none without `allow-code`), or "*".
+    """
     text = str(node_config.get("allow-code", "")).strip()
     return ANY_CODE if text == ANY_CODE else tuple(n.strip() for n in text.split(",") if n.strip())
 
