@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -24,6 +27,7 @@ from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer
 
 BUDGET = 16
+CLI = [sys.executable, "-m", "mycroft_fl.cli.main"]
 
 
 def test_first_round_asks_an_equal_part_of_the_budget_at_least_one():
@@ -170,3 +174,40 @@ def test_initial_weights_are_the_trainers_baseline_and_are_checked(digits):
     bad = {k: np.zeros((3, 3), np.float32) for k in get_weights(trainer.baseline)}
     with pytest.raises(InputError, match="initial weights do not fit"):
         Trainer(trainer.data, trainer.config, seed=trainer.seed, initial=bad)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_simulate_in_two_rounds_over_flower_as_in_process(tmp_path, digits):
+    proc = subprocess.run(
+        [*CLI, "simulate", "digits", "--rounds", "2", "--budget", str(BUDGET)]
+        + ["--out", str(tmp_path), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=380,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "round 2: " in proc.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [r["round"] for r in report["rounds"]] == [1, 2]
+    for owner in report["owners"]:
+        sent = sum(r["owners"].get(owner["id"], {}).get("sent", 0) for r in report["rounds"])
+        assert sent <= BUDGET
+    trainer, owners = digits
+    in_process, _ = value_in_rounds(trainer, owners, load_strategy("mycroft", budget=BUDGET), 2)
+    for over_flower, here in zip(report["rounds"], in_process.to_dict()["rounds"]):
+        assert {o: (e["asked"], e["sent"]) for o, e in over_flower["owners"].items()} == {
+            o: (e["asked"], e["sent"]) for o, e in here["owners"].items()
+        }
+        assert over_flower["combined"]["owners"] == here["combined"]["owners"]
+
+
+def test_simulate_refuses_rounds_for_an_unbudgeted_strategy_before_starting():
+    proc = subprocess.run(
+        [*CLI, "simulate", "digits", "--rounds", "2", "--strategy", "full-information"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "rounds need a budgeted selector" in proc.stderr

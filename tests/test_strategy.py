@@ -3,18 +3,28 @@ acquisition rounds and Flower's Result."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
 import pytest
 from flower_fakes import FakeGrid
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app import (
+    Array,
+    ArrayRecord,
+    ConfigRecord,
+    Context,
+    Message,
+    MetricRecord,
+    RecordDict,
+)
 from flwr.supercore.task_identity import TaskIdentity
 
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import get_weights, predict, set_weights
 from mycroft_fl.flower.client_app import app as client_app
 from mycroft_fl.flower.protocol import reply_content, short_reason
+from mycroft_fl.flower.server_app import main as server_main
 from mycroft_fl.flower.strategy import MycroftStrategy
 from mycroft_fl.owner.answer import Answer
 from mycroft_fl.scenarios.spec import load_scenario
@@ -378,3 +388,18 @@ def test_flower_train_and_evaluate_hooks_name_start_and_run(scenario):
     ]:
         with pytest.raises(NotImplementedError, match=r"start\(grid.*run\(grid\)"):
             hook(*args)
+
+
+def test_server_app_run_config_rounds_reaches_start(scenario, tmp_path):
+    configs = {100 + i: {"partition-id": i} for i in range(len(scenario.owners))}
+    grid = FakeGrid(dict.fromkeys(configs, honest), configs)
+    run_config = {"rounds": 2, "budget": 16, "out": str(tmp_path), "reply-timeout": 60.0}
+    server_main(grid, server_context(run_config))
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [r["round"] for r in report["rounds"]] == [1, 2]
+    with pytest.raises(InputError, match="run config: rounds must be"):
+        server_main(grid, server_context({"rounds": 0}))
+
+
+def server_context(run_config: dict) -> Context:
+    return Context(run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config=run_config)

@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--budget", type=_integer(1), help="samples each owner may share (default: the strategy's)"
     )
     sim.add_argument(
+        "--rounds",
+        type=_integer(1),
+        default=1,
+        help="acquisition rounds sharing each owner's budget: later ones ask the useful owners for "
+        "more, for the hard samples the combined model still gets wrong (default: 1)",
+    )
+    sim.add_argument(
         "--seed",
         type=_integer(0),
         help="seed of training, hard-sample split and selection (default: the scenario's)",
@@ -133,8 +140,11 @@ def _simulate(args: argparse.Namespace) -> int:
         seed=seed,
         progress=None if args.quiet else ProgressLine(),
         private=args.private,
+        rounds=args.rounds,
     )
     path = report.write(out)
+    if args.rounds > 1:
+        print("\n".join(report.rounds_lines()))
     print(report.table())
     print(f"report: {path}  ({out / 'report.md'}, {out / 'ranking.png'})")
     return 0

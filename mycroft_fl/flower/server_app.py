@@ -171,5 +171,7 @@ def main(grid: Grid, context: Context) -> None:
     )
     out = Path(str(cfg["out"]))
     path = report.write(out if out.is_absolute() else Path.cwd() / out)
+    if report.rounds:
+        print("\n".join(report.rounds_lines()))
     print(report.table())
     print(f"report: {path}")

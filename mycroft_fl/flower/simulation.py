@@ -8,6 +8,7 @@ import os
 from mycroft_fl.core.progress import Progress
 from mycroft_fl.scenarios.spec import Scenario
 from mycroft_fl.trainer.report import Report
+from mycroft_fl.trainer.rounds import check_rounds
 from mycroft_fl.trainer.strategy_config import StrategyConfig
 
 
@@ -20,8 +21,11 @@ def simulate(
     actors: int = 2,
     reply_timeout: float = 3600.0,
     private: bool = False,
+    rounds: int = 1,
 ) -> Report:
-    """Value the scenario's owners with `strategy`, each owner a simulated Flower node."""
+    """Value the scenario's owners with `strategy`, each owner a simulated Flower node, in `rounds`
+    acquisition rounds (1: one query round)."""
+    check_rounds(strategy, rounds)
     scenario.trainer_data()
     scenario.owners_data()  # every file is checked here, before the engine starts
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
@@ -44,6 +48,7 @@ def simulate(
             progress=progress,
             reply_timeout=reply_timeout,
             private=private,
+            rounds=rounds,
         )
 
     flwr_logger = logging.getLogger("flwr")

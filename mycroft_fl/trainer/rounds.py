@@ -31,6 +31,29 @@ from mycroft_fl.trainer.valuation import value_owners_subsets
 from mycroft_fl.trust.attacks import answer
 
 
+def check_rounds(config: StrategyConfig, num_rounds: int) -> None:
+    """Refuse a number of rounds the strategy cannot run.
+
+    Parameters
+    ----------
+    config : StrategyConfig
+        The strategy: more than one round needs a budgeted selector.
+    num_rounds : int
+        Rounds asked for (>= 1).
+
+    Raises
+    ------
+    InputError
+        Naming the problem.
+    """
+    check_value(num_rounds, POSITIVE_INT, "num_rounds")
+    if num_rounds > 1 and not config.budgeted:
+        raise InputError(
+            f"rounds need a budgeted selector: {config.selector.name!r} sends all its data in one "
+            "round (use 1 round)"
+        )
+
+
 def first_ask(budget: int, num_rounds: int) -> int:
     """What round 1 asks of every owner: an equal part of its budget, at least 1.
 
@@ -170,12 +193,7 @@ class Rounds:
     def __init__(
         self, trainer: Trainer, config: StrategyConfig, num_rounds: int, *, private: bool = False
     ):
-        check_value(num_rounds, POSITIVE_INT, "num_rounds")
-        if num_rounds > 1 and not config.budgeted:
-            raise InputError(
-                f"rounds need a budgeted selector: {config.selector.name!r} sends all its data "
-                "in one round (use 1 round)"
-            )
+        check_rounds(config, num_rounds)
         self.trainer, self.config, self.num_rounds, self.private = (
             trainer,
             config,
