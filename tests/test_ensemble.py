@@ -7,10 +7,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.embedders import make_embedder
-from mycroft_fl.core.models import features_and_logits, set_weights
+from mycroft_fl.core.models import Classifier, features_and_logits, set_weights
 from mycroft_fl.core.query import Query
 from mycroft_fl.owner.answer import select_for_query
 from mycroft_fl.owner.gradients import EnsembleGradients, last_layer_factors
@@ -92,3 +93,13 @@ def test_ensemble_gradients_come_from_the_model_through_masks(setup):
     plain = last_layer_factors(features, logits, data.y[:20])
     for p in no_dropout.gradients(trainer.baseline, data.x[:20], data.y[:20], seed=5).p:
         np.testing.assert_allclose(p, plain.p, atol=1e-5)
+
+
+def test_a_head_without_bias_is_a_zero_bias():
+    torch.manual_seed(0)
+    model = Classifier(torch.nn.Flatten(), torch.nn.Linear(4, 3, bias=False))
+    x, y = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32), np.arange(6) % 3
+    grads = make_selector("gradmatch", ensemble=2, dropout=0.0).gradients(model, x, y, seed=1)
+    plain = last_layer_factors(*features_and_logits(model, x), y)
+    for p in grads.p:
+        np.testing.assert_allclose(p, plain.p, atol=1e-6)

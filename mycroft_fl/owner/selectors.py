@@ -216,7 +216,8 @@ class GradMatch(Selector):
             return super().gradients(model, x, y, seed=seed)
         features, _ = features_and_logits(model, x)
         weight = model.head.weight.detach().cpu().numpy()
-        bias = np.zeros(len(weight)) if model.head.bias is None else model.head.bias.detach().cpu()
+        head_bias = model.head.bias
+        bias = np.zeros(len(weight)) if head_bias is None else head_bias.detach().cpu().numpy()
         return dropout_factors(
             features, weight, bias, y, ensemble=self.ensemble, rate=self.dropout, seed=seed
         )
@@ -238,7 +239,6 @@ class Mycroft(GradMatch):
     """
 
     name: ClassVar[str] = "mycroft"
-    needs_gradients: ClassVar[bool] = True
     needs_embeddings: ClassVar[bool] = True
     constraints: ClassVar[dict[str, Constraint]] = {
         **GradMatch.constraints,
