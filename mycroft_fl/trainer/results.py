@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from mycroft_fl.core.data import Dataset
+
+#: An owner's outcome: valued, rejected (its reply failed a check) or failed (no usable reply).
+Status = Literal["ok", "rejected", "failed"]
 
 
 @dataclass
@@ -21,7 +25,7 @@ class OwnerResult:
     """
 
     id: str
-    status: str = "ok"
+    status: Status = "ok"
     subset: Dataset | None = field(default=None, repr=False)
     reason: str | None = None
     selection_s: float | None = None
