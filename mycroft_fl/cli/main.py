@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the hard samples with the trainer: owners get their gradient targets and embeddings",
     )
+    sim.add_argument(
+        "--ray-address",
+        default=None,
+        help="run on this existing Ray cluster (default: $RAY_ADDRESS, else a local Ray instance)",
+    )
     _scenario_options(sim)
 
     cmp = sub.add_parser(
@@ -141,6 +146,7 @@ def _simulate(args: argparse.Namespace) -> int:
         progress=None if args.quiet else ProgressLine(),
         private=args.private,
         rounds=args.rounds,
+        ray_address=args.ray_address,
     )
     path = report.write(out)
     if args.rounds > 1:

@@ -3,7 +3,9 @@
 Where the owner's data comes from:
 - a deployment: `flower-supernode ... --node-config 'data-path="owner.npz"'` (optionally
   `owner-id="clinic-a"`; by default the file's stem names the owner);
-- the simulation engine: the scenario file named in the query, owner number `partition-id`.
+- the simulation engine: the scenario file named in the query, owner number `partition-id`, or the
+  owners the query lists by number (`owners`): a simulated node may answer for several owners, each
+  with its own id, data, budget and self-check, in one reply with every owner's records side by side.
 
 An owner imports and runs only built-in models and embedders, unless its node config allows more:
 `allow-code="pkg.mod:make_model,pkg.mod:make_embedder"` (or `"*"` for any). A simulated owner also
@@ -16,13 +18,13 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from flwr.app import Context, Message
+from flwr.app import Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 
 from mycroft_fl.core.data import Dataset, load_npz
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.query import Query
-from mycroft_fl.flower.protocol import error_content, reply_content
+from mycroft_fl.flower.protocol import error_content, owners_reply_content, reply_content
 from mycroft_fl.owner.answer import ANY_CODE
 from mycroft_fl.owner.selectors import make_selector
 from mycroft_fl.scenarios.spec import Scenario, load_scenario
@@ -57,22 +59,24 @@ def allowed_code(node_config: dict) -> tuple[str, ...] | str:
 
 
 def owner_data(
-    context: Context, scenario: str, n_classes: int
+    context: Context, scenario: str, n_classes: int, owner: int | None = None
 ) -> tuple[str, Dataset, str, tuple[str, ...]]:
     """This node's owner id, data, behaviour and the code its data's author names, from its node
     config (deployment: none) or the scenario (simulation, where owners may be scripted to cheat; see
-    attacks.py)."""
+    attacks.py): owner number `owner`, by default the node's `partition-id`."""
     node = context.node_config
-    if "data-path" in node:
+    if "data-path" in node and owner is None:
         path = Path(str(node["data-path"]))
         data = load_npz(path, n_classes=n_classes)
         return str(node.get("owner-id", path.stem)), data, "honest", ()
-    if "partition-id" in node and scenario:
+    named = "owner number"
+    if owner is None and "partition-id" in node:
+        owner, named = int(node["partition-id"]), "partition-id"
+    if owner is not None and scenario:
         sc = _scenario(scenario, Path(scenario).stat().st_mtime)
-        index = int(node["partition-id"])
-        if not 0 <= index < len(sc.owners):
-            raise InputError(f"partition-id {index} but the scenario has {len(sc.owners)} owners")
-        spec = sc.owners[index]
+        if not 0 <= owner < len(sc.owners):
+            raise InputError(f"{named} {owner} but the scenario has {len(sc.owners)} owners")
+        spec = sc.owners[owner]
         return (
             spec.id,
             sc.owner_data(spec.id),
@@ -84,15 +88,26 @@ def owner_data(
 
 @app.query("select")
 def select(msg: Message, context: Context) -> Message:
-    """Select at most the query's budget of this owner's samples and send only those."""
-    config = msg.content["config"]
+    """Select at most the query's budget of this owner's samples and send only those; for every owner
+    the query lists, when it lists them (simulation)."""
+    owners = msg.content["config"].get("owners")
+    if owners is None:
+        return Message(_answer(msg.content, context), reply_to=msg)
+    parts = {int(i): _answer(msg.content, context, int(i)) for i in owners}
+    return Message(owners_reply_content(parts), reply_to=msg)
+
+
+def _answer(content: RecordDict, context: Context, owner: int | None = None) -> RecordDict:
+    """One owner's reply to the query in `content`, or its error: owner number `owner` of the
+    scenario, or this node's own owner."""
+    config = content["config"]
     owner_id = str(context.node_config.get("owner-id", f"node-{context.node_id}"))
+    if owner is not None:
+        owner_id = f"owner-{owner}"
     try:
-        query = Query.from_parts(
-            {k: v.numpy() for k, v in msg.content["query"].items()}, dict(config)
-        )
+        query = Query.from_parts({k: v.numpy() for k, v in content["query"].items()}, dict(config))
         owner_id, data, behaviour, named = owner_data(
-            context, str(config.get("scenario", "")), query.model.n_classes
+            context, str(config.get("scenario", "")), query.model.n_classes, owner
         )
         allowed = allowed_code(context.node_config)
         start = time.perf_counter()
@@ -119,8 +134,5 @@ def select(msg: Message, context: Context) -> Message:
             if problem:
                 raise RuntimeError(f"selection produced an invalid subset: {problem}")
     except Exception as exc:  # reported to the trainer with this owner's id; the run goes on
-        return Message(error_content(owner_id, f"{type(exc).__name__}: {exc}"), reply_to=msg)
-    return Message(
-        reply_content(owner_id, query.selector, sent, local_size=len(data), selection_s=seconds),
-        reply_to=msg,
-    )
+        return error_content(owner_id, f"{type(exc).__name__}: {exc}")
+    return reply_content(owner_id, query.selector, sent, local_size=len(data), selection_s=seconds)

@@ -4,6 +4,7 @@ Flower records, each encoder beside its decoder."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
@@ -22,6 +23,29 @@ def query_content(query: Query, *, scenario: str = "") -> RecordDict:
     arrays = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in query.to_arrays().items()})
     config = ConfigRecord({**query.to_config(), "scenario": scenario})
     return RecordDict({"query": arrays, "config": config})
+
+
+def for_owners(content: RecordDict, owners: Sequence[int]) -> RecordDict:
+    """A query for a simulated node that answers for several of the scenario's owners (by number)."""
+    config = ConfigRecord({**content["config"], "owners": [int(i) for i in owners]})
+    return RecordDict({"query": content["query"], "config": config})
+
+
+def owners_reply_content(parts: dict[int, RecordDict]) -> RecordDict:
+    """One reply carrying several owners' replies side by side, each keyed by the owner's number."""
+    return RecordDict({f"owner-{i}.{k}": v for i, part in parts.items() for k, v in part.items()})
+
+
+def owner_parts(content: RecordDict) -> dict[int, RecordDict]:
+    """A several-owner reply split into each owner's reply, by owner number (keys not of that form
+    are left out)."""
+    parts: dict[int, dict] = {}
+    for key, value in content.items():
+        head, _, name = key.partition(".")
+        number = head.removeprefix("owner-")
+        if head.startswith("owner-") and number.isdigit() and name:
+            parts.setdefault(int(number), {})[name] = value
+    return {i: RecordDict(part) for i, part in parts.items()}
 
 
 def reply_content(

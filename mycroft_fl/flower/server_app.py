@@ -75,9 +75,11 @@ def run_scenario(
     reply_timeout: float = 900.0,
     private: bool = False,
     rounds: int = 1,
+    nodes: int | None = None,
 ) -> Report:
     """Value the scenario's owners, who answer as Flower nodes on `grid`: in one query round, or in
-    up to `rounds` acquisition rounds sharing each owner's budget (`MycroftStrategy.start`)."""
+    up to `rounds` acquisition rounds sharing each owner's budget (`MycroftStrategy.start`);
+    `nodes` simulated nodes serve all owners (None: one node per owner)."""
     # The trainer's small models train several times faster on one thread than competing for the
     # cores with Flower's own processes (digits: valuation 40 s -> 14 s in simulation, 10.6 s -> 2.4 s
     # for the trainer on a loopback deployment).
@@ -94,6 +96,7 @@ def run_scenario(
         reply_timeout=reply_timeout,
         progress=progress,
         private=private,
+        nodes=nodes,
     )
     if rounds == 1:
         return strategy.run(grid)

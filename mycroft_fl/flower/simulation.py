@@ -1,10 +1,18 @@
-"""Run a scenario on Flower's simulation engine (Ray): one SuperNode per owner, the trainer as ServerApp."""
+"""Run a scenario on Flower's simulation engine (Ray), the trainer as ServerApp.
+
+Flower's in-memory message store is scanned by every SuperNode every 0.1 s, each scan walking every
+stored message: a pass costs nodes x messages (about 110 s at 10,000 owners). So a simulation runs at
+most `max_nodes` SuperNodes, node k answering for owners k, k + nodes, ... of the scenario, each owner
+with its own id, data, budget and self-check and its own part of the node's reply, checked on its own.
+A real deployment has one SuperNode per owner.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 
+from mycroft_fl.core.params import POSITIVE_INT, check_value
 from mycroft_fl.core.progress import Progress
 from mycroft_fl.scenarios.spec import Scenario
 from mycroft_fl.trainer.report import Report
@@ -22,10 +30,35 @@ def simulate(
     reply_timeout: float = 3600.0,
     private: bool = False,
     rounds: int = 1,
+    max_nodes: int = 100,
+    ray_address: str | None = None,
 ) -> Report:
-    """Value the scenario's owners with `strategy`, each owner a simulated Flower node, in `rounds`
-    acquisition rounds (1: one query round)."""
+    """Value the scenario's owners with `strategy` on simulated Flower nodes, in `rounds`
+    acquisition rounds (1: one query round).
+
+    Parameters
+    ----------
+    scenario, strategy, seed, progress, reply_timeout, private, rounds
+        As for `run_scenario`.
+    actors : int
+        CPUs of the local Ray instance, one client actor each (ignored on an existing cluster).
+    max_nodes : int
+        Simulated SuperNodes at most; with more owners, each node answers for several.
+    ray_address : str, optional
+        An existing Ray cluster to run on (`ray.init(address=...)`); None: `RAY_ADDRESS` when set,
+        else a local Ray instance of `actors` CPUs.
+
+    Returns
+    -------
+    Report
+        The run's report.
+    """
     check_rounds(strategy, rounds)
+    check_value(max_nodes, POSITIVE_INT, "max_nodes")
+    nodes = min(len(scenario.owners), max_nodes)
+    address = ray_address or os.environ.get("RAY_ADDRESS")
+    # ray.init refuses num_cpus when it joins a cluster: the cluster's resources are what it has
+    ray_args = {"address": address} if address else {"num_cpus": actors}
     scenario.trainer_data()
     scenario.owners_data()  # every file is checked here, before the engine starts
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
@@ -49,6 +82,7 @@ def simulate(
             reply_timeout=reply_timeout,
             private=private,
             rounds=rounds,
+            nodes=nodes,
         )
 
     flwr_logger = logging.getLogger("flwr")
@@ -58,11 +92,11 @@ def simulate(
         run_simulation(
             server_app=server_app,
             client_app=client_app,
-            num_supernodes=len(scenario.owners),
+            num_supernodes=nodes,
             backend_config={
                 "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                 "init_args": {
-                    "num_cpus": actors,
+                    **ray_args,
                     "logging_level": "ERROR",
                     "log_to_driver": False,
                     "include_dashboard": False,

@@ -25,7 +25,13 @@ from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import Classifier, get_weights
 from mycroft_fl.core.params import POSITIVE, POSITIVE_INT, AnyOf, Names, check_params, check_value
 from mycroft_fl.core.progress import Progress
-from mycroft_fl.flower.protocol import MESSAGE_TYPE, query_content, short_reason
+from mycroft_fl.flower.protocol import (
+    MESSAGE_TYPE,
+    for_owners,
+    owner_parts,
+    query_content,
+    short_reason,
+)
 from mycroft_fl.scenarios.spec import find_scenario
 from mycroft_fl.trainer.in_process import collect_reply
 from mycroft_fl.trainer.report import Report
@@ -75,6 +81,10 @@ class MycroftStrategy(Strategy):
     private : bool
         Keep the hard samples with the trainer: the query carries their per-class gradient targets
         and embeddings instead.
+    nodes : int, optional
+        Simulation only: the scenario's owners are served by this many nodes, the k-th node (by id)
+        answering for owners k, k + nodes, ... of `owners` (named), each in its own part of the
+        node's reply, checked on its own. None: one node per owner, as in a real deployment.
     """
 
     constraints = {
@@ -100,6 +110,7 @@ class MycroftStrategy(Strategy):
         poll_interval: float = 0.2,
         progress: Progress | None = None,
         private: bool = False,
+        nodes: int | None = None,
     ):
         check_params(
             {
@@ -126,6 +137,12 @@ class MycroftStrategy(Strategy):
         )
         self.progress = progress
         self.private = private
+        if nodes is not None:
+            check_value(nodes, POSITIVE_INT, "MycroftStrategy: nodes")
+            if not self.expected:
+                raise InputError("MycroftStrategy: nodes needs the owners by name")
+        self.nodes = nodes
+        self.number = {o: i for i, o in enumerate(self.expected)}  # an owner's number
         self.report: Report | None = None  # the last start()'s report
 
     # Flower's train/evaluate hooks drive FedAvg-like rounds; Mycroft's rounds are query rounds.
@@ -241,16 +258,18 @@ class MycroftStrategy(Strategy):
             if r == 1:
                 content = query_content(rounds.query(), scenario=self.scenario)
                 replies = self._send_and_receive(
-                    grid, {n: self._message(content, n) for n in nodes}, timeout, stage
+                    grid, self._messages(content, nodes), timeout, stage
                 )
                 results, picks, node_of = self._owner_results(
                     trainer, nodes, replies, rounds.reply_config(), timeout
                 )
             else:
-                asked = {node_of[o]: o for o in rounds.asks}
+                asked = {o: node_of[o] for o in rounds.asks}
                 messages = {
-                    n: self._message(query_content(rounds.query(o), scenario=self.scenario), n)
-                    for n, o in asked.items()
+                    o: self._message(
+                        self._for(query_content(rounds.query(o), scenario=self.scenario), o), n
+                    )
+                    for o, n in asked.items()
                 }
                 replies = self._send_and_receive(grid, messages, timeout, stage)
                 results, picks = self._later_results(trainer, rounds, asked, replies, timeout)
@@ -304,7 +323,7 @@ class MycroftStrategy(Strategy):
         query = trainer.query(self.config, private=self.private)
         nodes = self._wait_for_nodes(grid)
         content = query_content(query, scenario=self.scenario)
-        messages = {node: self._message(content, node) for node in nodes}
+        messages = self._messages(content, nodes)
         replies = self._send_and_receive(grid, messages, self.reply_timeout, "querying owners")
         t_replies = time.perf_counter()
         results, _, _ = self._owner_results(
@@ -337,19 +356,39 @@ class MycroftStrategy(Strategy):
         shown = None
         while True:
             nodes = sorted(grid.get_node_ids())
-            if len(nodes) >= self.num_owners or time.monotonic() >= deadline:
+            if len(nodes) >= (self.nodes or self.num_owners) or time.monotonic() >= deadline:
                 return nodes
             if shown is None:
                 _log.warning(
-                    "mycroft-fl: %d node(s) up but %d owners expected; waiting up to %g s for the rest",
+                    "mycroft-fl: %d node(s) up but %d %s expected; waiting up to %g s for the rest",
                     len(nodes),
-                    self.num_owners,
+                    self.nodes or self.num_owners,
+                    "nodes" if self.nodes else "owners",
                     self.wait_timeout,
                 )
             if self.progress and shown != len(nodes):
-                self.progress("waiting for owners", len(nodes), self.num_owners)
+                self.progress("waiting for owners", len(nodes), self.nodes or self.num_owners)
             shown = len(nodes)
             time.sleep(self.poll_interval)
+
+    def _served(self, nodes: list[int]) -> dict[int, list[int]]:
+        """The owners (by number) each node answers for: its own (one node per owner), or owners
+        k, k + len(nodes), ... for the k-th node when nodes are shared (simulation)."""
+        if self.nodes is None:
+            return {}
+        return {n: list(range(k, self.num_owners, len(nodes))) for k, n in enumerate(nodes)}
+
+    def _messages(self, content: RecordDict, nodes: list[int]) -> dict[int, Message]:
+        """The query for every node, with the owners it answers for when nodes are shared."""
+        served = self._served(nodes)
+        return {
+            n: self._message(for_owners(content, served[n]) if served else content, n)
+            for n in nodes
+        }
+
+    def _for(self, content: RecordDict, owner_id: str) -> RecordDict:
+        """An owner's own query, naming it by number when nodes are shared."""
+        return for_owners(content, [self.number[owner_id]]) if self.nodes else content
 
     @staticmethod
     def _message(content: RecordDict, node: int) -> Message:
@@ -357,13 +396,12 @@ class MycroftStrategy(Strategy):
             content, dst_node_id=node, message_type=MESSAGE_TYPE, group_id="mycroft-select"
         )
 
-    def _send_and_receive(
-        self, grid: Grid, messages: dict[int, Message], timeout: float, stage: str
-    ) -> dict[int, Message]:
-        """Push all messages, then pull replies until all are in or `timeout` passes, showing progress."""
+    def _send_and_receive(self, grid: Grid, messages: dict, timeout: float, stage: str) -> dict:
+        """Push all messages, then pull replies until all are in or `timeout` passes, showing
+        progress; the replies keyed as their messages."""
         ids = list(grid.push_messages(list(messages.values())))
-        node_of = {mid: m.metadata.dst_node_id for mid, m in zip(ids, messages.values())}
-        pending = set(node_of)
+        key_of = dict(zip(ids, messages))
+        pending = set(key_of)
         replies: dict[int, Message] = {}
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
@@ -372,7 +410,7 @@ class MycroftStrategy(Strategy):
                 mid = reply.metadata.reply_to_message_id
                 if mid in pending:
                     pending.discard(mid)
-                    replies[node_of[mid]] = reply
+                    replies[key_of[mid]] = reply
             if self.progress and pulled:
                 self.progress(stage, len(replies), len(messages))
             if pending and not pulled:
@@ -393,15 +431,21 @@ class MycroftStrategy(Strategy):
         picks: dict[str, np.ndarray] = {}
         node_of: dict[str, int] = {}
         anonymous: list[OwnerResult] = []  # failed without saying which owner they are
-        for node in nodes:
+        for node, owners in self._served(nodes).items():
+            parts = self._parts(replies.get(node))
+            for owner in owners:
+                owner_id = self.expected[owner]
+                results[owner_id], indices = self._part(
+                    trainer, node, replies.get(node), parts, owner, config, timeout
+                )
+                node_of[owner_id] = node
+                if results[owner_id].status == "ok":
+                    picks[owner_id] = indices
+        results = {o: results[o] for o in self.expected if o in results}  # in the owners' order
+        for node in nodes if self.nodes is None else ():
             reply = replies.get(node)
             indices = None
-            if reply is None:
-                result = OwnerResult(
-                    f"node-{node}", status="failed", reason=f"no reply within {timeout:g} s"
-                )
-            else:
-                result, indices = self._check(trainer, node, reply, config)
+            result, indices = self._check(trainer, node, reply, config, timeout)
             if result.id == f"node-{node}":
                 anonymous.append(result)
             elif result.id in results:
@@ -433,44 +477,77 @@ class MycroftStrategy(Strategy):
         self,
         trainer: Trainer,
         rounds: Rounds,
-        asked: dict[int, str],
-        replies: dict[int, Message],
+        asked: dict[str, int],
+        replies: dict[str, Message],
         timeout: float,
     ) -> tuple[list[OwnerResult], dict[str, np.ndarray]]:
-        """The checked replies of a later round, whose owners are known by node; a node that
-        answers under another owner's name is rejected."""
+        """The checked replies of a later round, to the owners asked (with their nodes); a reply
+        under another owner's name is rejected."""
         results, picks = [], {}
-        for node, owner_id in asked.items():
-            reply = replies.get(node)
-            if reply is None:
-                results.append(
-                    OwnerResult(owner_id, status="failed", reason=f"no reply within {timeout:g} s")
+        for owner_id, node in asked.items():
+            reply, config = replies.get(owner_id), rounds.reply_config(owner_id)
+            if self.nodes is None:
+                result, indices = _as_owner(
+                    owner_id, *self._check(trainer, node, reply, config, timeout)
                 )
-                continue
-            result, indices = self._check(trainer, node, reply, rounds.reply_config(owner_id))
-            if result.id != owner_id:
-                failed = result.status == "failed"
-                result = OwnerResult(
-                    owner_id,
-                    status="failed" if failed else "rejected",
-                    reason=result.reason if failed else f"replied as {result.id!r}",
-                    received=result.received,
-                )
-            elif result.status == "ok":
+            else:
+                owner = self.number[owner_id]
+                parts = self._parts(reply)
+                result, indices = self._part(trainer, node, reply, parts, owner, config, timeout)
+            if result.status == "ok":
                 picks[owner_id] = indices
             results.append(result)
         return results, picks
 
-    def _check(
-        self, trainer: Trainer, node: int, reply: Message, config: StrategyConfig
+    @staticmethod
+    def _parts(reply: Message | None) -> dict[int, RecordDict]:
+        """A shared node's reply split by owner number (nothing when it failed or never came)."""
+        return {} if reply is None or reply.has_error() else owner_parts(reply.content)
+
+    def _part(
+        self,
+        trainer: Trainer,
+        node: int,
+        reply: Message | None,
+        parts: dict[int, RecordDict],
+        owner: int,
+        config: StrategyConfig,
+        timeout: float,
     ) -> tuple[OwnerResult, np.ndarray | None]:
-        """An owner's reply checked against `config`, and the owner indices it sent (when it
+        """Owner number `owner`'s part of a shared node's reply, checked on its own: one owner's
+        malformed part rejects only that owner."""
+        owner_id = self.expected[owner]
+        if reply is None or reply.has_error():
+            return _as_owner(owner_id, *self._check(trainer, node, reply, config, timeout))
+        if owner not in parts:
+            return OwnerResult(owner_id, status="rejected", reason="reply has no part for it"), None
+        return _as_owner(owner_id, *self._content(trainer, owner_id, parts[owner], config))
+
+    def _check(
+        self,
+        trainer: Trainer,
+        node: int,
+        reply: Message | None,
+        config: StrategyConfig,
+        timeout: float,
+    ) -> tuple[OwnerResult, np.ndarray | None]:
+        """A node's reply checked against `config`, and the owner indices it sent (when it
         has them)."""
         fallback = f"node-{node}"
+        if reply is None:
+            reason = f"no reply within {timeout:g} s"
+            return OwnerResult(fallback, status="failed", reason=reason), None
         if reply.has_error():
             reason = short_reason(reply.error.reason)
             return OwnerResult(fallback, status="failed", reason=reason), None
-        content = reply.content
+        return self._content(trainer, fallback, reply.content, config)
+
+    @staticmethod
+    def _content(
+        trainer: Trainer, fallback: str, content: RecordDict, config: StrategyConfig
+    ) -> tuple[OwnerResult, np.ndarray | None]:
+        """One owner's reply records checked against `config` (`fallback`: its id when they do
+        not say), and the owner indices it sent (when it has them)."""
         info = content.config_records.get("info") or ConfigRecord()
         owner_id = info.get("owner_id")
         if not isinstance(owner_id, str) or not owner_id:
@@ -512,6 +589,22 @@ _NO_TRAIN_ROUNDS = (
     "messages; call start(grid, initial_arrays, num_rounds=R) for R acquisition rounds, or "
     "run(grid) for one query round"
 )
+
+
+def _as_owner(
+    owner_id: str, result: OwnerResult, indices: np.ndarray | None
+) -> tuple[OwnerResult, np.ndarray | None]:
+    """A result reported under the owner it was asked of: a reply under another name is rejected,
+    a failure keeps its reason."""
+    if result.id == owner_id:
+        return result, indices
+    failed = result.status == "failed"
+    return OwnerResult(
+        owner_id,
+        status="failed" if failed else "rejected",
+        reason=result.reason if failed else f"replied as {result.id!r}",
+        received=result.received,
+    ), None
 
 
 def _arrays(model: Classifier) -> ArrayRecord:
