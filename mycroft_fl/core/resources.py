@@ -46,17 +46,16 @@ def shipped_names(kind: str) -> list[str]:
 
 def _installed(kind: str) -> list[Path]:
     """Where the installed distribution keeps `kind`: inside the package for a wheel, in the checkout
-    for an editable install (PEP 610's direct_url.json names it)."""
-    try:
-        dist = metadata.distribution(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return []
-    out = [Path(str(dist.locate_file(f"mycroft_fl/{kind}")))]
-    try:
-        direct = json.loads(dist.read_text("direct_url.json") or "{}")
-    except (json.JSONDecodeError, OSError):
-        direct = {}
-    url = urlparse(str(direct.get("url", "")))
-    if direct.get("dir_info", {}).get("editable") and url.scheme == "file":
-        out.append(Path(unquote(url.path)) / kind)
-    return out
+    for an editable install (PEP 610's direct_url.json names it). Every installed copy is looked at:
+    the first one found may be a build's leftover metadata (an .egg-info in the working directory)."""
+    out = []
+    for dist in metadata.distributions(name=DISTRIBUTION):
+        out.append(Path(str(dist.locate_file(f"mycroft_fl/{kind}"))))
+        try:
+            direct = json.loads(dist.read_text("direct_url.json") or "{}")
+        except (json.JSONDecodeError, OSError):
+            direct = {}
+        url = urlparse(str(direct.get("url", "")))
+        if direct.get("dir_info", {}).get("editable") and url.scheme == "file":
+            out.append(Path(unquote(url.path)) / kind)
+    return [p for p in out if p.is_absolute()]
