@@ -40,7 +40,7 @@ def scenario():
     return load_scenario("digits")
 
 
-def make(scenario, handlers: list, nodes: int | None):
+def make(scenario, handlers: list, nodes: int | None, **kwargs):
     """Nodes 100.. answering with `handlers`; with `nodes`, they share the scenario's owners, else
     node 100 + i is owner i (its partition-id)."""
     configs = {100 + i: {} if nodes else {"partition-id": i} for i in range(len(handlers))}
@@ -55,6 +55,7 @@ def make(scenario, handlers: list, nodes: int | None):
         reply_timeout=2.0,
         poll_interval=0.01,
         nodes=nodes,
+        **kwargs,
     )
     return grid, strategy
 
@@ -205,3 +206,24 @@ JOBS = """import sys, ray
 ray.init(address=sys.argv[1], logging_level="ERROR")
 print(len(ray._private.state.jobs()))
 """
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_owners_scored_as_ray_tasks_as_in_process(scenario, monkeypatch):
+    import ray
+
+    grid, strategy = make(scenario, [client_app] * 2, nodes=2)
+    here = strategy.run(grid).to_dict()
+    monkeypatch.setenv("RAY_TMPDIR", tempfile.mkdtemp(prefix="r", dir="/tmp"))
+    ray.init(num_cpus=1, resources={simulation.TRAINER: 2}, include_dashboard=False)
+    try:
+        assert os.getpid() not in simulation.ray_map(lambda _: os.getpid(), [0, 1])
+        grid, strategy = make(scenario, [client_app] * 2, nodes=2, map_fn=simulation.ray_map)
+        tasks = strategy.run(grid).to_dict()
+    finally:
+        ray.shutdown()
+    assert figures({o["id"]: o for o in tasks["owners"]}) == figures(
+        {o["id"]: o for o in here["owners"]}
+    )
+    assert tasks["combined"] == here["combined"]

@@ -30,6 +30,7 @@ from mycroft_fl.core.progress import Progress, ProgressLine
 from mycroft_fl.core.resources import find_shipped
 from mycroft_fl.flower.strategy import MycroftStrategy
 from mycroft_fl.scenarios.spec import Scenario, load_scenario
+from mycroft_fl.trainer.coalitions import MapFunction
 from mycroft_fl.trainer.report import Report
 from mycroft_fl.trainer.strategy_config import StrategyConfig, load_strategy
 
@@ -76,10 +77,12 @@ def run_scenario(
     private: bool = False,
     rounds: int = 1,
     nodes: int | None = None,
+    map_fn: MapFunction = map,
 ) -> Report:
     """Value the scenario's owners, who answer as Flower nodes on `grid`: in one query round, or in
     up to `rounds` acquisition rounds sharing each owner's budget (`MycroftStrategy.start`);
-    `nodes` simulated nodes serve all owners (None: one node per owner)."""
+    `nodes` simulated nodes serve all owners (None: one node per owner); owners' subsets are trained
+    through `map_fn`."""
     # The trainer's small models train several times faster on one thread than competing for the
     # cores with Flower's own processes (digits: valuation 40 s -> 14 s in simulation, 10.6 s -> 2.4 s
     # for the trainer on a loopback deployment).
@@ -97,6 +100,7 @@ def run_scenario(
         progress=progress,
         private=private,
         nodes=nodes,
+        map_fn=map_fn,
     )
     if rounds == 1:
         return strategy.run(grid)

@@ -5,12 +5,18 @@ stored message: a pass costs nodes x messages (about 110 s at 10,000 owners). So
 most `max_nodes` SuperNodes, node k answering for owners k, k + nodes, ... of the scenario, each owner
 with its own id, data, budget and self-check and its own part of the node's reply, checked on its own.
 A real deployment has one SuperNode per owner.
+
+The trainer scores the owners' subsets as Ray tasks (`ray_map`) on the nodes that offer a `trainer`
+resource (a local instance offers `actors` of it; on a cluster, start workers with
+`ray start --resources='{"trainer": N}'`), in-process when none does.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 from mycroft_fl.core.params import POSITIVE_INT, check_value
 from mycroft_fl.core.progress import Progress
@@ -18,6 +24,9 @@ from mycroft_fl.scenarios.spec import Scenario
 from mycroft_fl.trainer.report import Report
 from mycroft_fl.trainer.rounds import check_rounds
 from mycroft_fl.trainer.strategy_config import StrategyConfig
+
+T, R = TypeVar("T"), TypeVar("R")
+TRAINER = "trainer"  # the Ray resource of the nodes where the trainer's scoring tasks run
 
 
 def simulate(
@@ -58,7 +67,9 @@ def simulate(
     nodes = min(len(scenario.owners), max_nodes)
     address = ray_address or os.environ.get("RAY_ADDRESS")
     # ray.init refuses num_cpus when it joins a cluster: the cluster's resources are what it has
-    ray_args = {"address": address} if address else {"num_cpus": actors}
+    ray_args = (
+        {"address": address} if address else {"num_cpus": actors, "resources": {TRAINER: actors}}
+    )
     scenario.trainer_data()
     scenario.owners_data()  # every file is checked here, before the engine starts
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
@@ -83,6 +94,7 @@ def simulate(
             private=private,
             rounds=rounds,
             nodes=nodes,
+            map_fn=ray_map,
         )
 
     flwr_logger = logging.getLogger("flwr")
@@ -108,3 +120,37 @@ def simulate(
     if "report" not in result:
         raise RuntimeError("the simulation ended without a report (see Flower's log above)")
     return result["report"]
+
+
+def ray_map(function: Callable[[T], R], items: list[T]) -> list[R]:
+    """`map` as Ray tasks, one per item, each holding one unit of the `trainer` resource and no CPU
+    (client actors hold the CPUs for the whole run); in-process when Ray is not running or no node
+    offers the resource.
+
+    Parameters
+    ----------
+    function : callable
+        Called on each item; pickled once.
+    items : list
+        The arguments.
+
+    Returns
+    -------
+    list
+        `function(item)` for every item, in order.
+    """
+    import ray
+
+    if not items or not ray.is_initialized() or not ray.cluster_resources().get(TRAINER):
+        return list(map(function, items))
+    shared = ray.put(function)
+    task = ray.remote(num_cpus=0, resources={TRAINER: 1})(_one_thread)
+    return ray.get([task.remote(shared, item) for item in items])
+
+
+def _one_thread(function: Callable[[T], R], item: T) -> R:
+    """`function(item)` on one torch thread, as the trainer's own small models train fastest."""
+    import torch
+
+    torch.set_num_threads(1)
+    return function(item)

@@ -33,6 +33,7 @@ from mycroft_fl.flower.protocol import (
     short_reason,
 )
 from mycroft_fl.scenarios.spec import find_scenario
+from mycroft_fl.trainer.coalitions import MapFunction
 from mycroft_fl.trainer.in_process import collect_reply
 from mycroft_fl.trainer.report import Report
 from mycroft_fl.trainer.results import OwnerResult
@@ -85,6 +86,9 @@ class MycroftStrategy(Strategy):
         Simulation only: the scenario's owners are served by this many nodes, the k-th node (by id)
         answering for owners k, k + nodes, ... of `owners` (named), each in its own part of the
         node's reply, checked on its own. None: one node per owner, as in a real deployment.
+    map_fn : callable
+        `map(function, items)` through which the owners' subsets are trained in `run()` (the
+        builtin; `simulation.ray_map` spreads them over a Ray cluster).
     """
 
     constraints = {
@@ -111,6 +115,7 @@ class MycroftStrategy(Strategy):
         progress: Progress | None = None,
         private: bool = False,
         nodes: int | None = None,
+        map_fn: MapFunction = map,
     ):
         check_params(
             {
@@ -142,6 +147,7 @@ class MycroftStrategy(Strategy):
             if not self.expected:
                 raise InputError("MycroftStrategy: nodes needs the owners by name")
         self.nodes = nodes
+        self.map_fn = map_fn
         self.number = {o: i for i, o in enumerate(self.expected)}  # an owner's number
         self.report: Report | None = None  # the last start()'s report
 
@@ -330,7 +336,7 @@ class MycroftStrategy(Strategy):
             trainer, nodes, replies, self.config, self.reply_timeout
         )
         combined, valuation = value_owners_subsets(
-            trainer, results, self.config, progress=self.progress
+            trainer, results, self.config, progress=self.progress, map_fn=self.map_fn
         )
         now = time.perf_counter()
         return Report(

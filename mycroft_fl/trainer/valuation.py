@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mycroft_fl.core.progress import Progress
-from mycroft_fl.trainer.coalitions import Coalitions
+from mycroft_fl.trainer.coalitions import Coalitions, MapFunction
 from mycroft_fl.trainer.ranking import rank_owners
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.strategy_config import StrategyConfig
@@ -17,6 +17,8 @@ from mycroft_fl.trainer.trainer import Trainer
 from mycroft_fl.trainer.uncertainty import PairedBootstrap
 from mycroft_fl.trainer.valuers import Retrain
 from mycroft_fl.trust.harm import LabelAudit, PairedChange, judge_harm
+
+CHUNK = 100  # owners' subsets handed to the map function at once (progress is shown between chunks)
 
 
 def screen_owner(trainer: Trainer, owner: OwnerResult, *, budgeted: bool) -> LabelAudit | None:
@@ -49,22 +51,26 @@ def value_owners_subsets(
     strategy: StrategyConfig,
     *,
     progress: Progress | None = None,
+    map_fn: MapFunction = map,
 ) -> tuple[dict, dict]:
     """Drop replays of the trainer's own hard samples, score every ok owner's subset alone (its hard and
     test accuracy, harm), value the owners with the strategy's valuer, rank them, and train the combined
     model. Fills the owner results in place; returns the report's `combined` and `valuation` (what
     valuing cost: distinct retrains, Monte Carlo orders, the valuer's other costs, seconds; whether
-    its estimate converged) parts."""
+    its estimate converged) parts. The owners' subsets are trained through `map_fn`, CHUNK at a
+    time."""
     start = time.perf_counter()
     ok = [o for o in owners if o.status == "ok"]
     # reported, not judged on: the test accuracy outside the hard classes (all of it when every class is hard)
     other = ~np.isin(trainer.data.test.y, trainer.hard_classes)
     other = other if other.any() else np.ones_like(other)
     audits = {owner.id: screen_owner(trainer, owner, budgeted=strategy.budgeted) for owner in ok}
-    coalitions = Coalitions(trainer, ok)
+    coalitions = Coalitions(trainer, ok, map_fn)
     control = trainer.control
     bootstrap = PairedBootstrap(len(trainer.hard_eval), seed=trainer.seed)
     for i, owner in enumerate(ok):
+        if i % CHUNK == 0:
+            coalitions.score_all(frozenset({o.id}) for o in ok[i : i + CHUNK])
         s = coalitions.score(frozenset({owner.id}))
         owner.hard_accuracy, owner.test_accuracy = s.hard_accuracy, s.test_accuracy
         owner.utility = s.hard_accuracy - control.hard_accuracy
