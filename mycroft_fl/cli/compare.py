@@ -1,9 +1,12 @@
 """`mycroft-fl compare`: several strategies, budgets and seeds on one scenario, measured against full information.
 
-Every run goes through `api.value_with`, the engine behind `simulate`, in-process. Each seed fits one
+Every run goes through `trainer.in_process.value_with`, the engine behind `simulate`, in-process. Each seed fits one
 `Trainer` that every strategy and budget of that seed shares, so the runs of a seed differ only in what
 the owners send. `full-information` is always run once per seed as the reference; the other unbudgeted
 strategies (the data-valuation baselines `loo` and `shapley`, on the owners' full data) once per seed too.
+Each run is measured by an evaluation protocol (`PROTOCOL`, defined in `DEFINITIONS`): its gain over random's,
+acquisition regret@k on full information's subsets, precision@k and NDCG@k, harm detection against the owners
+built to mislead, with 95% bootstrap intervals over seeds.
 """
 
 from __future__ import annotations
