@@ -124,3 +124,5 @@ def test_server_app_example_runs_in_simulation(digits_files):
     assert sorted(owners) == ["clinic-a", "clinic-b"], owners
     assert all(o["status"] == "ok" for o in owners.values()), owners  # not "no data"
     assert owners["clinic-a"]["rank"] == 1 and owners["clinic-a"]["shared"] > 0
+    assert len(report["rounds"]) == 2  # the example runs Flower's start() for two rounds
+    assert len(report["trainer"]["hard_classes"]) > 2  # it names none: hard samples beyond 8 and 9
