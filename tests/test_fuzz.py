@@ -850,7 +850,8 @@ def test_strategy_check_of_flower_records_never_raises(small_trainer, content, b
     from mycroft_fl.flower.strategy import MycroftStrategy
 
     config = query_config(budget, method)
-    result = MycroftStrategy._check(None, small_trainer, 7, flower_reply(content), config)
+    strategy = MycroftStrategy(small_trainer.data, strategy=config)
+    result, _ = strategy._check(small_trainer, 7, flower_reply(content), config, 60.0)
     event(result.status)
     assert result.status in ("ok", "rejected", "failed")
     if result.status == "ok":
@@ -881,5 +882,7 @@ def test_non_finite_local_size_is_rejected_not_a_crash(small_trainer, value):
             "metrics": MetricRecord({"local_size": value}),
         }
     )
-    result = MycroftStrategy._check(None, small_trainer, 7, flower_reply(content), query_config(8))
+    config = query_config(8)
+    strategy = MycroftStrategy(small_trainer.data, strategy=config)
+    result, _ = strategy._check(small_trainer, 7, flower_reply(content), config, 60.0)
     assert result.status == "rejected"
