@@ -177,7 +177,7 @@ def test_simulate_on_an_existing_two_node_ray_cluster(tmp_path, monkeypatch):
     head = {"num_cpus": 1, "include_dashboard": False}
     cluster = Cluster(initialize_head=True, connect=False, head_node_args=head)
     try:
-        cluster.add_node(num_cpus=1)
+        cluster.add_node(num_cpus=1, resources={simulation.TRAINER: 1})  # scores the owners
         cluster.wait_for_nodes()
         proc = subprocess.run(
             [*CLI, "simulate", "digits", "--budget", str(BUDGET), "--quiet"]

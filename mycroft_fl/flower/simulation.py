@@ -123,14 +123,14 @@ def simulate(
 
 
 def ray_map(function: Callable[[T], R], items: list[T]) -> list[R]:
-    """`map` as Ray tasks, one per item, each holding one unit of the `trainer` resource and no CPU
-    (client actors hold the CPUs for the whole run); in-process when Ray is not running or no node
-    offers the resource.
+    """`map` as Ray tasks: the items in one batch per unit of the `trainer` resource, each task
+    holding one unit and no CPU (client actors hold the CPUs for the whole run); in-process when
+    Ray is not running or no node offers the resource.
 
     Parameters
     ----------
     function : callable
-        Called on each item; pickled once.
+        Called on each item; sent once, unpickled once per batch.
     items : list
         The arguments.
 
@@ -141,16 +141,19 @@ def ray_map(function: Callable[[T], R], items: list[T]) -> list[R]:
     """
     import ray
 
-    if not items or not ray.is_initialized() or not ray.cluster_resources().get(TRAINER):
+    slots = int(ray.cluster_resources().get(TRAINER, 0)) if ray.is_initialized() else 0
+    if not items or not slots:
         return list(map(function, items))
     shared = ray.put(function)
-    task = ray.remote(num_cpus=0, resources={TRAINER: 1})(_one_thread)
-    return ray.get([task.remote(shared, item) for item in items])
+    task = ray.remote(num_cpus=0, resources={TRAINER: 1})(_batch)
+    size = -(-len(items) // slots)
+    batches = [items[i : i + size] for i in range(0, len(items), size)]
+    return [r for batch in ray.get([task.remote(shared, b) for b in batches]) for r in batch]
 
 
-def _one_thread(function: Callable[[T], R], item: T) -> R:
-    """`function(item)` on one torch thread, as the trainer's own small models train fastest."""
+def _batch(function: Callable[[T], R], items: list[T]) -> list[R]:
+    """`function` on every item, on one torch thread (the trainer's small models train fastest so)."""
     import torch
 
     torch.set_num_threads(1)
-    return function(item)
+    return [function(item) for item in items]
