@@ -76,83 +76,96 @@ PAPER = {
 }
 # How the recorded run was made, written by hand; re-read it whenever the runs change.
 RUN_NOTE = (
-    "The recorded run (2026-12-02, code of commit 1aa394d, two CPU cores shared with other jobs at a load of "
-    "4–7): 10 seeds on credit, diamonds and digits and their variants; 5 on fashion and spurious and 3 on "
-    "fashion's variant, where the 60 minutes of compute we allowed ran out (the regret figures retrain every "
-    "coalition of three owners: 120 a seed on fashion, up to 10 minutes a seed on its variant's full data). "
-    "`spurious` names both of its two classes and `credit` none, so their variants are the same trainers "
-    "and were not run twice. The budgeted strategies gradmatch and retrieval were left out for compute "
-    "(`mycroft-fl compare --strategies` runs them)."
+    "The recorded runs (2026-12-02, two CPU cores shared with other jobs): digits, credit, diamonds and "
+    "spurious and their variants with the code of commit a17366c, which judges harm with the owner-level "
+    "label audit and on held-out validation data (10 seeds; 5 on spurious); fashion's variant with the "
+    "code of commit 1aa394d, before the audit (3 seeds: retraining every coalition of three owners on its "
+    "full data took up to 10 minutes a seed), so its harm figures are those of the earlier rule; fashion "
+    "with commit a17366c on 5 seeds. `spurious` names both of its two classes and `credit` none, so their "
+    "variants are the same trainers and were not run twice. The budgeted strategies gradmatch and "
+    "retrieval were left out for compute (`mycroft-fl compare --strategies` runs them)."
 )
 # A reading of each comparison, written by hand from its tables; re-read it whenever the figures change.
 READING = {
-    "fashion": "Reading (run of 2026-12-02): Mycroft leads random at every budget, by most at 2% of an owner's "
-    "data, and reaches 82% of full information's gain at 5% (target met) but 86% at 10% (missed by 4 "
-    "points); test accuracy rises over the control in every seed. Its regret@3 is under a quarter of random "
-    "choice's only at 16 images and grows with the budget (0.35, 0.47 of random's). Ranking owners one by "
-    "one leaves regret even with all the data: full information's own top three lose 7.2 points against "
-    "the best coalition of three. "
-    "Harm recall is 1.00 (`noisy` is flagged "
-    "in every seed) but precision 0.25: the harm check also flags `blurred`, `rotated` and `inverted`, "
-    "honest owners whose degraded images lower the other classes, and does so under full information too "
-    "(0.28) — it detects damage, not intent. Among the honest owners Mycroft's ranking at 10% agrees with "
-    "full information's (Kendall 0.78) as well as full information agrees with itself across seeds (0.77).",
-    "spurious": "Reading (run of 2026-12-02): the clearest case for the method. Mycroft leads random by 14–16 "
-    "points at every budget with intervals far above 0, reaches 85% of full information's gain at 5% and "
-    "96% at 10% (both targets met), and its regret@3 is 0.13–0.19 of random choice's. Harm detection fails "
-    "(recall 0.00): `noisy`'s flipped labels on cue-aligned images are counter-examples to the cue, the very "
-    "samples the hard set lacks, so the 16–64 Mycroft picks from it help (utility +55 points against +13 on "
-    "its full data) and nothing measurable breaks; full information, which sends all of its flipped images, "
-    "is flagged in every seed. The scenario names both of its classes, so its variant without named hard "
-    "classes is the same trainer and is not run separately.",
-    "credit": "Reading (run of 2026-12-02): Mycroft leads random by 8–10 points at every budget, but reaches "
-    "only 60% of full information's gain at 5% and 71% at 10% (both missed), and at 10% test accuracy falls "
-    "below the control in 4 of 10 seeds. Its regret@3 is no better than random choice's (1.15 and 1.09 of "
-    "it at 5% and 10%) and its ranking of the honest owners does not agree with full information's "
-    "(Kendall 0.02–0.03 against the reference's own 0.76): the owners full information values most "
-    "(`singles`, `renters`) are mixed groups whose value lies in their breadth, which 12–24 rows do not "
-    "carry; Mycroft ranks `homeowners`, `freelance` and `flipped` highest on theirs. `flipped` "
-    "is flagged under full information in 10/10 seeds but under Mycroft in 4/10 (harm recall 0.10–0.40): "
-    "every class is hard in a two-class task, so there is no other class to protect, and the label check "
-    "has 12–24 rows to go on. The scenario names no hard classes, so it is its own variant.",
-    "digits": "Reading (run of 2026-12-02): with 3, 6 and 12 samples an owner, Mycroft reaches 68%, 78% (missed) "
-    "and 90% (met) of full information's gain; it leads random clearly at 3 and 12 samples but ties it at 6 "
-    "(−0.0 points, interval −6.7 to +7.1: missed). Regret@3 meets the target at 6 and 12 samples (0.15 and "
-    "0.06 of random choice's) and misses it at 3 (0.75). Harm detection meets 0.90 only at 12 samples "
-    "(1.00 / 1.00); at 3 samples `noisy` is never flagged and an honest owner is. Data Shapley on every "
-    "owner's whole data (600 samples, 31 retrains a seed) agrees with full information best (Kendall 0.97), "
-    "and at 12 samples Mycroft's top three are Shapley's in every seed (precision@3 1.00).",
-    "digits-all-classes": "Reading (run of 2026-12-02): without named hard classes the hard samples spread over "
-    "every digit the baseline gets wrong. Mycroft still leads random at every budget (+3.5 to +10.9 points, "
-    "intervals above 0), but reaches 78% and 86% of full information's gain at 5% and 10% (both missed), "
-    "and misses the regret and harm targets: `noisy`'s picks are flagged in only 4–5 of 10 seeds at 6–12 "
-    "samples and then enter Mycroft's top three, which costs about 10 points of regret (0.52–0.53 of "
-    "random's).",
-    "fashion-all-classes": "Reading (run of 2026-12-02; 3 seeds only: full information now sends every "
-    "owner's 800 images, and retraining all 120 coalitions of three on them took up to 10 minutes a seed on "
-    "the shared cores): Mycroft leads random by 6–11 points, by more than with named hard classes, but "
-    "reaches 77% and 88% of full information's gain at 5% and 10% (both missed). Its regret@3 meets the "
-    "target at 5% and 10% (0.18 of random's). Harm recall reaches 1.00 only at 10%; precision stays "
-    "0.11–0.56 because `rotated` and `inverted` are flagged beside `noisy`, as under full information.",
-    "diamonds": "Reading (run of 2026-12-02): full information gains nothing here, and the cause is the harm "
-    "check, not the data: every owner that sends Fair and Good cuts (6 of 7) is flagged harmful on its full "
-    "data in every seed — training on the two hard cuts alone pulls the model's answers away from the "
-    "neighbouring cuts, which the check reads as damage to the other classes — so full information's "
-    "combined model is the control and the share of its gain is undefined (shown as -). The budgeted "
-    "strategies send fewer such rows and are flagged less often (Mycroft: 1.7, 4.0 and 5.6 owners a seed at "
-    "8, 20 and 40 rows; its combined model is empty in 0, 1 and 6 of 10 seeds), which is why hard accuracy "
-    "falls from 23% to 11% between 5% and 10% of an owner's data. Mycroft − random is +2 to +5 points with "
-    "intervals reaching −6.2 and −4.8 at 5% and 10% (missed), regret@3 is 0.53–1.01 of random's (missed) "
-    "and harm precision 0.18–0.43 (missed). Test accuracy stays near the control's (46%: cut is graded "
-    "from more than the proportions these columns hold).",
-    "diamonds-all-classes": "Reading (run of 2026-12-02): with no named hard classes full information sends "
-    "every owner's 400 diamonds, flags only `flipped` and `corrupted`, and gains 37 points. Mycroft leads "
-    "random by 2–4 points (intervals above −2 at every budget: met) but reaches only 50% and 53% of full "
-    "information's gain at 5% and 10%; regret@3 is 0.78–1.10 of random's and harm recall and precision "
-    "0.11–0.50 (all missed): `corrupted`'s shuffled depth and table still look like the hard samples to "
-    "gradient matching, and Mycroft puts it into the combined model in 5 of 10 seeds at 40 rows (full "
-    "information flags it in every seed); its ranking of the honest owners agrees with full information's "
-    "at 0.03–0.44 against the reference's own 0.85.",
+    "fashion": (
+        "Reading (run of 2026-12-02, commit a17366c): Mycroft leads random at every budget (+7.9, +2.1 "
+        "and +3.0 points; intervals above −2: met) and reaches 78% and 81% of full information's gain at "
+        "5% and 10% (both missed); test accuracy rises over the control in every seed. Its regret@3 is "
+        "0.25–0.32 of random choice's (met at 16 images only). The audit flags `noisy` in every seed "
+        "(recall 1.00) but also `rotated` and `inverted` (and `erased` in 3 of 5 seeds at 80 images): a "
+        "vote on pixels cannot recognise rotated or inverted garments, so their random samples do not get "
+        "their labels from the trainer's data. Counted as owners built to mislead only by label noise, "
+        "precision is 0.27–0.28; counting the garbled inputs (rotated, inverted) too, it would be about "
+        "0.75. Among the honest owners Mycroft's ranking agrees with full information's about as well as "
+        "full information agrees with itself across seeds."
+    ),
+    "spurious": (
+        "Reading (run of 2026-12-02, commit a17366c): the clearest case for the method. Mycroft leads "
+        "random by 14–16 points at every budget with intervals far above 0, reaches 85% of full "
+        "information's gain at 5% and 96% at 10% (both met), and its regret@3 is 0.13–0.17 of random "
+        "choice's (met). The audit now flags `noisy` in every seed (recall and precision 1.00): the vote "
+        "on its picks could not, because its flipped labels on cue-aligned images are the very "
+        "counter-examples the hard set lacks, but a random sample of its data shows the flips. The "
+        "scenario names both of its classes, so its variant without named hard classes is the same "
+        "trainer."
+    ),
+    "credit": (
+        "Reading (run of 2026-12-02, commit a17366c): Mycroft leads random by 7–10 points at every "
+        "budget, but reaches only 58% of full information's gain at 5% and 67% at 10% (both missed), and "
+        "at 10% test accuracy falls below the control in 2 of 10 seeds. The audit flags `flipped` in 8 of "
+        "10 seeds and an honest owner once (recall 0.80, precision 0.94; before it 0.10 / 0.04, with "
+        "`flipped` ranked first): a two-class vote separates clean labels (agreement 0.64) from flipped "
+        "ones (0.36) weakly, and 32 random rows are not always enough. Regret@3 stays no better than "
+        "random choice's (0.64–1.09) and the ranking of the honest owners does not agree with full "
+        "information's (Kendall −0.01–0.31 against the reference's own 0.76): the owners full information "
+        "values most (`singles`, `renters`) are mixed groups whose value lies in their breadth, which "
+        "4–24 rows do not carry. The scenario names no hard classes, so it is its own variant."
+    ),
+    "digits": (
+        "Reading (run of 2026-12-02, commit a17366c): with 3, 6 and 12 samples an owner, Mycroft reaches "
+        "66%, 80% and 90% of full information's gain (the 5% cell is 79.7%: missed; 10% met); it leads "
+        "random at 3 and 12 samples and ties it at 6 (+2.4 points, interval −2.8 to +8.0: missed by 0.8). "
+        "The label audit flags `noisy` in every seed at every budget and no honest owner (harm recall and "
+        "precision 1.00, against 0.00–1.00 before it), so `noisy` never enters the top three and regret@3 "
+        "is 0.06 of random choice's at every budget (met; it was 0.75 at 3 samples). Data Shapley on "
+        "every owner's whole data agrees with full information best."
+    ),
+    "digits-all-classes": (
+        "Reading (run of 2026-12-02, commit a17366c): without named hard classes the hard samples spread "
+        "over every digit the baseline gets wrong. Mycroft leads random at every budget (+3.1 to +8.9 "
+        "points; intervals above −2: met) and reaches 76% and 86% of full information's gain at 5% and "
+        "10% (both missed). The audit flags `noisy` in every seed (harm recall and precision 1.00, "
+        "against 0.00–0.50 with the earlier vote on the picks), which takes regret@3 from 0.52–0.71 of "
+        "random's down to 0.02–0.04 (met)."
+    ),
+    "fashion-all-classes": (
+        "Reading (run of 2026-12-02, commit 1aa394d, before the label audit; 3 seeds only: full "
+        "information now sends every owner's 800 images, and retraining all 120 coalitions of three on "
+        "them took up to 10 minutes a seed on the shared cores): Mycroft leads random by 6–11 points, by "
+        "more than with named hard classes, but reaches 77% and 88% of full information's gain at 5% and "
+        "10% (both missed). Its regret@3 meets the target at 5% and 10% (0.18 of random's). Harm recall "
+        "reaches 1.00 only at 10%; precision stays 0.11–0.56 because `rotated` and `inverted` are flagged "
+        "beside `noisy`, as under full information."
+    ),
+    "diamonds": (
+        "Reading (run of 2026-12-02, commit a17366c): harm is no longer every owner: full information "
+        "flags `flipped`, `corrupted` and, in 7 of 10 seeds, `specialist`, whose Fair and Good cuts make "
+        "the model worse on the trainer's held-out validation data beyond noise (a real loss: training on "
+        "the two hard cuts pulls answers away from the neighbouring ones), so its gain is now defined. "
+        "Mycroft reaches 69% and 95% of it at 5% and 10%, but test accuracy falls below the control in "
+        "5–6 of 10 seeds (both missed); Mycroft − random is +1.5, −1.3 and +2.8 points, the 5% interval "
+        "reaching −3.5 (missed); regret@3 is 0.49–0.94 of random's; harm recall 0.60–1.00 and precision "
+        "0.50–1.00 (missed): the vote on these columns agrees with clean labels only 0.32 of the time, a "
+        "weak signal."
+    ),
+    "diamonds-all-classes": (
+        "Reading (run of 2026-12-02, commit a17366c): with no named hard classes full information sends "
+        "every owner's 400 diamonds and flags `flipped` and `corrupted` in every seed. Mycroft leads "
+        "random by 2.6–3.1 points (intervals above 0: met) but reaches only 37–56% of full information's "
+        "gain; regret@3 is 0.62–1.02 of random's and harm recall 0.30–0.60 with precision 0.75–0.81 (all "
+        "missed): with every cut hard, 8–40 rows spread over five classes hold few flipped rows, and the "
+        "audit's vote on these columns is weak (clean agreement 0.32)."
+    ),
 }
 
 
