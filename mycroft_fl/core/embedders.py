@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import io
 import os
 from collections.abc import Callable
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from mycroft_fl.core.errors import InputError
-from mycroft_fl.core.models import Classifier, features_and_logits, resolve_device
+from mycroft_fl.core.models import Classifier, call_factory, features_and_logits, resolve_device
 from mycroft_fl.core.standardise import fit_standardisation
 
 EMBEDDERS = ("trainer", "raw", "efficientnet-lite0")
@@ -69,17 +68,7 @@ def make_embedder(
         return lambda x: ((x.reshape(len(x), -1) - mean) / std).astype(np.float32)
     if name == "efficientnet-lite0":
         return EfficientNetLite0(float(state["scale"][0]), device=device)
-    module_name, _, attr = name.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise InputError(f"embedder {name!r}: cannot import ({exc})") from None
-    try:
-        embed = factory()
-    except Exception as exc:  # the user's code: report it on one line
-        raise InputError(
-            f"embedder {name!r}: the factory failed ({type(exc).__name__}: {exc})"
-        ) from None
+    embed = call_factory(name, "embedder")
     if not callable(embed):
         raise InputError(
             f"embedder {name!r}: the factory must return a callable mapping (n, ...) arrays to (n, e)"

@@ -150,18 +150,39 @@ def build_model(
     )
 
 
-def _from_factory(name: str, sample_shape: tuple[int, ...], n_classes: int) -> Classifier:
+def call_factory(name: str, kind: str, **kwargs: object) -> object:
+    """Import the user's `"package.module:factory"` and call it with `kwargs`; an import that fails or a
+    factory that raises is an InputError naming the `kind` ("model", "embedder") and the name, on one line.
+
+    Parameters
+    ----------
+    name : str
+        "package.module:factory".
+    kind : str
+        What the factory makes, for the message.
+    **kwargs
+        Passed to the factory.
+
+    Returns
+    -------
+    object
+        What the factory returned.
+    """
     module_name, _, attr = name.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise InputError(f"model {name!r}: cannot import ({exc})") from None
+        raise InputError(f"{kind} {name!r}: cannot import ({exc})") from None
     try:
-        module = factory(sample_shape=sample_shape, n_classes=n_classes)
+        return factory(**kwargs)
     except Exception as exc:  # the user's code: report it on one line
         raise InputError(
-            f"model {name!r}: the factory failed ({type(exc).__name__}: {exc})"
+            f"{kind} {name!r}: the factory failed ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def _from_factory(name: str, sample_shape: tuple[int, ...], n_classes: int) -> Classifier:
+    module = call_factory(name, "model", sample_shape=sample_shape, n_classes=n_classes)
     if isinstance(module, Classifier):
         model = module
     elif (
