@@ -6,7 +6,9 @@ import time
 import uuid
 from collections.abc import Callable
 
+import pytest
 from flwr.app import Context, Error, Message, Metadata, RecordDict
+from flwr.supercore.task_identity import TaskIdentity
 
 
 def make_message(content: RecordDict, dst: int, message_type: str = "query.select") -> Message:
@@ -67,3 +69,13 @@ class FakeGrid:
 
     def pull_messages(self, message_ids) -> list[Message]:
         return [self._replies.pop(m) for m in list(message_ids) if m in self._replies]
+
+
+@pytest.fixture(autouse=True)
+def task_identity():
+    """Messages built by the strategy need a run id, as inside a real ServerApp (autouse in every
+    module that imports this fixture)."""
+    old = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
+    yield
+    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = old

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from flower_fakes import FakeGrid
+from flower_fakes import FakeGrid, task_identity  # noqa: F401 (autouse)
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message
-from flwr.supercore.task_identity import TaskIdentity
 
 from mycroft_fl.flower import simulation
 from mycroft_fl.flower.client_app import app as client_app
@@ -24,15 +23,6 @@ from mycroft_fl.trainer.strategy_config import load_strategy
 
 BUDGET = 8
 CLI = [str(Path(sys.executable).parent / "mycroft-fl")]
-
-
-@pytest.fixture(autouse=True)
-def task_identity():
-    """Messages built by the strategy need a run id, as inside a real ServerApp."""
-    old = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
-    yield
-    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = old
 
 
 @pytest.fixture(scope="module")

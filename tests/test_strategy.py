@@ -8,7 +8,7 @@ import logging
 
 import numpy as np
 import pytest
-from flower_fakes import FakeGrid
+from flower_fakes import FakeGrid, task_identity  # noqa: F401 (autouse)
 from flwr.app import (
     Array,
     ArrayRecord,
@@ -18,7 +18,6 @@ from flwr.app import (
     MetricRecord,
     RecordDict,
 )
-from flwr.supercore.task_identity import TaskIdentity
 
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import get_weights, predict, set_weights
@@ -31,15 +30,6 @@ from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.trainer import Trainer
 
 BUDGET = 8
-
-
-@pytest.fixture(autouse=True)
-def task_identity():
-    """Messages built by the strategy need a run id, as inside a real ServerApp."""
-    old = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
-    yield
-    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = old
 
 
 @pytest.fixture(scope="module")
