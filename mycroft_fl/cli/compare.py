@@ -57,6 +57,7 @@ FIGURES = {
     "owners_utility": ("owners' utility", "+.3f"),
     "exposed_total": ("samples sent", ".1f"),
     "exposed_per_owner": ("sent per owner", ".1f"),
+    "revealed_total": ("histogram entries", ".1f"),
     "spearman": ("Spearman", ".2f"),
     "kendall_tau_b": ("Kendall tau-b", ".2f"),
     "top1": ("top-1", ".2f"),
@@ -91,6 +92,8 @@ DEFINITIONS = {
     "(hard accuracy - control)",
     "exposed_total, exposed_per_owner": "samples that left the owners (report.json's exposure.total_received), "
     "in total and per owner",
+    "revealed_total": "entries of the cluster histograms the owners reported beside their samples (report.json's "
+    "exposure.total_revealed; EcoVal's query asks for them, other strategies' none)",
     "spearman, kendall_tau_b, top1": "agreement of the strategy's owner ranking with full information's ranking "
     "of the same seed, both as the reports rank: by utility, owners flagged "
     "harmful last, equal utilities ordered by test accuracy; owners without a "
@@ -237,6 +240,7 @@ class Run:
     owners_utility: float | None
     exposed_total: int
     exposed_per_owner: float
+    revealed_total: int
     spearman: float
     kendall_tau_b: float
     top1: float
@@ -651,6 +655,7 @@ def run_figures(
         owners_utility=_mean(o.utility for o in ok),
         exposed_total=received,
         exposed_per_owner=received / len(owners),
+        revealed_total=sum(o.revealed for o in owners),
         **{key: agreement[key] for key in ("spearman", "kendall_tau_b", "top1")},
         kendall_honest=honest["kendall_tau_b"],
         precision_at_k=precision_at_k(scores, ref_scores, k),

@@ -3,7 +3,9 @@
 A raw query carries the hard query samples themselves. A private query (`private=True`) carries no
 raw hard sample: only what selection needs of them — per hard class the sum of their last-layer
 gradients, and their embeddings — computed by the trainer (see owner.hard_view). In a round after the
-first, `exclude` lists the owner's samples already sent, which it does not send again.
+first, `exclude` lists the owner's samples already sent, which it does not send again. A query may
+carry cluster centres of the trainer's features (`clusters`, for EcoVal): the owner then also reports
+how many of its samples of the hard classes fall in each (`owner.answer.cluster_histogram`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mycroft_fl.core.clusters import Clusters
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import ModelSpec
 
@@ -19,6 +22,8 @@ _WEIGHTS = "weights/"
 _EMBEDDER = "embedder/"
 _TARGETS = "targets/"
 _SELECTOR = "selector/"
+_CENTRES = "clusters/centres"
+_RADIUS = "clusters/radius"
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class Query:
     hard_embeddings: np.ndarray | None = None
     targets: dict[int, np.ndarray] | None = None
     exclude: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    clusters: Clusters | None = None
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {"hard_y": self.hard_y}
@@ -53,6 +59,8 @@ class Query:
             arrays["hard_x"] = self.hard_x
         if len(self.exclude):
             arrays["exclude"] = np.asarray(self.exclude, dtype=np.int64)
+        if self.clusters is not None:
+            arrays[_CENTRES] = self.clusters.centres
         arrays.update({_WEIGHTS + k: v for k, v in self.weights.items()})
         arrays.update({_EMBEDDER + k: v for k, v in self.embedder_state.items()})
         return arrays
@@ -69,6 +77,7 @@ class Query:
             "private": bool(self.private),
             "audit": int(self.audit),
             **{_SELECTOR + k: v for k, v in self.selector_params.items()},
+            **({} if self.clusters is None else {_RADIUS: float(self.clusters.radius)}),
         }
 
     @classmethod
@@ -117,4 +126,9 @@ class Query:
             else None,
             targets=targets or None,
             exclude=np.asarray(arrays.get("exclude", np.empty(0)), dtype=np.int64),
+            clusters=Clusters(
+                np.asarray(arrays[_CENTRES], dtype=np.float32), float(config[_RADIUS])
+            )
+            if _CENTRES in arrays and _RADIUS in config
+            else None,
         )

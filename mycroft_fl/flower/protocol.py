@@ -56,8 +56,9 @@ def reply_content(
     local_size: int,
     selection_s: float,
 ) -> RecordDict:
-    """An owner's reply: the selected samples and the audit sample (empty when the query asked for
-    none), how long selection took, and who it is."""
+    """An owner's reply: the selected samples, the audit sample (empty when the query asked for
+    none), the cluster histogram (when the query carried centres), how long selection took, and who
+    it is."""
     arrays = {
         "x": Array(answer.x),
         "y": Array(answer.y.astype(np.int64)),
@@ -65,6 +66,8 @@ def reply_content(
         "audit_x": Array(np.ascontiguousarray(answer.audit_x)),
         "audit_y": Array(answer.audit_y.astype(np.int64)),
     }
+    if answer.histogram is not None:
+        arrays["histogram"] = Array(np.ascontiguousarray(answer.histogram, dtype=np.int64))
     return RecordDict(
         {
             "subset": ArrayRecord(arrays),

@@ -570,7 +570,7 @@ class MycroftStrategy(Strategy):
         try:
             arrays = {
                 k: subset[k].numpy() if k in subset else None
-                for k in ("x", "y", "indices", "audit_x", "audit_y")
+                for k in ("x", "y", "indices", "audit_x", "audit_y", "histogram")
             }
         except Exception as exc:  # a record Flower accepted but numpy cannot read
             reason = f"unreadable array ({exc})"
@@ -586,6 +586,7 @@ class MycroftStrategy(Strategy):
             local_size=metrics.get("local_size"),
             audit_x=arrays["audit_x"],
             audit_y=arrays["audit_y"],
+            histogram=arrays["histogram"],
         )
         return result, arrays["indices"]
 

@@ -130,14 +130,38 @@ def select_for_query(
 
 
 class Answer(NamedTuple):
-    """What an owner sends for a query: its picks (`x`, `y` and their indices in its data) and, apart,
-    the audit sample (`audit_x`, `audit_y`: drawn at random, for the trainer's label audit)."""
+    """What an owner sends for a query: its picks (`x`, `y` and their indices in its data), apart the
+    audit sample (`audit_x`, `audit_y`: drawn at random, for the trainer's label audit) and, when the
+    query carries cluster centres, its `histogram` over them (else None)."""
 
     x: np.ndarray
     y: np.ndarray
     indices: np.ndarray
     audit_x: np.ndarray
     audit_y: np.ndarray
+    histogram: np.ndarray | None = None
+
+
+def cluster_histogram(query: Query, data: Dataset) -> np.ndarray | None:
+    """How many of the owner's samples of the hard classes fall in each of the query's clusters, per
+    hard class: (hard classes, clusters + 1) counts, the last column the far cell. Features are the
+    trainer model's penultimate ones (built-in code every owner runs). None when the query carries no
+    centres.
+
+    Parameters
+    ----------
+    query : Query
+        The trainer's query (its model, weights, hard classes and `clusters`).
+    data : Dataset
+        The owner's data.
+    """
+    if query.clusters is None:
+        return None
+    classes = np.unique(query.hard_y)
+    mine = np.flatnonzero(np.isin(data.y, classes))
+    embed = make_embedder("trainer", {}, set_weights(query.model.build(), query.weights))
+    features = embed(data.x[mine]) if len(mine) else np.zeros((0, query.clusters.centres.shape[1]))
+    return query.clusters.histogram(features, data.y[mine], classes)
 
 
 def audit_sample(query: Query, data: Dataset) -> np.ndarray:

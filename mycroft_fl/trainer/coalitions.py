@@ -17,12 +17,14 @@ class Coalitions:
     """Scores after training with the union of some owners' subsets (in owner-id order, so a coalition
     is one training set), each distinct coalition trained once (`retrains` counts them). A coalition
     with no data (the empty one, or owners that kept everything back) scores as the control. Trainings
-    go through `map_fn` (`score_all` hands it many at once)."""
+    go through `map_fn` (`score_all` hands it many at once). `owners` keeps each owner's result (its
+    harm flag, its cluster histogram) for valuers that need more than the subsets."""
 
     def __init__(self, trainer: Trainer, owners: Sequence[OwnerResult], map_fn: MapFunction = map):
         self.trainer = trainer
         self.map_fn = map_fn
-        self.subsets = {o.id: o.subset for o in sorted(owners, key=lambda o: o.id)}
+        self.owners = {o.id: o for o in sorted(owners, key=lambda o: o.id)}
+        self.subsets = {k: o.subset for k, o in self.owners.items()}
         self._memo: dict[frozenset[str], Score] = {}
         self.retrains = 0
 
@@ -46,9 +48,14 @@ class Coalitions:
                 todo[coalition] = Dataset.concat(parts)
             else:
                 self._memo[coalition] = self.trainer.control
-        scores = self.map_fn(self.trainer.score, list(todo.values()))
-        self._memo.update(zip(todo, scores))
-        self.retrains += len(todo)
+        self._memo.update(zip(todo, self.score_data(list(todo.values()))))
+
+    def score_data(self, datasets: list[Dataset]) -> list[Score]:
+        """Scores after training with each of `datasets` (any data, not only owners' coalitions), in one
+        call of the map function; counted in `retrains`."""
+        scores = list(self.map_fn(self.trainer.score, datasets))
+        self.retrains += len(datasets)
+        return scores
 
     def utility(self, coalition: frozenset[str]) -> float:
         """The game's v(S): held-out hard accuracy with S's data minus the control's (v(∅) = 0)."""

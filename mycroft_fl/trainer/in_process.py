@@ -16,7 +16,7 @@ from mycroft_fl.trainer.strategy_config import StrategyConfig, resolve_strategy
 from mycroft_fl.trainer.trainer import Trainer, TrainerConfig
 from mycroft_fl.trainer.valuation import value_owners_subsets
 from mycroft_fl.trust.attacks import answer
-from mycroft_fl.trust.replies import check_reply
+from mycroft_fl.trust.replies import check_histogram, check_reply
 
 
 def collect_reply(
@@ -31,6 +31,7 @@ def collect_reply(
     selection_s: float | None = None,
     audit_x: object = None,
     audit_y: object = None,
+    histogram: object = None,
 ) -> OwnerResult:
     """Check one owner's reply to a `config` query; a bad one becomes a `rejected` result with its
     reason.
@@ -39,8 +40,10 @@ def collect_reply(
     and the hard classes, unless unbudgeted or all data), the trainer's value range (out-of-domain
     data is rejected), its declared local size, and must not be padded with copies. A budgeted reply
     carries the audit sample the query asked for (`audit_x`, `audit_y`: at most `trainer.config.audit`
-    samples of the hard classes), checked alike. `received` counts every sample that left the owner,
-    whatever its form: the longest of the reply's arrays plus the audit.
+    samples of the hard classes), checked alike. When the strategy's valuer sends cluster centres
+    (EcoVal), the reply carries the owner's `histogram` over them, checked by `check_histogram` and
+    counted in what it revealed. `received` counts every sample that left the owner, whatever its
+    form: the longest of the reply's arrays plus the audit.
 
     Returns
     -------
@@ -61,6 +64,9 @@ def collect_reply(
     audit, problem = _check_audit(config, trainer, audit_x, audit_y)
     if reason is None and problem is not None:
         subset, reason = None, f"audit sample: {problem}"
+    counts, problem = _check_histogram(config, trainer, histogram, subset, local_size)
+    if reason is None and problem is not None:
+        subset, reason = None, problem
     size = (
         int(local_size)
         if isinstance(local_size, (int, float))
@@ -71,7 +77,29 @@ def collect_reply(
     common = dict(received=received, selection_s=selection_s, local_size=size)
     if reason is not None:
         return OwnerResult(owner_id, status="rejected", reason=reason, **common)
-    return OwnerResult(owner_id, subset=subset, audit=audit, **common)
+    return OwnerResult(owner_id, subset=subset, audit=audit, histogram=counts, **common)
+
+
+def _check_histogram(
+    config: StrategyConfig,
+    trainer: Trainer,
+    histogram: object,
+    subset: Dataset | None,
+    local_size: object,
+) -> tuple[np.ndarray | None, str | None]:
+    """The owner's cluster histogram, checked, when the strategy's valuer asked for one (else None,
+    None), or the reason to reject the reply."""
+    clusters = config.valuer.query_clusters(trainer)
+    if clusters is None or subset is None:
+        return None, None
+    classes = np.unique(trainer.hard_query.y)
+    return check_histogram(
+        histogram,
+        shape=(len(classes), clusters.cells_per_class),
+        classes=classes,
+        sent=subset.y,
+        local_size=local_size,
+    )
 
 
 def _length(*arrays: object) -> int:
@@ -204,6 +232,7 @@ def value_with(
                 local_size=len(data),
                 audit_x=sent.audit_x,
                 audit_y=sent.audit_y,
+                histogram=sent.histogram,
             )
         )
         if progress:

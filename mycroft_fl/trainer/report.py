@@ -52,6 +52,7 @@ class Report:
                     "total_shared": sum(o.shared for o in self.owners),
                     "total_replayed": sum(o.replayed for o in self.owners),
                     "owners_sharing": sum(1 for o in self.owners if o.received),
+                    "total_revealed": sum(o.revealed for o in self.owners),
                 },
                 "valuation": {
                     k: round(v, 3) if isinstance(v, float) else v for k, v in self.valuation.items()
@@ -196,7 +197,12 @@ class Report:
                 f"(from {d['exposure']['owners_sharing']} owners); "
                 f"used: {d['exposure']['total_shared']}; replays of the trainer's own hard samples dropped: "
                 f"{d['exposure']['total_replayed']}. "
-                f"Valuing the owners took {d['valuation'].get('retrains', 0)} retrains of the model "
+                + (
+                    f"Cluster-histogram entries revealed beside them: {d['exposure']['total_revealed']}. "
+                    if d["exposure"]["total_revealed"]
+                    else ""
+                )
+                + f"Valuing the owners took {d['valuation'].get('retrains', 0)} retrains of the model "
                 f"({d['valuation'].get('seconds', float('nan')):.1f} s). "
                 f"Wall time: {d['timings'].get('total_s', float('nan')):.1f} s.",
                 "",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 from mycroft_fl.core.data import Dataset
 
 #: An owner's outcome: valued, rejected (its reply failed a check) or failed (no usable reply).
@@ -22,6 +24,8 @@ class OwnerResult:
     control (when its utility is that gain).
     `audit` is the random sample of its data the owner sent for the label audit (counted in
     `received`, never used for training); `label_audit` what the audit found.
+    `histogram` is the count of its samples per hard class and cluster cell it reported (EcoVal's
+    query, else None): what it revealed beyond samples, `revealed` entries of it.
     """
 
     id: str
@@ -45,10 +49,16 @@ class OwnerResult:
     harmful: bool = False
     harm_reason: str | None = None
     rank: int | None = None
+    histogram: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def shared(self) -> int:
         return 0 if self.subset is None else len(self.subset)
+
+    @property
+    def revealed(self) -> int:
+        """Entries of the cluster histogram it reported (0 without one)."""
+        return 0 if self.histogram is None else int(self.histogram.size)
 
     def to_dict(self) -> dict:
         out = {
@@ -76,6 +86,9 @@ class OwnerResult:
         else:
             out["reason"] = self.reason
         out["rank"] = self.rank
+        if self.histogram is not None:
+            out["histogram"] = self.histogram.tolist()
+            out["revealed"] = self.revealed
         if self.local_size is not None:
             out["local_size"] = self.local_size
         if self.selection_s is not None:

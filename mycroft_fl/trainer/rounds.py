@@ -37,7 +37,8 @@ def check_rounds(config: StrategyConfig, num_rounds: int) -> None:
     Parameters
     ----------
     config : StrategyConfig
-        The strategy: more than one round needs a budgeted selector.
+        The strategy: more than one round needs a budgeted selector and a valuer that sends no
+        cluster centres.
     num_rounds : int
         Rounds asked for (>= 1).
 
@@ -51,6 +52,11 @@ def check_rounds(config: StrategyConfig, num_rounds: int) -> None:
         raise InputError(
             f"rounds need a budgeted selector: {config.selector.name!r} sends all its data in one "
             "round (use 1 round)"
+        )
+    if num_rounds > 1 and config.valuer.sends_clusters:
+        raise InputError(
+            f"valuer {config.valuer.name!r} values owners from the cluster histograms of one query "
+            "(use 1 round)"
         )
 
 
@@ -139,7 +145,8 @@ def allocate(pool: int, utility: Mapping[str, float], room: Mapping[str, int]) -
 @dataclass
 class OwnerLedger:
     """What one owner sent over the rounds: its checked subsets, their indices in its data, its round-1
-    audit sample, every sample that left it (`received`), and why it is asked nothing more (`stopped`)."""
+    audit sample and cluster histogram, every sample that left it (`received`), and why it is asked
+    nothing more (`stopped`)."""
 
     id: str
     status: str = "ok"
@@ -147,6 +154,7 @@ class OwnerLedger:
     parts: list[Dataset] = field(default_factory=list)
     sent: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     audit: Dataset | None = None
+    histogram: np.ndarray | None = None
     received: int = 0
     selection_s: float | None = None
     local_size: int | None = None
@@ -164,6 +172,7 @@ class OwnerLedger:
             local_size=self.local_size,
             received=self.received,
             audit=self.audit if ok else None,
+            histogram=self.histogram if ok else None,
         )
 
 
@@ -304,7 +313,7 @@ class Rounds:
                 result.reason,
                 result.local_size,
             )
-            ledger.audit = result.audit
+            ledger.audit, ledger.histogram = result.audit, result.histogram
         elif result.status == "rejected":  # breaking the rules once discards everything it sent
             ledger.status, ledger.reason = "rejected", f"round {self.round}: {result.reason}"
             ledger.parts = []
@@ -445,6 +454,7 @@ def value_in_rounds(
                     local_size=len(owners[owner_id]),
                     audit_x=sent.audit_x,
                     audit_y=sent.audit_y,
+                    histogram=sent.histogram,
                 )
             )
             indices[owner_id] = sent.indices

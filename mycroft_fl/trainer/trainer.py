@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from mycroft_fl.core.clusters import Clusters
 from mycroft_fl.core.data import Dataset, TrainerData
 from mycroft_fl.core.embedders import check_embedder_name, embedder_state, make_embedder
 from mycroft_fl.core.errors import InputError
@@ -40,6 +41,7 @@ from mycroft_fl.core.params import (
 )
 from mycroft_fl.core.query import Query
 from mycroft_fl.owner.answer import hard_view
+from mycroft_fl.trainer.ecoval import fit_clusters
 from mycroft_fl.trainer.hard import split_hard_samples
 from mycroft_fl.trust.replies import reply_limits
 from mycroft_fl.trust.screening import Screen
@@ -155,6 +157,7 @@ class Trainer:
         self.reply_limits = (
             reply_limits(data.train.x) if self.config.defences else {"max_padding": None}
         )
+        self._clusters: dict[tuple[int, float], Clusters] = {}
 
     def _load(self, weights: Mapping[str, np.ndarray]) -> Classifier:
         """The trainer's model with `weights`, or an InputError saying how they do not fit it."""
@@ -170,6 +173,26 @@ class Trainer:
             )
         return set_weights(model, dict(weights)).to(self.device)
 
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """The baseline model's penultimate features of `x`: what owners compute from the query's
+        weights to place their samples in the clusters."""
+        return make_embedder("trainer", {}, self.baseline, device=str(self.device))(x)
+
+    def clusters(self, k: int, reach: float) -> Clusters:
+        """Seeded k-means centres (`fit_clusters`) of the features of the trainer's training samples of
+        the hard classes and its hard query samples, computed once per (k, reach).
+
+        Both, because the hard samples alone are few and show only what the model gets wrong, while
+        its training data lack exactly the kinds it is missing (on spurious, every counter-example):
+        together the cells separate more of what it has from what it needs.
+        """
+        key = (k, reach)
+        if key not in self._clusters:
+            own = np.isin(self.data.train.y, self.hard_query.y)
+            x = np.concatenate([self.data.train.x[own], self.hard_query.x])
+            self._clusters[key] = fit_clusters(self.features(x), k, reach, seed=self.seed)
+        return self._clusters[key]
+
     def query(
         self,
         strategy: StrategyConfig,
@@ -178,7 +201,8 @@ class Trainer:
         model: Classifier | None = None,
         hard: Dataset | None = None,
     ) -> Query:
-        """The query for owners: model, hard query samples, embedder, the strategy's selector and budget. With
+        """The query for owners: model, hard query samples, embedder, the strategy's selector and budget
+        (and the cluster centres its valuer asks owners to count their data in). With
         `private`, no raw hard sample leaves the trainer: the query carries only their per-class
         gradient targets and embeddings. A later round sends another `model` (default: the
         baseline) and part of the hard query samples (`hard`, default: all)."""
@@ -204,6 +228,7 @@ class Trainer:
             private=private,
             hard_embeddings=None if view is None else view.embeddings,
             targets=None if view is None else view.targets,
+            clusters=strategy.valuer.query_clusters(self),
         )
 
     def fit(self, extra: Dataset | None) -> Classifier:

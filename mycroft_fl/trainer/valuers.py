@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
+import numpy as np
+
+from mycroft_fl.core.clusters import Clusters
+from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.params import (
     NON_NEGATIVE_INT,
     POSITIVE_INT,
@@ -22,8 +26,10 @@ from mycroft_fl.core.params import (
 )
 from mycroft_fl.core.progress import Progress
 from mycroft_fl.trainer.coalitions import Coalitions
+from mycroft_fl.trainer.ecoval import cell_worth, owner_values
 from mycroft_fl.trainer.games import Game, ValuationResult, leave_one_out, shapley
 from mycroft_fl.trainer.inrun import in_run_shapley
+from mycroft_fl.trainer.trainer import Trainer
 
 #: Exact Shapley over more owners than this (over a million retrains) is refused.
 MAX_EXACT = 20
@@ -33,11 +39,13 @@ MAX_EXACT = 20
 class Valuer:
     """Values owners from their coalitions' utility. Subclasses set `name`, what an owner's value
     means (`meaning`, for the report), whether it trains coalitions of several owners (`on_coalitions`:
-    slow, progress is shown) and the `constraints` of their parameters."""
+    slow, progress is shown), whether its query carries cluster centres owners count their data in
+    (`sends_clusters`) and the `constraints` of their parameters."""
 
     name: ClassVar[str] = ""
     meaning: ClassVar[str] = ""
     on_coalitions: ClassVar[bool] = False
+    sends_clusters: ClassVar[bool] = False
     constraints: ClassVar[dict[str, Constraint]] = {}
 
     def __post_init__(self) -> None:
@@ -45,6 +53,10 @@ class Valuer:
 
     def params(self) -> dict[str, float | int]:
         return asdict(self)
+
+    def query_clusters(self, trainer: Trainer) -> Clusters | None:
+        """The cluster centres the query carries for this valuer (None: the query carries none)."""
+        return None
 
     def value(
         self, coalitions: Coalitions, *, seed: int = 0, progress: Progress | None = None
@@ -185,7 +197,75 @@ class InRun(Valuer):
         )
 
 
-VALUERS: dict[str, type[Valuer]] = {c.name: c for c in (Retrain, LeaveOneOut, Shapley, InRun)}
+@dataclass(frozen=True)
+class EcoVal(Valuer):
+    """EcoVal over owners (`trainer/ecoval.py`): the query carries `clusters` k-means centres of the
+    trainer's features; each owner reports how many of its samples of the hard classes fall in each
+    (a far cell beyond `reach` times the clusters' typical radius); the trainer retrains once per cell
+    on the samples it received there, pooled over the owners not judged harmful, and values each
+    owner as its subset's utility times the worth it holds over the worth it sent."""
+
+    name: ClassVar[str] = "ecoval"
+    meaning: ClassVar[str] = (
+        "its subset's held-out hard-accuracy gain scaled by the worth of all its data of the hard "
+        "classes over the worth of what it sent, each sample worth what the received samples of its "
+        "cluster proved worth"
+    )
+    sends_clusters: ClassVar[bool] = True
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "clusters": Interval(int, 1, 256),
+        "reach": Interval(float, 0, None, closed="neither"),
+    }
+    clusters: int = 4
+    reach: float = 2.0
+
+    def query_clusters(self, trainer: Trainer) -> Clusters:
+        return trainer.clusters(self.clusters, self.reach)
+
+    def value(
+        self, coalitions: Coalitions, *, seed: int = 0, progress: Progress | None = None
+    ) -> ValuationResult:
+        trainer = coalitions.trainer
+        clusters = self.query_clusters(trainer)
+        classes = np.unique(trainer.hard_query.y)
+        n_cells = len(classes) * clusters.cells_per_class
+        sent = {k: s for k, s in coalitions.subsets.items() if len(s)}
+        cells = {k: clusters.cells(trainer.features(s.x), s.y, classes) for k, s in sent.items()}
+        pooled = [k for k in sent if not coalitions.owners[k].harmful]
+        pools = {
+            c: Dataset.concat([sent[k].subset(np.flatnonzero(cells[k] == c)) for k in pooled])
+            for c in range(n_cells)
+            if any((cells[k] == c).any() for k in pooled)
+        }
+        scores = coalitions.score_data(list(pools.values()))
+        if progress:
+            progress("ecoval: clusters valued", len(pools), len(pools))
+        gains, sizes = np.zeros(n_cells), np.zeros(n_cells)
+        for c, score in zip(pools, scores):
+            gains[c] = score.hard_accuracy - trainer.control.hard_accuracy
+            sizes[c] = len(pools[c])
+        received = {
+            k: np.bincount(cells[k][cells[k] >= 0], minlength=n_cells)
+            if k in sent
+            else np.zeros(n_cells)
+            for k in coalitions.players
+        }
+        held = {
+            k: received[k] if o.histogram is None else o.histogram.ravel()
+            for k, o in coalitions.owners.items()
+        }
+        utility = {k: coalitions.utility(frozenset({k})) for k in coalitions.players}
+        values = owner_values(utility, received, held, cell_worth(gains, sizes))
+        return ValuationResult(
+            values,
+            evaluations=len(values) + len(pools),
+            cost={"cluster_retrains": len(pools), "cluster_cells": n_cells},
+        )
+
+
+VALUERS: dict[str, type[Valuer]] = {
+    c.name: c for c in (Retrain, LeaveOneOut, Shapley, InRun, EcoVal)
+}
 
 
 def make_valuer(name: str, **params: object) -> Valuer:

@@ -15,7 +15,7 @@ import numpy as np
 
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.query import Query
-from mycroft_fl.owner.answer import Answer, audit_sample, select_for_query
+from mycroft_fl.owner.answer import Answer, audit_sample, cluster_histogram, select_for_query
 
 BEHAVIOURS = ("honest", "replay", "flip-to-hard", "out-of-domain", "pad")
 
@@ -28,9 +28,9 @@ def answer(
     seed: int = 0,
     allow_code: Collection[str] | str = (),
 ) -> Answer:
-    """What an owner with `behaviour` sends for `query`: its picks (samples, labels, owner indices) and
-    its audit sample, drawn from the data it pretends to hold (`allow_code`: the user code it runs,
-    see `select_for_query`)."""
+    """What an owner with `behaviour` sends for `query`: its picks (samples, labels, owner indices), its
+    audit sample and its cluster histogram (when asked), of the data it pretends to hold
+    (`allow_code`: the user code it runs, see `select_for_query`)."""
     if behaviour not in BEHAVIOURS:
         raise ValueError(f"unknown behaviour {behaviour!r}: use one of {', '.join(BEHAVIOURS)}")
     rng = np.random.default_rng(seed)
@@ -46,6 +46,7 @@ def answer(
             np.arange(n, dtype=np.int64),
             data.x[audit],
             data.y[audit],
+            cluster_histogram(query, data),
         )
     if behaviour == "flip-to-hard":
         hard = np.unique(query.hard_y)
@@ -65,4 +66,4 @@ def answer(
             np.arange(n, dtype=np.int64),
         )
     audit = audit_sample(query, data)
-    return Answer(x, y, picked, data.x[audit], data.y[audit])
+    return Answer(x, y, picked, data.x[audit], data.y[audit], cluster_histogram(query, data))

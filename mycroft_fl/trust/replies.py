@@ -251,3 +251,71 @@ def _local_size(value: object) -> int | None | bool:
     ):
         return int(value)
     return False
+
+
+#: kind -> reason template of a malformed cluster histogram (EcoVal); checked in this order.
+HISTOGRAM_REJECTIONS: dict[str, str] = {
+    "missing": "cluster histogram missing (the query carried {cells} cluster cells)",
+    "not an array": "cluster histogram is a {type}, not an array",
+    "wrong shape": "cluster histogram has shape {shape}, expected {expected}",
+    "not integer": "cluster histogram has dtype {dtype}, expected integer counts",
+    "negative": "cluster histogram has {k} negative counts",
+    "more than held": "cluster histogram counts {total} samples but the owner declared {local_size}",
+    "fewer than sent": "cluster histogram counts {counted} samples of class {label} but {sent} were sent",
+}
+
+
+def check_histogram(
+    histogram: object,
+    *,
+    shape: tuple[int, int],
+    classes: np.ndarray,
+    sent: np.ndarray,
+    local_size: object = None,
+) -> tuple[np.ndarray | None, str | None]:
+    """Check the cluster histogram an owner reported beside its subset (EcoVal's counts).
+
+    Parameters
+    ----------
+    histogram : object
+        What the owner sent: per hard class, its samples in each cluster cell.
+    shape : (int, int)
+        (hard classes, cells per class) the query asked for.
+    classes : numpy.ndarray
+        The hard classes, sorted, one row each.
+    sent : numpy.ndarray
+        The labels of the samples it sent: a row may not count fewer than were sent of its class.
+    local_size : object, optional
+        The number of samples the owner declared; the counts may not exceed it.
+
+    Returns
+    -------
+    tuple
+        (counts as int64, None) when valid, (None, reason) to reject the reply with, one line made from
+        a template in `HISTOGRAM_REJECTIONS`.
+    """
+    if histogram is None:
+        return None, _histogram_reason("missing", cells=shape[0] * shape[1])
+    if type(histogram) is not np.ndarray:
+        return None, _histogram_reason("not an array", type=type(histogram).__name__)
+    if histogram.shape != tuple(shape):
+        return None, _histogram_reason("wrong shape", shape=histogram.shape, expected=tuple(shape))
+    if histogram.dtype.kind not in "iu":
+        return None, _histogram_reason("not integer", dtype=histogram.dtype)
+    if (histogram < 0).any():
+        return None, _histogram_reason("negative", k=int(np.count_nonzero(histogram < 0)))
+    declared = _local_size(local_size)
+    total = int(histogram.sum(dtype=np.int64))
+    if isinstance(declared, int) and not isinstance(declared, bool) and total > declared:
+        return None, _histogram_reason("more than held", total=total, local_size=declared)
+    for label, row in zip(classes, histogram):
+        n_sent = int(np.count_nonzero(sent == label))
+        if int(row.sum()) < n_sent:
+            return None, _histogram_reason(
+                "fewer than sent", counted=int(row.sum()), label=int(label), sent=n_sent
+            )
+    return histogram.astype(np.int64), None
+
+
+def _histogram_reason(kind: str, **parts: object) -> str:
+    return HISTOGRAM_REJECTIONS[kind].format(**parts)
