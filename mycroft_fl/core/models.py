@@ -347,15 +347,25 @@ def fine_tune(
 def features_and_logits(
     model: Classifier, x: np.ndarray, *, batch_size: int = 4096
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Penultimate features h and logits z for `x`, in evaluation mode, on the model's device."""
+    """Penultimate features h and logits z for `x`, in evaluation mode, on the model's device.
+
+    `batch_size` samples go through the model at a time, their outputs written into arrays
+    allocated once, so memory holds h and z of `x` and one batch's activations.
+    """
     model.eval()
     device = model_device(model)
-    hs, zs = [], []
-    for start in range(0, len(x), batch_size):
-        h = model.embed(torch.from_numpy(x[start : start + batch_size]).to(device))
-        hs.append(h.cpu().numpy())
-        zs.append(model.head(h).cpu().numpy())
-    return np.concatenate(hs), np.concatenate(zs)
+    h_out = z_out = None
+    for start in range(
+        0, max(len(x), 1), batch_size
+    ):  # one empty batch gives x of no samples its shapes
+        rows = slice(start, start + batch_size)
+        features = model.embed(torch.from_numpy(x[rows]).to(device))
+        h, z = features.cpu().numpy(), model.head(features).cpu().numpy()
+        if h_out is None:
+            h_out = np.empty((len(x), *h.shape[1:]), dtype=h.dtype)
+            z_out = np.empty((len(x), *z.shape[1:]), dtype=z.dtype)
+        h_out[rows], z_out[rows] = h, z
+    return h_out, z_out
 
 
 def predict(model: Classifier, x: np.ndarray) -> np.ndarray:

@@ -11,7 +11,10 @@ from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.embedders import make_embedder
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import Classifier, set_weights
+from mycroft_fl.core.params import as_matrix
 from mycroft_fl.core.query import Query
+from mycroft_fl.owner.budget import interleave, share_budget
+from mycroft_fl.owner.gradients import factors_in_batches
 from mycroft_fl.owner.selectors import HardView, OwnerView, Selector, make_selector
 
 
@@ -37,6 +40,9 @@ def hard_view(
 
 
 ANY_CODE = "*"
+#: Owner samples embedded or given gradients per pass through the model: memory follows the batch,
+#: not the owner.
+BATCH_ROWS = 4096
 #: Separates the audit's random stream from every other draw seeded by the query's seed.
 AUDIT_STREAM = 0xA0D17
 
@@ -76,6 +82,12 @@ def select_for_query(
 ) -> np.ndarray:
     """Indices of the owner's samples to share for `query`.
 
+    Only the candidates (the owner's samples of the hard classes, less `query.exclude`) are embedded
+    and given gradients, `BATCH_ROWS` samples at a time (`owner_view`); gradient matching, which
+    works per hard class on its share of the budget, goes one hard class at a time, so memory holds
+    one class's factors and embeddings. `data.x` is only read by rows: it may be a memory map
+    (`numpy.load(..., mmap_mode="r")` of an .npy).
+
     Parameters
     ----------
     query : Query
@@ -106,27 +118,109 @@ def select_for_query(
     candidates = candidates[~np.isin(candidates, query.exclude)]  # sent in an earlier round
     if len(candidates) == 0:
         return candidates
-    owner_x, owner_y = data.x[candidates], data.y[candidates]
     embed = (
         make_embedder(query.embedder, query.embedder_state, model)
         if selector.needs_embeddings
         else None
     )
-    if query.private:
-        hard = HardView(y=query.hard_y, embeddings=query.hard_embeddings, targets=query.targets)
-    else:
-        hard = hard_view(
-            selector, model, embed, Dataset(query.hard_x, query.hard_y), seed=query.seed
+    told = (  # checked here as a whole, though each hard class is used alone
+        HardView(y=query.hard_y, embeddings=query.hard_embeddings, targets=query.targets)
+        if query.private
+        else HardView(y=query.hard_y)
+    )
+
+    def hard(classes: np.ndarray) -> HardView:
+        """What the owner is told of the hard samples of `classes`: as sent in a private query, else
+        computed from them."""
+        mask = np.isin(query.hard_y, classes)
+        if query.private:
+            wanted = set(classes.tolist())
+            return HardView(
+                y=told.y[mask],
+                embeddings=None if told.embeddings is None else told.embeddings[mask],
+                targets=None
+                if told.targets is None
+                else {c: t for c, t in told.targets.items() if c in wanted},
+            )
+        hard_data = Dataset(query.hard_x[mask], query.hard_y[mask])
+        return hard_view(selector, model, embed, hard_data, seed=query.seed)
+
+    def select(rows: np.ndarray, classes: np.ndarray, budget: int) -> np.ndarray:
+        owner = owner_view(selector, model, embed, data, rows, seed=query.seed)
+        return rows[selector.select(owner, hard(classes), budget, seed=query.seed)]
+
+    if not selector.needs_gradients:
+        return select(candidates, told.classes, query.budget)
+    labels = data.y[candidates]
+    order = np.argsort(labels, kind="stable")  # candidates by class, ascending within one
+    classes, starts = np.unique(labels[order], return_index=True)
+    per_class = dict(zip(classes.tolist(), np.split(candidates[order], starts[1:])))
+    shares = share_budget(told.counts, query.budget, {c: len(r) for c, r in per_class.items()})
+    return interleave(
+        [select(per_class[c], np.array([c]), k) for c, k in sorted(shares.items()) if k > 0]
+    )
+
+
+def owner_view(
+    selector: Selector,
+    model: Classifier,
+    embed: Callable[[np.ndarray], np.ndarray] | None,
+    data: Dataset,
+    rows: np.ndarray,
+    *,
+    seed: int = 0,
+) -> OwnerView:
+    """What `selector` needs to know of the owner's samples `rows`: their labels, embeddings (when
+    `embed` is given) and last-layer gradients (`selector.gradients`, seeded by the query's `seed`).
+
+    Both go through the model `BATCH_ROWS` samples at a time into arrays allocated once, so memory
+    holds the results for `rows` and one batch's inputs and activations.
+
+    Parameters
+    ----------
+    selector : Selector
+        The query's selector.
+    model : Classifier
+        The trainer's model.
+    embed : callable or None
+        The query's embedder.
+    data : Dataset
+        The owner's data (`x` read by rows only).
+    rows : numpy.ndarray
+        Indices into `data` of the samples to view (at least one).
+    seed : int
+        The query's seed.
+
+    Returns
+    -------
+    OwnerView
+        Row i is sample `rows[i]`.
+    """
+    y = data.y[rows]
+    embeddings = gradients = None
+    if embed is not None:
+        embeddings = _embed_in_batches(embed, data.x, rows)
+    if selector.needs_gradients:
+        gradients = factors_in_batches(
+            lambda part: selector.gradients(model, data.x[rows[part]], y[part], seed=seed),
+            len(rows),
+            BATCH_ROWS,
         )
-    gradients = (
-        selector.gradients(model, owner_x, owner_y, seed=query.seed)
-        if selector.needs_gradients
-        else None
-    )
-    owner = OwnerView(
-        y=owner_y, embeddings=None if embed is None else embed(owner_x), gradients=gradients
-    )
-    return candidates[selector.select(owner, hard, query.budget, seed=query.seed)]
+    return OwnerView(y=y, embeddings=embeddings, gradients=gradients)
+
+
+def _embed_in_batches(
+    embed: Callable[[np.ndarray], np.ndarray], x: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """embed(x[rows]), `BATCH_ROWS` rows at a time, into one array of the embeddings' dtype."""
+    out = None
+    for start in range(0, len(rows), BATCH_ROWS):
+        part = rows[start : start + BATCH_ROWS]
+        values = as_matrix(embed(x[part]), "owner.embeddings", rows=len(part))
+        if out is None:
+            out = np.empty((len(rows), values.shape[1]), dtype=values.dtype)
+        out[start : start + len(part)] = values
+    return out
 
 
 class Answer(NamedTuple):
@@ -160,8 +254,11 @@ def cluster_histogram(query: Query, data: Dataset) -> np.ndarray | None:
     classes = np.unique(query.hard_y)
     mine = np.flatnonzero(np.isin(data.y, classes))
     embed = make_embedder("trainer", {}, set_weights(query.model.build(), query.weights))
-    features = embed(data.x[mine]) if len(mine) else np.zeros((0, query.clusters.centres.shape[1]))
-    return query.clusters.histogram(features, data.y[mine], classes)
+    counts = np.zeros((len(classes), query.clusters.cells_per_class), dtype=np.int64)
+    for start in range(0, len(mine), BATCH_ROWS):  # counts add up: one batch's features at a time
+        part = mine[start : start + BATCH_ROWS]
+        counts += query.clusters.histogram(embed(data.x[part]), data.y[part], classes)
+    return counts
 
 
 def audit_sample(query: Query, data: Dataset) -> np.ndarray:

@@ -10,6 +10,7 @@ g_i·b = p_iᵀ B [h_i, 1] (B: b as a C × (d+1) matrix) and g_i·g_j = (p_i·p_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -227,6 +228,45 @@ def last_layer_factors(
     p /= p.sum(axis=1, keepdims=True)
     p[np.arange(len(h)), labels] -= 1.0
     return LastLayerGradients(p.astype(np.float32), h.astype(np.float32, copy=False))
+
+
+def factors_in_batches(
+    compute: Callable[[slice], LastLayerGradients | EnsembleGradients], n: int, batch_rows: int
+) -> LastLayerGradients | EnsembleGradients:
+    """The factored gradients of n samples, computed `batch_rows` samples at a time.
+
+    Each batch's factors are written into arrays allocated once for all n samples (of the batch's
+    dtype, float32), so memory holds the n samples' factors and one batch's intermediates, never
+    the inputs or the logits of all n at once.
+
+    Parameters
+    ----------
+    compute : callable
+        compute(rows) gives the factored gradients of the samples in the slice `rows`.
+    n : int
+        Number of samples, >= 1.
+    batch_rows : int
+        Samples per call of `compute`.
+
+    Returns
+    -------
+    LastLayerGradients or EnsembleGradients
+        As `compute` gives them, one row per sample.
+    """
+    n = as_count(n, "n", minimum=1)
+    batch_rows = as_count(batch_rows, "batch_rows", minimum=1)
+    p = h = None
+    for start in range(0, n, batch_rows):
+        rows = slice(start, min(start + batch_rows, n))
+        part = compute(rows)
+        if p is None:  # (K,) n, C: the sample axis is the one before the classes
+            p = np.empty((*part.p.shape[:-2], n, part.p.shape[-1]), dtype=part.p.dtype)
+            h = np.empty((n, part.h.shape[1]), dtype=part.h.dtype)
+        p[..., rows, :] = part.p
+        h[rows] = part.h
+    if isinstance(part, EnsembleGradients):
+        return EnsembleGradients(p, h, part.scales)
+    return LastLayerGradients(p, h)
 
 
 def last_layer_gradients(features: np.ndarray, logits: np.ndarray, y: np.ndarray) -> np.ndarray:

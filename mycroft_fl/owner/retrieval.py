@@ -41,8 +41,7 @@ def select_retrieval(
             f"hard_embeddings has {hard_e.shape[1]} dimensions but owner_embeddings has {owner_e.shape[1]}"
         )
     budget = as_count(budget, "budget", minimum=1)
-    owner_e = normalize_rows(owner_e)
-    hard_e = normalize_rows(hard_e)
+    hard_e = normalize_rows(hard_e)  # the owner's rows are normalised one class at a time
 
     ranked: dict[int, np.ndarray] = {}  # hard sample -> its same-label owner samples, nearest first
     groups = []
@@ -53,7 +52,7 @@ def select_retrieval(
         queries = np.flatnonzero(hard_labels == c)
         groups.append(queries)
         # on unit vectors, Euclidean distance falls as the dot product rises
-        similarity = hard_e[queries] @ owner_e[candidates].T
+        similarity = hard_e[queries] @ normalize_rows(owner_e[candidates]).T
         depth = min(budget, len(candidates))  # nobody walks deeper than the number of picks
         for q, row in zip(queries.tolist(), similarity):
             cutoff = row[np.argpartition(-row, depth - 1)[depth - 1]]
