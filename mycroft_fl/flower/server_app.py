@@ -4,7 +4,8 @@ run_config keys (pyproject `[tool.flwr.app.config]`, override with `flwr run . -
 `scenario` (a shipped name, or a path: absolute, or relative to the app), `strategy` (preset name or file),
 `budget` (0 = the strategy's), `seed` (-1 = the scenario's), `out` (directory for the report),
 `wait-timeout` and `reply-timeout` (seconds), `private` (true: no raw hard sample leaves the trainer),
-`rounds` (acquisition rounds sharing each owner's budget, `MycroftStrategy.start`; 1: one query round).
+`rounds` (acquisition rounds sharing each owner's budget, `MycroftStrategy.start`; 1: one query round),
+`max-in-flight` (at most this many owners asked at once, the next as soon as one answers; 0: all at once).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ RUN_CONFIG = {
     "reply-timeout": POSITIVE,
     "private": Boolean(),
     "rounds": POSITIVE_INT,
+    "max-in-flight": NON_NEGATIVE_INT,
 }
 RUN_DEFAULTS = {
     "scenario": "digits",
@@ -62,6 +64,7 @@ RUN_DEFAULTS = {
     "reply-timeout": 900.0,
     "private": False,
     "rounds": 1,
+    "max-in-flight": 0,
 }
 
 
@@ -78,11 +81,12 @@ def run_scenario(
     rounds: int = 1,
     nodes: int | None = None,
     map_fn: MapFunction = map,
+    max_in_flight: int | None = None,
 ) -> Report:
     """Value the scenario's owners, who answer as Flower nodes on `grid`: in one query round, or in
     up to `rounds` acquisition rounds sharing each owner's budget (`MycroftStrategy.start`);
     `nodes` simulated nodes serve all owners (None: one node per owner); owners' subsets are trained
-    through `map_fn`."""
+    through `map_fn`; at most `max_in_flight` owners are asked at once (None: all)."""
     # The trainer's small models train several times faster on one thread than competing for the
     # cores with Flower's own processes (digits: valuation 40 s -> 14 s in simulation, 10.6 s -> 2.4 s
     # for the trainer on a loopback deployment).
@@ -101,6 +105,7 @@ def run_scenario(
         private=private,
         nodes=nodes,
         map_fn=map_fn,
+        max_in_flight=max_in_flight,
     )
     if rounds == 1:
         return strategy.run(grid)
@@ -175,6 +180,7 @@ def main(grid: Grid, context: Context) -> None:
         reply_timeout=float(cfg["reply-timeout"]),
         private=bool(cfg["private"]),
         rounds=int(cfg["rounds"]),
+        max_in_flight=int(cfg["max-in-flight"]) or None,
     )
     out = Path(str(cfg["out"]))
     path = report.write(out if out.is_absolute() else Path.cwd() / out)

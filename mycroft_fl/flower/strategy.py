@@ -89,6 +89,11 @@ class MycroftStrategy(Strategy):
     map_fn : callable
         `map(function, items)` through which the owners' subsets are trained in `run()` (the
         builtin; `simulation.ray_map` spreads them over a Ray cluster).
+    max_in_flight : int, optional
+        At most this many queries out at once: the next owner is asked as soon as one answers
+        (the reply timeout still covers the whole round). None: all at once. For many SuperNodes
+        on one machine, where every query starts a ClientApp process (see the README's
+        deployment notes).
     """
 
     constraints = {
@@ -116,6 +121,7 @@ class MycroftStrategy(Strategy):
         private: bool = False,
         nodes: int | None = None,
         map_fn: MapFunction = map,
+        max_in_flight: int | None = None,
     ):
         check_params(
             {
@@ -147,6 +153,9 @@ class MycroftStrategy(Strategy):
             if not self.expected:
                 raise InputError("MycroftStrategy: nodes needs the owners by name")
         self.nodes = nodes
+        if max_in_flight is not None:
+            check_value(max_in_flight, POSITIVE_INT, "MycroftStrategy: max_in_flight")
+        self.max_in_flight = max_in_flight
         self.map_fn = map_fn
         self.number = {o: i for i, o in enumerate(self.expected)}  # an owner's number
         self.report: Report | None = None  # the last start()'s report
@@ -403,14 +412,23 @@ class MycroftStrategy(Strategy):
         )
 
     def _send_and_receive(self, grid: Grid, messages: dict, timeout: float, stage: str) -> dict:
-        """Push all messages, then pull replies until all are in or `timeout` passes, showing
-        progress; the replies keyed as their messages."""
-        ids = list(grid.push_messages(list(messages.values())))
-        key_of = dict(zip(ids, messages))
-        pending = set(key_of)
+        """Push the messages (at most `max_in_flight` awaiting replies at once) and pull replies
+        until all are in or `timeout` passes, showing progress; the replies keyed as their
+        messages."""
+        unsent = list(messages)
+        key_of: dict = {}  # message id -> its key in `messages`
+        pending: set[str] = set()
         replies: dict[int, Message] = {}
         deadline = time.monotonic() + timeout
-        while pending and time.monotonic() < deadline:
+        while True:
+            n = len(unsent) if self.max_in_flight is None else self.max_in_flight - len(pending)
+            if n > 0 and unsent:
+                batch, unsent = unsent[:n], unsent[n:]
+                ids = list(grid.push_messages([messages[k] for k in batch]))
+                key_of.update(zip(ids, batch))
+                pending.update(ids)
+            if not pending or time.monotonic() >= deadline:
+                return replies
             pulled = list(grid.pull_messages(pending))
             for reply in pulled:
                 mid = reply.metadata.reply_to_message_id
@@ -421,7 +439,6 @@ class MycroftStrategy(Strategy):
                 self.progress(stage, len(replies), len(messages))
             if pending and not pulled:
                 time.sleep(self.poll_interval)
-        return replies
 
     def _owner_results(
         self,
