@@ -9,6 +9,7 @@ except by this test's own unique FLWR_HOME path.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 VENV_BIN = Path(sys.executable).parent  # the venv's bin, where flower-superlink & co live
@@ -341,6 +344,105 @@ def wait_log(procs: Processes, name: str, text: str, timeout: float, poll: float
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{name} did not log {text!r} within {timeout:g} s")
         time.sleep(poll)
+
+
+# ---------------------------------------------------------------------------------------------
+# Many SuperNodes on loopback (tests/test_deployment_scale.py, scripts/bench_deployment.py).
+
+
+def many_owners(n: int) -> dict[str, dict[int, int]]:
+    """`n` (<= 60) owners' per-class sample counts for digit_files: even-numbered owners hold 8s and 9s
+    (the trainer's hard classes), odd-numbered ones none."""
+    if not 1 <= n <= 60:
+        raise ValueError(f"many_owners: 1 to 60 owners (the digits go round), got {n}")
+    owners = {}
+    for i in range(n):
+        counts = {c: 1 for c in range(8)}
+        if i % 2 == 0:
+            counts.update({8: 3, 9: 3})
+        else:
+            counts[i % 8] += 1
+        owners[f"owner-{i:02d}"] = counts
+    return owners
+
+
+@dataclass
+class LoopbackRun:
+    """What `loopback_owners_run` saw: flwr run's exit code (None: still running at the deadline),
+    seconds from the SuperLink's start to flwr run's end, report.json (None if not written), how many
+    times the SuperLink logged `database is locked`, the logs' tails, and processes that outlived
+    the stop."""
+
+    owners: list[str]
+    rc: int | None
+    seconds: float
+    report: dict | None
+    locked: int
+    logs: str
+    survivors: list[int]
+    leftovers: list[int]
+
+
+def loopback_owners_run(
+    workdir: Path,
+    n: int,
+    *,
+    max_in_flight: int,
+    run_timeout: float,
+    reply_timeout: float,
+    budget: int = 4,
+    on_started: Callable[[Processes], None] | None = None,
+) -> LoopbackRun:
+    """One SuperLink with `--database`, `n` SuperNodes (one per owner file, each with its own port and
+    FLWR_HOME) and `flwr run` of this repository's apps with `max-in-flight` queries out at once, all
+    on 127.0.0.1 under `workdir`; `on_started(procs)` is called once everything was started. Every
+    process is stopped (by PID) before this returns."""
+    from digit_files import write_digit_files
+
+    data = workdir / "data"
+    data.mkdir(parents=True)
+    owners = many_owners(n)
+    scenario = write_digit_files(data, f"loopback-{n}", owners)
+    out, home = workdir / "out", workdir / "flwr-home"
+    link_port, *node_ports = free_ports(n + 1)
+    write_connection(home, "loopback", link_port)
+    env = flower_env(home)
+    t0 = time.monotonic()
+    with owned_processes(workdir, str(workdir)) as procs:
+        procs.start_superlink(link_port, env)
+        for i, (owner, port) in enumerate(zip(owners, node_ports)):
+            procs.start_supernode(
+                f"supernode-{i:02d}", link_port, port, f'data-path="{data / f"{owner}.npz"}"'
+            )
+        run = procs.start(
+            "flwr-run",
+            [
+                str(VENV_BIN / "flwr"),
+                "run",
+                str(REPO),
+                "loopback",
+                "--stream",
+                "-c",
+                f"scenario='{scenario}' out='{out}' budget={budget} max-in-flight={max_in_flight} "
+                f"reply-timeout={reply_timeout:g}",
+            ],
+            env=env,
+            cwd=workdir,
+        )
+        if on_started is not None:
+            on_started(procs)
+        try:
+            rc = run.wait(timeout=run_timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+        seconds = time.monotonic() - t0
+        locked = procs.log("superlink").count("database is locked")
+        logs = procs.logs(tail=40)
+        survivors = procs.stop_all()
+        leftovers = wait_gone(marked_processes(str(workdir)), 10)
+    report_path = out / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else None
+    return LoopbackRun(list(owners), rc, seconds, report, locked, logs, survivors, leftovers)
 
 
 @contextlib.contextmanager
