@@ -9,8 +9,12 @@ Three measurements, one run:
    scipy's `nnls` on the whole support at every step, and scikit-learn's `OrthogonalMatchingPursuit`
    on the materialised gradients (plain OMP: no sign constraint, no ridge; a speed reference). Every
    time starts from the factors p and h, so the two dense methods include building the gradients.
-3. Peak memory (ru_maxrss, in a fresh subprocess) of one owner selecting among 1,000,000 samples with
-   1,000 classes and 512-d features.
+3. Peak memory of the owner's real entry point, `select_for_query`, in a fresh subprocess per run: an
+   owner with 1,000,000 samples of 512 raw features (uniform over 1,000 classes, x a float32 .npy it
+   memory-maps), the trainer's 1,000-class `mlp` (128 penultimate features), embedder `raw`, selector
+   mycroft; a query with 10 hard classes and one with all 1,000. Peak RSS (VmHWM) counts the data
+   file's pages the selection read; the memory the owner allocates is the peak of RssAnon, sampled
+   every 10 ms. The 10-class case also runs with x loaded in memory.
 
 Run: .venv/bin/python scripts/bench_selection.py
 """
@@ -20,18 +24,26 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from benchmarks_md import write_section  # scripts/ is on sys.path when run as a script
 from scipy.optimize import nnls
 from sklearn.linear_model import OrthogonalMatchingPursuit
 
+from mycroft_fl.core.data import Dataset
+from mycroft_fl.core.embedders import embedder_state
+from mycroft_fl.core.models import ModelSpec, get_weights
+from mycroft_fl.core.query import Query
+from mycroft_fl.owner import answer
+from mycroft_fl.owner.answer import select_for_query
 from mycroft_fl.owner.gradients import LastLayerGradients, last_layer_factors
 from mycroft_fl.owner.omp import nonneg_ridge_omp
 from mycroft_fl.owner.selectors import HardView, OwnerView, make_selector
@@ -41,15 +53,13 @@ TARGET_SECONDS = 2.0
 #: Side by side: candidates, classes, features, picks.
 PAIR_N, PAIR_CLASSES, PAIR_FEATURES, PAIR_K = 5_000, 100, 64, 32
 TARGET_RATIO = 10.0
-#: Memory: owner samples, classes, features, hard classes, budget; rows built per batch.
-BIG_N, BIG_CLASSES, BIG_FEATURES, BIG_HARD, BIG_BUDGET, BIG_BATCH = (
-    1_000_000,
-    1_000,
-    512,
-    10,
-    100,
-    10_000,
-)
+#: Memory: owner samples, classes, raw features; picks per hard class; the queries' hard classes.
+BIG_N, BIG_CLASSES, BIG_FEATURES, BIG_PICKS, BIG_HARD = 1_000_000, 1_000, 512, 10, (10, 1_000)
+#: Runs of the 10-class case (the 1,000-class case runs once); rows written per chunk.
+BIG_RUNS, BIG_CHUNK = 3, 50_000
+#: The trainer's model: built-in, 128 penultimate features (`logreg`'s would be the 512 inputs, at
+#: 3x the time).
+BIG_MODEL = "mlp"
 TARGET_GB = 2.0
 RIDGE = 0.5
 SECTION = "## Owner-side selection time"
@@ -170,45 +180,142 @@ def side_by_side() -> tuple[list[str], float]:
     return lines, results[next(iter(others))[0]][0] / base_s
 
 
-def big_owner() -> dict[str, float]:
-    """Measurement 3, run in a fresh process: one owner, its candidates' factors built class by class
-    in batches of rows, the factored OMP per hard class. Prints peak RSS and time as JSON."""
+def write_owner(folder: Path) -> None:
+    """The big owner's data in `folder`: x (BIG_N, BIG_FEATURES) float32 as an .npy written by chunks
+    (class means plus unit noise), y (uniform class shares, shuffled), and the class means."""
     rng = np.random.default_rng(2)
-    weight = (rng.normal(size=(BIG_CLASSES, BIG_FEATURES)) / np.sqrt(BIG_FEATURES)).astype(
-        np.float32
+    means = rng.normal(size=(BIG_CLASSES, BIG_FEATURES)).astype(np.float32)
+    y = rng.permutation(np.arange(BIG_N) % BIG_CLASSES)
+    x = np.lib.format.open_memmap(
+        folder / "x.npy", mode="w+", dtype=np.float32, shape=(BIG_N, BIG_FEATURES)
     )
-    per_class, share = BIG_N // BIG_HARD, BIG_BUDGET // BIG_HARD
+    for start in range(0, BIG_N, BIG_CHUNK):
+        labels = y[start : start + BIG_CHUNK]
+        noise = rng.standard_normal((len(labels), BIG_FEATURES), dtype=np.float32)
+        x[start : start + len(labels)] = means[labels] + noise
+    x.flush()
+    np.save(folder / "y.npy", y)
+    np.save(folder / "means.npy", means)
+
+
+def big_model() -> ModelSpec:
+    """The trainer's model for the big owner."""
+    return ModelSpec(BIG_MODEL, (BIG_FEATURES,), BIG_CLASSES)
+
+
+def big_query(folder: Path, hard_classes: int) -> Query:
+    """Mycroft's query to the big owner: `hard_classes` evenly spaced hard classes with HARD_PER_CLASS
+    hard samples each, budget BIG_PICKS per hard class, the trainer's model (seeded weights:
+    selection costs the same trained or not), embedder `raw`."""
+    rng = np.random.default_rng(3)
+    means = np.load(folder / "means.npy")
+    hard_y = np.repeat(np.arange(hard_classes) * (BIG_CLASSES // hard_classes), HARD_PER_CLASS)
+    hard_x = means[hard_y] + rng.standard_normal((len(hard_y), BIG_FEATURES), dtype=np.float32)
+    spec = big_model()
+    return Query(
+        selector="mycroft",
+        budget=BIG_PICKS * hard_classes,
+        model=spec,
+        weights=get_weights(spec.build(seed=0)),
+        hard_x=hard_x,
+        hard_y=hard_y,
+        embedder="raw",
+        embedder_state=embedder_state("raw", hard_x),
+    )
+
+
+def _status_gb(field: str) -> float:
+    """A memory field of /proc/self/status, in GB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024 / 1e9
+    raise KeyError(field)
+
+
+def big_owner(folder: Path, hard_classes: int, mapped: bool) -> dict[str, float]:
+    """Measurement 3, run in a fresh process: `select_for_query` of the big owner (x memory-mapped or
+    loaded in memory). Returns its seconds, picks, the process's resident and anonymous memory before
+    it, its peak RSS and the peak of its anonymous memory (sampled every 10 ms)."""
+    x = np.load(folder / "x.npy", mmap_mode="r" if mapped else None)
+    data, query = Dataset(x, np.load(folder / "y.npy")), big_query(folder, hard_classes)
+    peak_anon, done = [_status_gb("RssAnon")], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.01):
+            peak_anon[0] = max(peak_anon[0], _status_gb("RssAnon"))
+
+    before, anon_before = _status_gb("VmRSS"), peak_anon[0]
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     start = time.perf_counter()
-    picked = 0
-    for c in range(BIG_HARD):
-        p = np.empty((per_class, BIG_CLASSES), dtype=np.float32)
-        h = np.empty((per_class, BIG_FEATURES), dtype=np.float32)
-        for row in range(0, per_class, BIG_BATCH):
-            batch_h = rng.random((min(BIG_BATCH, per_class - row), BIG_FEATURES), dtype=np.float32)
-            batch = last_layer_factors(batch_h, batch_h @ weight.T, np.full(len(batch_h), c))
-            p[row : row + len(batch_h)], h[row : row + len(batch_h)] = batch.p, batch.h
-        target = LastLayerGradients(p[:HARD_PER_CLASS], h[:HARD_PER_CLASS]).total()
-        picked += len(nonneg_ridge_omp(LastLayerGradients(p, h), target, share)[0])
-        del p, h
+    picks = select_for_query(query, data)
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
     return {
-        "seconds": time.perf_counter() - start,
-        "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
-        "picks": picked,
+        "seconds": seconds,
+        "picks": len(picks),
+        "before_gb": before,
+        "anon_before_gb": anon_before,
+        "peak_rss_gb": _status_gb("VmHWM"),
+        "peak_anon_gb": max(peak_anon[0], _status_gb("RssAnon")),
     }
 
 
+def big_owner_runs() -> list[tuple[int, str, int, dict[str, float]]]:
+    """(hard classes, "mapped" or "in memory", runs, the runs' medians) of measurement 3, each run in
+    a fresh process; the data is written once to a temporary folder."""
+    cases = [(BIG_HARD[0], True, BIG_RUNS), (BIG_HARD[0], False, 1), (BIG_HARD[1], True, 1)]
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        write_owner(Path(tmp))
+        for hard_classes, mapped, runs in cases:
+            command = [sys.executable, __file__, "--big-owner", tmp, str(hard_classes)]
+            measured = [
+                json.loads(
+                    subprocess.run(
+                        command + ([] if mapped else ["--in-memory"]),
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    ).stdout
+                )
+                for _ in range(runs)
+            ]
+            median = {k: statistics.median(m[k] for m in measured) for k in measured[0]}
+            results.append((hard_classes, "mapped" if mapped else "in memory", runs, median))
+    return results
+
+
+def big_owner_table(results: list[tuple[int, str, int, dict[str, float]]]) -> list[str]:
+    """Table of measurement 3; the target is read on the memory the owner allocates (anonymous: the
+    data too when it is loaded in memory, not the pages of a memory-mapped file)."""
+    lines = [
+        "| hard classes | candidates | x | runs | median (s) | picks | before (GB) | peak RSS (GB) "
+        f"| peak anonymous (GB) | added by selecting (GB) | target ≤ {TARGET_GB:g} GB |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for hard_classes, where, runs, m in results:
+        met = "met" if m["peak_anon_gb"] <= TARGET_GB else "MISSED"
+        lines.append(
+            f"| {hard_classes:,} | {BIG_N * hard_classes // BIG_CLASSES:,} | {where} | {runs} "
+            f"| {m['seconds']:.1f} | {m['picks']:,.0f} | {m['before_gb']:.2f} | {m['peak_rss_gb']:.2f} "
+            f"| {m['peak_anon_gb']:.2f} | {m['peak_anon_gb'] - m['anon_before_gb']:.2f} | {met} |"
+        )
+    return lines
+
+
 def main() -> None:
-    if sys.argv[1:] == ["--big-owner"]:
-        print(json.dumps(big_owner()))
+    if sys.argv[1:2] == ["--big-owner"]:
+        folder, hard_classes = Path(sys.argv[2]), int(sys.argv[3])
+        print(json.dumps(big_owner(folder, hard_classes, mapped="--in-memory" not in sys.argv)))
         return
-    run = subprocess.run(
-        [sys.executable, __file__, "--big-owner"], capture_output=True, text=True, check=True
-    )
-    big = json.loads(run.stdout)
+    big = big_owner_runs()
     load = os.getloadavg()[0]  # the machine is shared: every time above depends on it
     pair_table, ratio = side_by_side()
     e2e_table = end_to_end()
-    dense_tb = BIG_N * BIG_CLASSES * (BIG_FEATURES + 1) * 4 / 1e12
+    hidden = big_model().build().head.in_features
+    dense_tb = BIG_N * BIG_CLASSES * (hidden + 1) * 4 / 1e12
     text = (
         f"{SECTION}\n\n"
         f"**End to end.** One owner with {N_OWNER:,} samples ({FEATURES}-d features, {CLASSES} classes, "
@@ -225,16 +332,26 @@ def main() -> None:
         f"≥ {TARGET_RATIO:g}× faster than the naive NNLS-refit OMP: "
         f"**{'met' if ratio >= TARGET_RATIO else 'MISSED'}** ({ratio:.0f}×).\n\n"
         + "\n".join(pair_table)
-        + f"\n\n**Memory.** One owner with {BIG_N:,} samples, {BIG_CLASSES:,} classes, {BIG_FEATURES}-d "
-        f"features, all in {BIG_HARD} hard classes ({BIG_N // BIG_HARD:,} candidates each), budget "
-        f"{BIG_BUDGET}: p and h generated per hard class in batches of {BIG_BATCH:,} rows through "
-        "`last_layer_factors` (as an owner computing one class's features at a time would), then the "
-        "factored OMP. Dense gradients would take "
-        f"{dense_tb:.1f} TB; p and h of all samples at once {BIG_N * (BIG_CLASSES + BIG_FEATURES) * 4 / 1e9:.0f} "
-        f"GB (float32), so the owner goes class by class. Peak resident memory (ru_maxrss of a fresh "
-        f"process): **{big['peak_gb']:.2f} GB** (target ≤ {TARGET_GB:g} GB: "
-        f"{'met' if big['peak_gb'] <= TARGET_GB else 'MISSED'}), {big['seconds']:.0f} s, "
-        f"{big['picks']} picks.\n\n"
+        + f"\n\n**Memory of the real owner path.** `select_for_query` (what the ClientApp runs) for an "
+        f"owner with {BIG_N:,} samples of {BIG_FEATURES} raw features, uniform over {BIG_CLASSES:,} "
+        f"classes; the trainer's {BIG_CLASSES:,}-class `{BIG_MODEL}` ({hidden} penultimate "
+        f"features), embedder `raw`, selector mycroft, {HARD_PER_CLASS} hard "
+        f"samples and {BIG_PICKS} picks per hard class; each run a fresh process. The owner's x alone "
+        f"is {BIG_N * BIG_FEATURES * 4 / 1e9:.2f} GB (float32), so the {TARGET_GB:g} GB target is read "
+        "on the memory the owner allocates (RssAnon, sampled every 10 ms) with x a memory-mapped .npy "
+        "(`np.load(path, mmap_mode='r')`), which `select_for_query` reads by rows; peak RSS (VmHWM) "
+        "also counts the file's pages the selection mapped (clean page cache the kernel can drop; "
+        "reading a class's rows, scattered over the file, maps most of it when it is cached). "
+        "Loaded in memory, x is allocated memory too and the target is missed by the data alone. "
+        "Only the candidates (samples of the hard classes) go through the model and the embedder, "
+        f"{answer.BATCH_ROWS:,} at a time, one hard class at a time. Dense gradients of all samples "
+        f"would take {dense_tb:.1f} TB; p and h of all samples at once "
+        f"{BIG_N * (BIG_CLASSES + hidden) * 4 / 1e9:.1f} GB. 'before': the process with "
+        "torch, the data and the query loaded, before selecting; 'added by selecting': peak anonymous "
+        "memory less the anonymous memory before.\n\n"
+        + "\n".join(big_owner_table(big))
+        + "\n\nThe Flower ClientApp still loads an owner's data from an .npz (`load_npz`) into "
+        "memory: memory-mapping it there needs an .npy data path.\n\n"
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"NumPy {np.__version__} (default threads); load average {load:.1f} when the timings started "
         "(the machine was shared).\n\n"
