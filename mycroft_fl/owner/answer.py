@@ -11,7 +11,7 @@ from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.embedders import make_embedder
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import Classifier, set_weights
-from mycroft_fl.core.params import as_matrix
+from mycroft_fl.core.params import as_count, as_matrix
 from mycroft_fl.core.query import Query
 from mycroft_fl.owner.budget import interleave, share_budget
 from mycroft_fl.owner.gradients import factors_in_batches
@@ -151,11 +151,14 @@ def select_for_query(
 
     if not selector.needs_gradients:
         return select(candidates, told.classes, query.budget)
+    # gradient matching shares the budget over the hard classes (`share_budget`) and matches each
+    # class's candidates alone: asked one class and its share at a time, it picks the same
+    budget = as_count(query.budget, "budget", minimum=1)
     labels = data.y[candidates]
     order = np.argsort(labels, kind="stable")  # candidates by class, ascending within one
     classes, starts = np.unique(labels[order], return_index=True)
     per_class = dict(zip(classes.tolist(), np.split(candidates[order], starts[1:])))
-    shares = share_budget(told.counts, query.budget, {c: len(r) for c, r in per_class.items()})
+    shares = share_budget(told.counts, budget, {c: len(r) for c, r in per_class.items()})
     return interleave(
         [select(per_class[c], np.array([c]), k) for c, k in sorted(shares.items()) if k > 0]
     )
