@@ -54,6 +54,29 @@ def test_simulate_leave_one_out_over_flower_values_every_owner_on_all_its_data(t
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_simulate_ecoval_over_flower_carries_every_owners_cluster_histogram(tmp_path):
+    """EcoVal through the ClientApp and the strategy's checks: the query's cluster centres reach the
+    owners, each honest owner's histogram comes back in its reply (counting every sample it holds of
+    the hard classes, at least what it sent), and the report shows what each owner revealed."""
+    proc = simulate(
+        "simulations/digits.toml", "--strategy", "ecoval", "--out", str(tmp_path), "--quiet"
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    scenario = load_scenario("digits")
+    hard = scenario.trainer.hard_classes
+    held = {k: int(np.isin(v.y, hard).sum()) for k, v in scenario.owners_data().items()}
+    assert report["valuer"] == "ecoval"
+    assert report["exposure"]["total_revealed"] == sum(o["revealed"] for o in report["owners"])
+    for o in report["owners"]:
+        counts = np.asarray(o["histogram"])
+        assert o["status"] == "ok" and o["revealed"] == counts.size > 0, o
+        assert counts.sum() == held[o["id"]] >= o["shared"], o
+        assert isinstance(o["utility"], float) and isinstance(o["rank"], int)
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_simulate_writes_report_with_the_contract_fields(two_runs):
     procs, (report, _), (out, _) = two_runs
