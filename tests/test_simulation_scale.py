@@ -156,45 +156,72 @@ def test_ray_address_goes_to_ray_init_without_num_cpus(scenario, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(360)
+@pytest.mark.timeout(120)
 def test_simulate_on_an_existing_two_node_ray_cluster(tmp_path, monkeypatch):
+    """Owners answer from client actors on both nodes, the valuation tasks run on the worker (the
+    only node offering `trainer`), and the report is the in-process one for the same seed."""
     from ray.cluster_utils import Cluster
+
+    from mycroft_fl.trainer.in_process import value_with
+    from mycroft_fl.trainer.strategy_config import resolve_strategy
+    from mycroft_fl.trainer.trainer import Trainer
 
     # a short private temp dir: its address file must not be found by other ray.init calls
     ray_tmp = tempfile.mkdtemp(prefix="r", dir="/tmp")
     monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    head = {"num_cpus": 1, "include_dashboard": False}
+    head = {"num_cpus": 1, "include_dashboard": False}  # one client actor per node: 1 CPU each
     cluster = Cluster(initialize_head=True, connect=False, head_node_args=head)
     try:
-        cluster.add_node(num_cpus=1, resources={simulation.TRAINER: 1})  # scores the owners
+        worker = cluster.add_node(num_cpus=1, resources={simulation.TRAINER: 1})
         cluster.wait_for_nodes()
         proc = subprocess.run(
-            [*CLI, "simulate", "digits", "--budget", str(BUDGET), "--quiet"]
+            [*CLI, "simulate", "digits", "--budget", str(BUDGET), "--seed", "3", "--quiet"]
             + ["--out", str(tmp_path), "--ray-address", cluster.address],
             capture_output=True,
             text=True,
-            timeout=240,
-            env={**os.environ, "RAY_TMPDIR": ray_tmp},
+            timeout=90,
         )
-        jobs = subprocess.run(
-            [sys.executable, "-c", JOBS, cluster.address],
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        tasks = subprocess.run(
+            [sys.executable, "-c", TASKS, cluster.address],
             capture_output=True,
             text=True,
-            timeout=60,
-            env={**os.environ, "RAY_TMPDIR": ray_tmp},
+            timeout=30,
         )
+        assert tasks.returncode == 0, tasks.stderr[-2000:]
+        nodes = {"head": cluster.head_node.node_id, "worker": worker.node_id}
     finally:
         cluster.shutdown()
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    ran = json.loads(tasks.stdout)
+    assert ran["ClientAppActor.run"] == sorted(nodes.values())  # owners answered from both nodes
+    assert ran["_batch"] == [nodes["worker"]]  # the valuation tasks (simulation.ray_map)
+    sc = load_scenario("digits")
+    config = resolve_strategy("mycroft", BUDGET)
+    local = value_with(Trainer(sc.trainer_data(), sc.trainer, seed=3), sc.owners_data(), config)
     report = json.loads((tmp_path / "report.json").read_text())
-    assert [o["status"] for o in report["owners"]] == ["ok"] * 5
-    assert int(jobs.stdout.split()[-1]) >= 2, jobs.stderr[-2000:]  # simulate's driver and this one
+    assert [o["status"] for o in report["owners"]] == ["ok"] * len(sc.owners)
+    assert figures(owners_of(local)) == figures({o["id"]: o for o in report["owners"]})
 
 
-JOBS = """import sys, ray
+# The nodes each Ray task and actor call ran on, by function name, from the cluster's task events
+# (kept by the GCS; no dashboard needed), polled until the simulation's workers have reported them.
+TASKS = """import collections, json, sys, time, ray
+from ray._private.state import state
+from ray.core.generated import gcs_pb2
 ray.init(address=sys.argv[1], logging_level="ERROR")
-print(len(ray._private.state.jobs()))
+deadline = time.monotonic() + 20
+while True:
+    ran = collections.defaultdict(set)
+    for raw in state._connect_and_get_accessor().get_task_events():
+        event = gcs_pb2.TaskEvents.FromString(raw)
+        node = event.state_updates.node_id or event.task_info.node_id
+        if node:
+            ran[event.task_info.func_or_class_name].add(node.hex())
+    if len(ran["ClientAppActor.run"]) == 2 and ran["_batch"] or time.monotonic() > deadline:
+        break
+    time.sleep(1)
+print(json.dumps({name: sorted(nodes) for name, nodes in ran.items()}))
 """
 
 
