@@ -27,21 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests"))
+from bench_simulate import proc_kb  # noqa: E402
 from benchmarks_md import write_section  # noqa: E402
 from flower_procs import Processes, loopback_owners_run, process_tree  # noqa: E402
 
 SECTION = "## Deployment on loopback: many SuperNodes"
 INTERVAL = 2.0
-
-
-def _kb(path: str, field: str) -> int:
-    try:
-        for line in Path(path).read_text().splitlines():
-            if line.startswith(field):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 class Sampler(threading.Thread):
@@ -56,10 +47,10 @@ class Sampler(threading.Thread):
         while not self.stop.is_set():
             pids = {p for proc in list(self.procs.procs.values()) for p in process_tree(proc.pid)}
             self.peak_rss = max(
-                self.peak_rss, sum(_kb(f"/proc/{p}/status", "VmRSS:") for p in pids)
+                self.peak_rss, sum(proc_kb(f"/proc/{p}/status", "VmRSS:") for p in pids)
             )
             self.peak_pss = max(
-                self.peak_pss, sum(_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids)
+                self.peak_pss, sum(proc_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids)
             )
             self.peak_procs = max(self.peak_procs, len(pids))
             clientapps = sum(1 for p in pids if b"flwr-clientapp" in _cmdline(p))

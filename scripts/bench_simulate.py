@@ -105,7 +105,8 @@ def tree(root: int) -> list[int]:
     return out
 
 
-def _kb(path: str, field: str) -> int:
+def proc_kb(path: str, field: str) -> int:
+    """The KiB figure of `field` in a /proc file (0 when the process has gone)."""
     try:
         for line in Path(path).read_text().splitlines():
             if line.startswith(field):
@@ -134,10 +135,10 @@ class TreeSampler(threading.Thread):
                 if p not in self.seen:
                     self.seen[p] = _cmdline(p)
             self.peak_rss = max(
-                self.peak_rss, sum(_kb(f"/proc/{p}/status", "VmRSS:") for p in pids)
+                self.peak_rss, sum(proc_kb(f"/proc/{p}/status", "VmRSS:") for p in pids)
             )
             self.peak_pss = max(
-                self.peak_pss, sum(_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids)
+                self.peak_pss, sum(proc_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids)
             )
             self.peak_procs = max(self.peak_procs, len(pids))
             if len(pids) > 1:

@@ -219,6 +219,18 @@ class Processes:
         wait_http(f"http://127.0.0.1:{port}/health", 60, link)
         return link
 
+    def start_flwr_run(
+        self, connection: str, run_config: str, env: dict[str, str]
+    ) -> subprocess.Popen:
+        """`flwr run` of this repository's apps on the SuperLink `connection` names, streaming its
+        logs, with `-c run_config`."""
+        return self.start(
+            "flwr-run",
+            [str(VENV_BIN / "flwr"), "run", str(REPO), connection, "--stream", "-c", run_config],
+            env=env,
+            cwd=self.workdir,
+        )
+
     def start_supernode(
         self, name: str, link_port: int, port: int, node_config: str
     ) -> subprocess.Popen:
@@ -414,20 +426,11 @@ def loopback_owners_run(
             procs.start_supernode(
                 f"supernode-{i:02d}", link_port, port, f'data-path="{data / f"{owner}.npz"}"'
             )
-        run = procs.start(
-            "flwr-run",
-            [
-                str(VENV_BIN / "flwr"),
-                "run",
-                str(REPO),
-                "loopback",
-                "--stream",
-                "-c",
-                f"scenario='{scenario}' out='{out}' budget={budget} max-in-flight={max_in_flight} "
-                f"reply-timeout={reply_timeout:g}",
-            ],
-            env=env,
-            cwd=workdir,
+        run = procs.start_flwr_run(
+            "loopback",
+            f"scenario='{scenario}' out='{out}' budget={budget} max-in-flight={max_in_flight} "
+            f"reply-timeout={reply_timeout:g}",
+            env,
         )
         if on_started is not None:
             on_started(procs)

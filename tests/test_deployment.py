@@ -12,8 +12,6 @@ import time
 import pytest
 from digit_files import OWNERS, write_digit_files
 from flower_procs import (
-    REPO,
-    VENV_BIN,
     flower_env,
     free_ports,
     marked_processes,
@@ -45,20 +43,7 @@ def test_loopback_deployment_ranks_owners(tmp_path):
         procs.start_superlink(link_port, env)
         for i, ((node_config, _), port) in enumerate(zip(owners, node_ports)):
             procs.start_supernode(f"supernode-{i}", link_port, port, node_config)
-        run = procs.start(
-            "flwr-run",
-            [
-                str(VENV_BIN / "flwr"),
-                "run",
-                str(REPO),
-                "loopback",
-                "--stream",
-                "-c",
-                f"scenario='{scenario}' out='{out}' budget=16",
-            ],
-            env=env,
-            cwd=tmp_path,
-        )
+        run = procs.start_flwr_run("loopback", f"scenario='{scenario}' out='{out}' budget=16", env)
         try:
             rc = run.wait(timeout=180)
         except Exception:

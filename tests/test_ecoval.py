@@ -128,31 +128,26 @@ def test_a_malformed_histogram_rejects_the_reply_with_its_reason(digits, ecoval,
     trainer, owners = digits
     histogram, words = BAD[kind]
     subset = _eighty_nines(owners)
-    reply = (subset.x, subset.y, np.arange(6))
-    audit = (subset.x[:2], subset.y[:2])
-    result = collect_reply(
-        "o",
-        ecoval,
-        trainer,
-        *reply,
-        local_size=120,
-        audit_x=audit[0],
-        audit_y=audit[1],
-        histogram=histogram,
-    )
+
+    def collect(counts: np.ndarray):
+        return collect_reply(
+            "o",
+            ecoval,
+            trainer,
+            subset.x,
+            subset.y,
+            np.arange(6),
+            local_size=120,
+            audit_x=subset.x[:2],
+            audit_y=subset.y[:2],
+            histogram=counts,
+        )
+
+    result = collect(histogram)
     assert result.status == "rejected" and words in result.reason
     assert result.reason.startswith(HISTOGRAM_REJECTIONS[kind].split("{")[0])
     good = np.array([[20, 10, 0, 0, 1], [10, 5, 5, 0, 0]])
-    ok = collect_reply(
-        "o",
-        ecoval,
-        trainer,
-        *reply,
-        local_size=120,
-        audit_x=audit[0],
-        audit_y=audit[1],
-        histogram=good,
-    )
+    ok = collect(good)
     assert ok.status == "ok" and ok.revealed == 10 and ok.to_dict()["histogram"] == good.tolist()
     assert check_histogram(good, shape=(2, 5), classes=np.array([8, 9]), sent=subset.y)[1] is None
 

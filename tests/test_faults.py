@@ -17,7 +17,6 @@ import pytest
 from digit_files import OWNERS, write_digit_files
 from flower_procs import (
     REPO,
-    VENV_BIN,
     flower_env,
     free_ports,
     freeze_tree,
@@ -76,19 +75,10 @@ def test_supernode_killed_mid_run_is_reported_failed_and_the_others_ranked(tmp_p
         procs.start_superlink(link_port, env)
         for owner, port in zip(DEPLOYED, node_ports):
             procs.start_supernode(names[owner], link_port, port, f'data-path="{data / owner}.npz"')
-        run = procs.start(
-            "flwr-run",
-            [
-                str(VENV_BIN / "flwr"),
-                "run",
-                str(REPO),
-                "loopback",
-                "--stream",
-                "-c",
-                f"scenario='{scenario}' out='{out}' budget=16 reply-timeout={reply_timeout}",
-            ],
-            env=env,
-            cwd=tmp_path,
+        run = procs.start_flwr_run(
+            "loopback",
+            f"scenario='{scenario}' out='{out}' budget=16 reply-timeout={reply_timeout}",
+            env,
         )
 
         victim = procs.procs[names[KILLED]]

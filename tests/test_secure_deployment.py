@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from digit_files import OWNERS, write_digit_files
 from flower_procs import (
-    REPO,
     VENV_BIN,
     flower_env,
     free_ports,
@@ -183,20 +182,7 @@ def test_tls_deployment_refuses_unregistered_supernode(tmp_path):
             )
         t_ready = time.monotonic() - t0
 
-        run = procs.start(
-            "flwr-run",
-            [
-                str(VENV_BIN / "flwr"),
-                "run",
-                str(REPO),
-                CONNECTION,
-                "--stream",
-                "-c",
-                f"scenario='{scenario}' out='{out}' budget=16",
-            ],
-            env=env,
-            cwd=tmp_path,
-        )
+        run = procs.start_flwr_run(CONNECTION, f"scenario='{scenario}' out='{out}' budget=16", env)
         try:
             rc = run.wait(timeout=150)
         except subprocess.TimeoutExpired:
