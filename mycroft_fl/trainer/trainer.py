@@ -151,6 +151,7 @@ class Trainer:
             Dataset.concat([data.train, data.val]),
             self.hard_query,
             n_classes=data.n_classes,
+            classes=self.hard_classes,
             seed=seed,
         )
         # owners' values far outside its range are out of domain; without defences only the form is checked

@@ -41,7 +41,7 @@ def screen_owner(trainer: Trainer, owner: OwnerResult, *, budgeted: bool) -> Lab
     audit = LabelAudit(
         round(agreement * len(sample)), len(sample), *trainer.screen.expected_agreement(sample.y)
     )
-    owner.label_audit = audit.to_dict()
+    owner.label_audit = {**audit.to_dict(), "voter": trainer.screen.voter}
     return audit
 
 
