@@ -35,6 +35,8 @@ from benchmarks_md import (  # scripts/ is on sys.path when run as a script
     write_section,
 )
 
+from mycroft_fl.trainer.ranking import detection
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Evidence on real data"
 OUT = ROOT / "runs" / "evidence"
@@ -337,18 +339,39 @@ def targets(doc: dict) -> list[str]:
         )
         pct = f" ({b / size:.0%})" if size else ""
         agree = f"{_num(m['kendall_honest'])} / {_num(doc.get('reference_agreement'))}"
+        verdicts = " / ".join(_num(v) for v in verdict_agreement(doc, b))
         rows.append(
-            f"| {_label(doc)} | {b}{pct} | {diff} | {share} | {test} | {regret} | {harm} | {agree} |"
+            f"| {_label(doc)} | {b}{pct} | {diff} | {share} | {test} | {regret} | {harm} | {verdicts} "
+            f"| {agree} |"
         )
     return rows
+
+
+def verdict_agreement(doc: dict, budget: int) -> tuple[dict, dict]:
+    """Mycroft's harm flags at `budget` as a detector of full information's flags of the same seed
+    (whatever the owner was built as): mean recall and precision over the seeds where each is defined."""
+    refs = {r["seed"]: r for r in _runs(doc, "full-information", None)}
+    recalls, precisions = [], []
+    for r in _runs(doc, "mycroft", budget):
+        ref = refs.get(r["seed"])
+        if ref is None:
+            continue
+        flagged = {o for o, v in r["owners"].items() if v["harmful"]}
+        precision, recall = detection(
+            flagged, {o for o, v in ref["owners"].items() if v["harmful"]}
+        )
+        recalls += [] if recall is None else [recall]
+        precisions += [] if precision is None else [precision]
+    return tuple({"mean": sum(v) / len(v) if v else None} for v in (recalls, precisions))
 
 
 TARGETS_HEAD = [
     "| scenario | hard classes named | seeds | budget (% of an owner) | Mycroft − random, pts [95% CI] "
     "(lower end ≥ −2) | share of full-info gain (≥ 80% at 5%, ≥ 90% at 10%, test acc never below "
     "control) | test acc − control, pts [95% CI] | regret@3, pts: Mycroft / random (ratio ≤ 0.25) | harm "
-    "recall / precision (≥ 0.90) | Kendall tau-b, honest owners: Mycroft / full info seed to seed |",
-    "|---|---|---:|---|---|---|---|---|---|---|",
+    "recall / precision (≥ 0.90) | same verdicts as full information: recall / precision | Kendall "
+    "tau-b, honest owners: Mycroft / full info seed to seed |",
+    "|---|---|---:|---|---|---|---|---|---|---|---|",
 ]
 
 
@@ -552,7 +575,10 @@ def section(out: Path, docs_rel: str | None) -> str:
         "owners retrained once a seed); *random's* is the expected regret of 3 owners drawn at random. "
         "*Harm recall / precision*: owners flagged harmful as a detector of the owners built to mislead, "
         "declared by rule, not by outcome: label_noise ≥ 0.5 or a cheating `behaviour` (owners with "
-        "corrupted features or images keep their true labels and are not counted). *Kendall tau-b, honest*: "
+        "corrupted features or images keep their true labels and are not counted). *Same verdicts as full "
+        "information*: the flags as a detector of full information's flags of the same seed, which judges "
+        "each owner on all its data, whatever it was built as (garbled inputs included), mean over "
+        "seeds. *Kendall tau-b, honest*: "
         "against full information's ranking over the other owners, beside full information's own "
         "agreement between pairs of seeds. Precision@3 and NDCG@3 are against full information's ranking "
         "(and Data Shapley's where it ran).",
