@@ -45,14 +45,16 @@ class Screen:
         *,
         n_classes: int | None = None,
         classes: Sequence[int] | None = None,
+        forest: bool = True,
         replay_radius: float = 0.1,
         k: int = 5,
         reference_size: int = 2000,
         seed: int = 0,
     ):
         """`classes`: the classes whose labels will be audited (default: all); the forest must beat
-        the neighbours on them. The forest learns from at most `reference_size` trainer samples, so
-        its cost stays bounded however large the trainer's data."""
+        the neighbours on them. `forest`: whether a forest may take the vote at all. The forest
+        learns from at most `reference_size` trainer samples, so its cost stays bounded however
+        large the trainer's data."""
         self.mean, self.std = fit_standardisation(labelled.x.reshape(len(labelled), -1))
         self.ref, self.ref_y = self._standardise(labelled.x), labelled.y
         self.hard = self._standardise(hard_query.x)
@@ -73,7 +75,7 @@ class Screen:
             return  # too small to calibrate a vote on
         labels = self.ref_y[sample]
         held_out = self._leave_one_out_votes(sample)
-        if labelled.x.ndim == 2 and len(np.unique(labels)) > 1:
+        if forest and labelled.x.ndim == 2 and len(np.unique(labels)) > 1:
             forest = RandomForestClassifier(
                 FOREST_TREES, oob_score=True, random_state=seed, n_jobs=1
             ).fit(self.ref[sample], labels)
