@@ -3,7 +3,7 @@ in-process, written into BENCHMARKS.md ("## Rounds").
 
 Run:
 
-    .venv/bin/python scripts/bench_rounds.py [--scenarios digits,credit] [--seeds 5] [--print-only]
+    .venv/bin/python scripts/bench_rounds.py [--scenarios digits,credit,diamonds] [--seeds 5] [--print-only]
 
 Per scenario, seed (the scenario's, then the next ones, as `mycroft-fl compare` counts them) and
 budget (5% and 10% of an owner's data), one trainer is shared by full information (the reference),
@@ -28,7 +28,11 @@ from benchmarks_md import write_section  # scripts/ is on sys.path when run as a
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Rounds"
 COMMAND = ".venv/bin/python scripts/bench_rounds.py"
-BUDGETS = {"digits": (6, 12), "credit": (12, 24)}  # 5% and 10% of an owner's data
+BUDGETS = {
+    "digits": (6, 12),
+    "credit": (12, 24),
+    "diamonds": (20, 40),
+}  # 5% and 10% of an owner's data
 
 
 def measure(name: str, seeds: int) -> list[dict]:
@@ -114,7 +118,7 @@ def section(rows: list[dict], seeds: int) -> str:
         "better / equal / worse); "
         "picks = samples owners selected and sent, received = all that left owners (the label "
         "audit's random samples included); misleading = built to mislead (label noise >= 0.5 or a "
-        "cheating behaviour: digits' noisy, credit's flipped).",
+        "cheating behaviour: digits' noisy, credit's and diamonds' flipped).",
         "",
         "| scenario | budget | rounds | held-out hard acc | share of full-info gain | Δ hard acc, pts "
         "[95% CI] (better/equal/worse) | test acc | picks | received | rounds run | combined owners (seeds) "
@@ -182,7 +186,11 @@ def _interval(values: np.ndarray, resamples: int = 2000) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--scenarios", default="digits,credit", help="comma-separated (digits, credit)")
+    p.add_argument(
+        "--scenarios",
+        default="digits,credit,diamonds",
+        help="comma-separated (digits, credit, diamonds)",
+    )
     p.add_argument("--seeds", type=int, default=5, help="seeds per scenario (default 5)")
     p.add_argument(
         "--print-only", action="store_true", help="print the section, leave BENCHMARKS.md"
