@@ -270,3 +270,18 @@ def test_the_papers_geometric_median_anchor_changes_which_candidates_mycroft_pre
             d = anchor_distance2(owner.embeddings[cand], hard.embeddings[hard.y == c], anchor)
             chosen = np.isin(cand, picks)
             assert d[chosen].mean() < d.mean(), (anchor, c)
+
+
+def test_mycroft_fill_spends_the_quota_matching_leaves_on_the_candidates_nearest_the_hard_samples():
+    # one hard sample with gradient (1, 0): only candidate 0 correlates positively, so matching
+    # stops after one pick; fill gives the rest of the budget to the nearest others, nearest first
+    hard = HardView(np.array([1]), np.array([[1.0, 0.0]]), {1: np.array([1.0, 0.0])})
+    owner = OwnerView(
+        np.array([1, 1, 1, 1, 0]),
+        np.array([[1.0, 0.0], [-1.0, 0.1], [0.9, 0.3], [0.5, 0.9], [1.0, 0.0]]),
+        np.array([[1.0, 0.0], [-1.0, 0.0], [-1.0, 0.0], [0.0, -1.0], [1.0, 0.0]]),
+    )
+    assert select("mycroft", owner, hard, 3).tolist() == [0]
+    assert select("mycroft", owner, hard, 3, fill=True).tolist() == [0, 2, 3]
+    assert select("mycroft", owner, hard, 9, fill=True).tolist() == [0, 2, 3, 1]  # class 1 only
+    assert select("mycroft", owner, hard, 1, fill=True).tolist() == [0]

@@ -40,7 +40,7 @@ class Query:
     hard_y: np.ndarray
     embedder: str
     embedder_state: dict[str, np.ndarray] = field(default_factory=dict)
-    selector_params: dict[str, float | str] = field(default_factory=dict)
+    selector_params: dict[str, float | str | bool] = field(default_factory=dict)
     seed: int = 0
     audit: int = 0
     private: bool = False

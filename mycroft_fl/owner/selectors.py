@@ -19,6 +19,7 @@ from mycroft_fl.core.params import (
     NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
+    Boolean,
     Constraint,
     Interval,
     Options,
@@ -126,7 +127,7 @@ class Selector:
     def __post_init__(self) -> None:
         check_params(asdict(self), self.constraints, where=f"selector {self.name!r}: ")
 
-    def params(self) -> dict[str, float | str]:
+    def params(self) -> dict[str, float | str | bool]:
         """The selector's parameters, as the query carries them."""
         return asdict(self)
 
@@ -235,7 +236,10 @@ class Mycroft(GradMatch):
     "geometric-median": to their geometric median, the paper's centre), so the median candidate's
     diagonal is ridge · (1 + penalty). The OMP's greedy step divides each correlation by
     sqrt(ridge + penalty_i) (see `nonneg_ridge_omp`): free of the gradients' and the embeddings' scale.
-    `ensemble` and `dropout` as for `GradMatch`.
+    `ensemble` and `dropout` as for `GradMatch`. With `fill`, the part of a class's quota that
+    gradient matching leaves unused (no candidate correlates positively with the residual any more)
+    goes to its candidates nearest the hard samples, as in the paper's union of matching and
+    retrieval, so the owner shares all the budget it allows.
     """
 
     name: ClassVar[str] = "mycroft"
@@ -244,24 +248,40 @@ class Mycroft(GradMatch):
         **GradMatch.constraints,
         "penalty": NON_NEGATIVE,
         "anchor": Options(ANCHORS),
+        "fill": Boolean(),
     }
     penalty: float = 2.0
     anchor: str = "nearest"
+    fill: bool = False
 
     def select(self, owner: OwnerView, hard: HardView, budget: int, *, seed: int = 0) -> np.ndarray:
         _require_embeddings(owner, hard, self.name)
+        distances = {}
+
+        def distance2(c: int, cand: np.ndarray) -> np.ndarray:
+            if c not in distances:
+                distances[c] = anchor_distance2(
+                    owner.embeddings[cand], hard.embeddings[hard.y == c], self.anchor
+                )
+            return distances[c]
 
         def penalty(c: int, cand: np.ndarray) -> np.ndarray | None:
-            distance2 = anchor_distance2(
-                owner.embeddings[cand], hard.embeddings[hard.y == c], self.anchor
-            )
-            typical = np.median(distance2)
-            typical = (
-                typical if typical > 0 else distance2.max()
-            )  # more than half lie on hard samples
-            return self.ridge * self.penalty * distance2 / typical if typical > 0 else None
+            d2 = distance2(c, cand)
+            typical = np.median(d2)
+            typical = typical if typical > 0 else d2.max()  # more than half lie on hard samples
+            return self.ridge * self.penalty * d2 / typical if typical > 0 else None
 
-        return _match(self, owner, hard, budget, penalty=penalty)
+        picks = _match(self, owner, hard, budget, penalty=penalty)
+        if not self.fill:
+            return picks
+        chosen = np.isin(np.arange(len(owner.y)), picks)
+        extra = []
+        for c, cand, k in _quotas(owner, hard, as_count(budget, "budget", minimum=1)):
+            left = k - int(chosen[cand].sum())
+            if left > 0:
+                nearest = cand[np.argsort(distance2(c, cand), kind="stable")]
+                extra.append(nearest[~chosen[nearest]][:left])
+        return np.concatenate([picks, *extra]).astype(np.int64)
 
 
 @dataclass(frozen=True)
