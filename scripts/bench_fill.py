@@ -55,13 +55,9 @@ def measure(name: str, seeds: int) -> dict:
     return result.to_dict()
 
 
-def _interval(values: np.ndarray, resamples: int = 2000) -> tuple[float, float]:
-    rng = np.random.default_rng(0)
-    means = rng.choice(values, size=(resamples, len(values))).mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def rows(doc: dict) -> list[str]:
+    from mycroft_fl.cli.compare import Stat
+
     runs = {(r["strategy"], r["budget"], r["seed"]): r for r in doc["runs"]}
     seeds = doc["settings"]["seeds"]
     out = []
@@ -102,7 +98,8 @@ def rows(doc: dict) -> list[str]:
                 for s in seeds
             ]
         )
-        lo, hi = _interval(diff)
+        stat = Stat.of(diff.tolist())
+        lo, hi = stat.lo, stat.hi
         wins = f"{int((diff > 0).sum())}/{int((diff == 0).sum())}/{int((diff < 0).sum())}"
         out.append(
             f"| `{doc['scenario']}` | {budget} | {diff.mean():+.1f} [{lo:+.1f}, {hi:+.1f}] ({wins}) | "
