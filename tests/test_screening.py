@@ -118,6 +118,7 @@ def test_a_table_whose_label_sits_in_few_columns_is_voted_on_by_a_forest_that_fi
     screen = Screen(table, table.subset(np.arange(2)), n_classes=3, seed=0)
     assert screen.voter == FOREST
     assert flagged(screen, (40,)) == (0, 20)
+    assert screen.predict(table.x[:0]).shape == (0,)  # nothing to vote on, no error
     # the neighbours' vote, which the 38 noise columns drown, finds at most half of them
     neighbours = Screen(table, table.subset(np.arange(2)), n_classes=3, seed=0, forest=False)
     assert neighbours.voter == NEIGHBOURS

@@ -76,16 +76,16 @@ class Screen:
         labels = self.ref_y[sample]
         held_out = self._leave_one_out_votes(sample)
         if forest and labelled.x.ndim == 2 and len(np.unique(labels)) > 1:
-            forest = RandomForestClassifier(
+            model = RandomForestClassifier(
                 FOREST_TREES, oob_score=True, random_state=seed, n_jobs=1
             ).fit(self.ref[sample], labels)
-            oob = forest.classes_[np.nan_to_num(forest.oob_decision_function_).argmax(axis=1)]
+            oob = model.classes_[np.nan_to_num(model.oob_decision_function_).argmax(axis=1)]
             audited = np.isin(labels, classes) if classes is not None else slice(None)
             change = PairedChange.of(
                 held_out[audited] == labels[audited], oob[audited] == labels[audited]
             )
             if change.gain_beyond_noise():
-                self.voter, self._forest, held_out = FOREST, forest, oob
+                self.voter, self._forest, held_out = FOREST, model, oob
         agree = held_out == labels
         self.class_agreement = {int(c): float(agree[labels == c].mean()) for c in np.unique(labels)}
 
@@ -115,13 +115,15 @@ class Screen:
         return _distances(self._standardise(subset.x), self.hard).min(axis=1) <= self.radius
 
     def label_agreement(self, subset: Dataset) -> float | None:
-        """Fraction of received labels that a k-nearest-neighbour vote on the trainer's data agrees with."""
+        """Fraction of received labels that the voter (`predict`) agrees with."""
         if len(subset) == 0:
             return None
         return float(np.mean(self.predict(subset.x) == subset.y))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The voter's labels for the samples `x`."""
+        if len(x) == 0:
+            return np.empty(0, dtype=self.ref_y.dtype)
         z = self._standardise(x)
         if self._forest is not None:
             return self._forest.predict(z)
