@@ -174,11 +174,13 @@ READING = {
         "full information agrees with itself (0.56). Mycroft − random: +2.0 at 2% (met), −1.5 [−3.2, "
         "+0.6] at 5% and −1.8 [−4.5, +1.3] at 10% (missed): `corrupted`'s rows, right labels on shuffled "
         "proportions, had carried part of Mycroft's hard accuracy (it was +1.1 at 10%) at a cost in test "
-        "accuracy, which now falls below the control in 4–6 seeds of 20 instead of 8–10. It is not "
-        "`specialist`'s flag: in the seeds where it is not flagged Mycroft trails random by 2.1–2.2 "
-        "points too; at these budgets gradient matching's atypical Fair and Good rows teach this weak "
-        'model less than random ones, and the mixes of "Selection: gradient matching mixed with coverage" '
-        "did not close the gap."
+        "accuracy, which now falls below the control in 4–6 seeds of 20 instead of 8–10. Two causes, "
+        "computed from the runs: where Mycroft and random combine the same three owners (11 of 20 seeds) "
+        "Mycroft trails by 0.6 and 1.5 points (its atypical Fair and Good rows teach this weak model "
+        "less than random ones); where they differ (9 seeds, mostly Mycroft's `sparse` for random's "
+        "`specialist`, whose Mycroft subset is flagged on damage) by 2.5 and 2.2. The mixes of "
+        '"Selection: gradient matching mixed with coverage" and filling the budget did not close the '
+        "gap; two rounds do at 5% (see Rounds)."
     ),
     "diamonds-all-classes": (
         "Reading (run of 2026-12-02, commit f958233, 20 seeds): with no named hard classes full "
