@@ -10,7 +10,9 @@ budget (5% and 10% of an owner's data), one trainer is shared by full informatio
 Mycroft in one round (`value_with`, what `run()` and `simulate` do) and Mycroft in two rounds
 (`value_in_rounds`, what `start(num_rounds=2)` and `simulate --rounds 2` do), each owner allowed the
 same budget in total. Figures: the combined model's held-out hard accuracy and its share of full
-information's gain over the control, which owners it combines, and what left the owners.
+information's gain over the control, regret@3 (the hard-accuracy gain lost by buying the full-information
+subsets of the 3 best-ranked owners instead of the best 3 not built to mislead, as `mycroft-fl compare`
+measures it) beside random choice's, which owners it combines, and what left the owners.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ BUDGETS = {
 
 def measure(name: str, seeds: int) -> list[dict]:
     """One row per seed, budget and number of rounds (full information once per seed)."""
-    from mycroft_fl.cli.compare import misleading_owners
+    from mycroft_fl.cli.compare import coalition_values, misleading_owners, run_figures
     from mycroft_fl.scenarios.spec import load_scenario
     from mycroft_fl.trainer.in_process import value_with
     from mycroft_fl.trainer.rounds import value_in_rounds
@@ -51,8 +53,9 @@ def measure(name: str, seeds: int) -> list[dict]:
     for seed in range(scenario.seed, scenario.seed + seeds):
         trainer = Trainer(data, scenario.trainer, seed=seed)
         control = trainer.control.hard_accuracy
-        full = value_with(trainer, owners, load_strategy("full-information")).combined
-        gain = full["hard_accuracy"] - control
+        reference = value_with(trainer, owners, load_strategy("full-information"))
+        gain = reference.combined["hard_accuracy"] - control
+        values = coalition_values(trainer, reference, 3)  # regret@3 on full information's subsets
         for budget in BUDGETS[name]:
             config = load_strategy("mycroft", budget=budget)
             for rounds in (1, 2):
@@ -64,6 +67,9 @@ def measure(name: str, seeds: int) -> list[dict]:
                 )
                 d = report.to_dict()
                 c = d["combined"]
+                figures = run_figures(
+                    report, reference, values, sorted(misleading), k=3, budgeted=True
+                )
                 rows.append(
                     {
                         "scenario": name,
@@ -74,6 +80,8 @@ def measure(name: str, seeds: int) -> list[dict]:
                         "test": c["test_accuracy"],
                         "share": (c["hard_accuracy"] - control) / gain if gain > 0 else None,
                         "combined": tuple(c["owners"]),
+                        "regret": figures.regret_at_k,
+                        "random_regret": figures.random_regret_at_k,
                         "picks": _picks(d),
                         "received": d["exposure"]["total_received"],
                         "rounds_run": len(d.get("rounds", [])) or 1,
@@ -121,12 +129,14 @@ def section(rows: list[dict], seeds: int) -> str:
         "cheating behaviour: digits' noisy, credit's and diamonds' flipped).",
         "",
         "| scenario | budget | rounds | held-out hard acc | share of full-info gain | Δ hard acc, pts "
-        "[95% CI] (better/equal/worse) | test acc | picks | received | rounds run | combined owners (seeds) "
-        "| seeds combining a misleading owner | asked of misleading owners in round 2 |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|",
+        "[95% CI] (better/equal/worse) | regret@3, pts: rounds / random choice (ratio) | test acc | picks "
+        "| received | rounds run | combined owners (seeds) | seeds combining a misleading owner | asked "
+        "of misleading owners in round 2 |",
+        "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     keys = sorted({(r["scenario"], r["budget"]) for r in rows}, key=lambda k: (k[0] != "digits", k))
     verdicts = {"above": [], "below": [], "spans": []}
+    regrets = {"lower": [], "higher": [], "equal": []}
     for name, budget in keys:
         one = {
             r["seed"]: r
@@ -151,10 +161,32 @@ def section(rows: list[dict], seeds: int) -> str:
                     f"{(abs(d) <= 1e-9).sum()}/{(d < -1e-9).sum()})"
                 )
             combined = Counter(o for r in cell for o in r["combined"])
+            mine = [r["regret"] for r in cell if r["regret"] is not None]
+            if rounds == 2 and mine:
+                before = np.mean(
+                    [one[r["seed"]]["regret"] for r in cell if r["regret"] is not None]
+                )
+                after = np.mean(mine)
+                side = (
+                    "lower"
+                    if after < before - 1e-9
+                    else "higher"
+                    if after > before + 1e-9
+                    else "equal"
+                )
+                regrets[side].append(
+                    f"{name} at budget {budget} ({100 * before:.1f} → {100 * after:.1f})"
+                )
+            rnd = [r["random_regret"] for r in cell if r["random_regret"] is not None]
+            regret = (
+                f"{100 * np.mean(mine):.1f} / {100 * np.mean(rnd):.1f} ({np.mean(mine) / np.mean(rnd):.2f})"
+                if mine and rnd and np.mean(rnd) > 0
+                else "–"
+            )
             lines.append(
                 f"| {name} | {budget} | {rounds} | {np.mean([r['hard'] for r in cell]):.3f} | "
                 + (f"{100 * np.mean(shares):.0f}%" if shares else "–")
-                + f" | {delta} | {np.mean([r['test'] for r in cell]):.3f} | "
+                + f" | {delta} | {regret} | {np.mean([r['test'] for r in cell]):.3f} | "
                 f"{np.mean([r['picks'] for r in cell]):.0f} | {np.mean([r['received'] for r in cell]):.0f} | "
                 f"{np.mean([r['rounds_run'] for r in cell]):.1f} | "
                 + ", ".join(f"{o} {n}/{len(cell)}" for o, n in combined.most_common())
@@ -167,6 +199,8 @@ def section(rows: list[dict], seeds: int) -> str:
         "",
         "Two rounds against one, held-out hard accuracy: "
         + "; ".join(f"{said[v]}: {', '.join(c)}" for v, c in verdicts.items() if c)
+        + ". Regret@3, two rounds against one (points, means over seeds): "
+        + "; ".join(f"{side}: {', '.join(c)}" for side, c in regrets.items() if c)
         + ". With two rounds the second asks every useful owner for the rest of its budget (the "
         "per-owner cap binds before the pool runs out), so sharing in proportion to utility only "
         "matters from three rounds on. Most of what leaves an owner is the label audit's random "
