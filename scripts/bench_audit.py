@@ -40,7 +40,6 @@ def measure(name: str, all_classes: bool, seeds: int) -> dict:
     from mycroft_fl.scenarios.spec import load_scenario
     from mycroft_fl.trainer.strategy_config import load_strategy
     from mycroft_fl.trainer.trainer import Trainer
-    from mycroft_fl.trust.harm import LabelAudit
     from mycroft_fl.trust.screening import Screen
 
     scenario = load_scenario(name)
@@ -67,13 +66,8 @@ def measure(name: str, all_classes: bool, seeds: int) -> dict:
                 continue
             row = counts.setdefault(owner, {"neighbours": [], "chosen": []})
             for key, screen in (("neighbours", neighbours), ("chosen", trainer.screen)):
-                agreement = screen.label_agreement(sample)
-                audit = LabelAudit(
-                    round(agreement * len(sample)),
-                    len(sample),
-                    *screen.expected_agreement(sample.y),
-                )
-                row[key].append((audit.mislabelled, agreement))
+                audit = screen.audit(sample)
+                row[key].append((audit.mislabelled, audit.agreement))
         print(f"{scenario.name} seed {seed}: voter {trainer.screen.voter}", file=sys.stderr)
     return {
         "name": scenario.name,
@@ -91,7 +85,6 @@ def measure_unseen(seeds: int) -> list[str]:
     from sklearn.datasets import load_breast_cancer, load_wine
 
     from mycroft_fl.core.data import Dataset
-    from mycroft_fl.trust.harm import LabelAudit
     from mycroft_fl.trust.screening import Screen
 
     rows = []
@@ -123,16 +116,11 @@ def measure_unseen(seeds: int) -> list[str]:
             for owner, (xo, yo) in owners.items():
                 cells = []
                 for screen in screens:
-                    votes = screen.predict(xo.astype(np.float32))
                     flags = 0
                     for seed in range(seeds):
                         pick = np.random.default_rng([seed, 1]).choice(len(yo), 32, replace=False)
-                        audit = LabelAudit(
-                            int((votes[pick] == yo[pick]).sum()),
-                            32,
-                            *screen.expected_agreement(yo[pick]),
-                        )
-                        flags += audit.mislabelled
+                        sample = Dataset(xo[pick].astype(np.float32), yo[pick])
+                        flags += screen.audit(sample).mislabelled
                     cells.append(f"{flags}/{seeds}")
                 rows.append(
                     f"| {label} | {screens[1].voter} | {owner} | " + " | ".join(cells) + " |"

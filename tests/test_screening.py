@@ -10,7 +10,6 @@ from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.in_process import value_with
 from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer
-from mycroft_fl.trust.harm import LabelAudit
 from mycroft_fl.trust.screening import FOREST, NEIGHBOURS, Screen
 
 
@@ -86,10 +85,9 @@ def test_expected_agreement_is_the_trainers_own_leave_one_out_figure_per_class()
 def test_an_audit_of_all_its_data_finds_the_flipped_owner_mislabelled_and_no_other(setup):
     sc, trainer = setup
     for owner, mislabelled in (("generalist", False), ("specialist", False), ("noisy", True)):
-        data = sc.owner_data(owner)
-        agreeing = round(trainer.screen.label_agreement(data) * len(data))
-        audit = LabelAudit(agreeing, len(data), *trainer.screen.expected_agreement(data.y))
+        audit = trainer.screen.audit(sc.owner_data(owner))
         assert audit.mislabelled == mislabelled, (owner, audit)
+        assert audit.voter == NEIGHBOURS and audit.to_dict()["voter"] == NEIGHBOURS
 
 
 def few_informative_columns(n: int, seed: int, shape: tuple[int, ...] = (40,)) -> Dataset:
@@ -108,8 +106,7 @@ def flagged(screen: Screen, shape: tuple[int, ...]) -> tuple[int, int]:
     for seed in range(1, 21):
         owner = few_informative_columns(32, seed, shape)
         for i, y in enumerate((owner.y, (owner.y + 1 + np.arange(32) % 2) % 3)):
-            agreeing = round(screen.label_agreement(Dataset(owner.x, y)) * 32)
-            counts[i] += LabelAudit(agreeing, 32, *screen.expected_agreement(y)).mislabelled
+            counts[i] += screen.audit(Dataset(owner.x, y)).mislabelled
     return counts[0], counts[1]
 
 
@@ -119,6 +116,7 @@ def test_a_table_whose_label_sits_in_few_columns_is_voted_on_by_a_forest_that_fi
     assert screen.voter == FOREST
     assert flagged(screen, (40,)) == (0, 20)
     assert screen.predict(table.x[:0]).shape == (0,)  # nothing to vote on, no error
+    assert screen.audit(table.subset(np.arange(0))) is None
     # the neighbours' vote, which the 38 noise columns drown, finds at most half of them
     neighbours = Screen(table, table.subset(np.arange(2)), n_classes=3, seed=0, forest=False)
     assert neighbours.voter == NEIGHBOURS

@@ -35,13 +35,8 @@ def screen_owner(trainer: Trainer, owner: OwnerResult, *, budgeted: bool) -> Lab
     owner.label_agreement = trainer.screen.label_agreement(owner.subset)
     owner.label_agreement_expected = trainer.screen.expected_agreement(owner.subset.y)[0]
     sample = owner.audit if budgeted else owner.subset
-    if sample is None or len(sample) == 0:
-        return None
-    agreement = trainer.screen.label_agreement(sample)
-    audit = LabelAudit(
-        round(agreement * len(sample)), len(sample), *trainer.screen.expected_agreement(sample.y)
-    )
-    owner.label_audit = {**audit.to_dict(), "voter": trainer.screen.voter}
+    audit = None if sample is None else trainer.screen.audit(sample)
+    owner.label_audit = None if audit is None else audit.to_dict()
     return audit
 
 

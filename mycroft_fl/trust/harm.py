@@ -65,12 +65,14 @@ class PairedChange:
 @dataclass(frozen=True)
 class LabelAudit:
     """The label vote on an owner's audit sample: `agreeing` of `n` labels match the trainer's data,
-    where clean labels of the same classes agree at rate `clean` and wrong ones at rate `wrong`."""
+    where clean labels of the same classes agree at rate `clean` and wrong ones at rate `wrong`;
+    `voter` names what voted (`Screen.voter`)."""
 
     agreeing: int
     n: int
     clean: float | None
     wrong: float | None
+    voter: str = "nearest-neighbours"
 
     @property
     def agreement(self) -> float | None:
@@ -116,6 +118,7 @@ class LabelAudit:
             "clean_agreement": self.clean,
             "wrong_labels": None if fraction is None else fraction[0],
             "wrong_labels_interval": None if fraction is None else [fraction[1], fraction[2]],
+            "voter": self.voter,
         }
 
 
@@ -156,7 +159,8 @@ def judge_harm(held_out: PairedChange, audit: LabelAudit | None) -> str | None:
         estimate, low, high = audit.wrong_fraction()
         reasons.append(
             f"its data contradicts the trainer's: {audit.agreeing} of {audit.n} randomly drawn samples get "
-            "their label from a vote of the trainer's labelled data, where clean data of these classes "
+            f"their label from a {audit.voter} vote of the trainer's labelled data, where clean data of "
+            "these classes "
             f"gets {audit.clean:.2f}: about {100 * estimate:.0f}% ({100 * low:.0f}-{100 * high:.0f}%) wrong "
             "labels, or inputs unlike the trainer's"
         )

@@ -10,7 +10,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.standardise import fit_standardisation
-from mycroft_fl.trust.harm import PairedChange
+from mycroft_fl.trust.harm import LabelAudit, PairedChange
 
 #: The label voters (`Screen.voter`): the k nearest trainer samples, or a random forest.
 NEIGHBOURS, FOREST = "nearest-neighbours", "random-forest"
@@ -119,6 +119,14 @@ class Screen:
         if len(subset) == 0:
             return None
         return float(np.mean(self.predict(subset.x) == subset.y))
+
+    def audit(self, sample: Dataset) -> LabelAudit | None:
+        """The label vote on a random sample of an owner's data, against what clean and wrong labels of
+        its classes would reach (None for no samples)."""
+        if len(sample) == 0:
+            return None
+        agreeing = int(np.count_nonzero(self.predict(sample.x) == sample.y))
+        return LabelAudit(agreeing, len(sample), *self.expected_agreement(sample.y), self.voter)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The voter's labels for the samples `x`."""
