@@ -10,7 +10,8 @@ from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.in_process import value_with
 from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer
-from mycroft_fl.trust.screening import FOREST, NEIGHBOURS, Screen
+from mycroft_fl.trust.harm import FOREST, NEIGHBOURS
+from mycroft_fl.trust.screening import Screen
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +42,8 @@ def test_genuine_owner_samples_and_held_out_hard_samples_are_not_replays(setup):
 
 def test_label_agreement_separates_clean_from_flipped_labels(setup):
     sc, trainer = setup
-    assert trainer.screen.label_agreement(sc.owner_data("generalist")) >= 0.8
-    assert trainer.screen.label_agreement(sc.owner_data("noisy")) <= 0.4
+    assert trainer.screen.audit(sc.owner_data("generalist")).agreement >= 0.8
+    assert trainer.screen.audit(sc.owner_data("noisy")).agreement <= 0.4
 
 
 def test_replaying_owner_is_credited_nothing_and_ranks_below_honest_ones(setup):

@@ -32,10 +32,13 @@ def screen_owner(trainer: Trainer, owner: OwnerResult, *, budgeted: bool) -> Lab
     )
     owner.replayed = int(replayed.sum())
     owner.subset = owner.subset.subset(np.flatnonzero(~replayed))
-    owner.label_agreement = trainer.screen.label_agreement(owner.subset)
-    owner.label_agreement_expected = trainer.screen.expected_agreement(owner.subset.y)[0]
-    sample = owner.audit if budgeted else owner.subset
-    audit = None if sample is None else trainer.screen.audit(sample)
+    sent = trainer.screen.audit(owner.subset)
+    owner.label_agreement = None if sent is None else sent.agreement
+    owner.label_agreement_expected = None if sent is None else sent.clean
+    if budgeted:
+        audit = None if owner.audit is None else trainer.screen.audit(owner.audit)
+    else:  # an unbudgeted reply is all of that data: its vote is the audit, not taken twice
+        audit = sent
     owner.label_audit = None if audit is None else audit.to_dict()
     return audit
 

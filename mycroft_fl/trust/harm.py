@@ -28,6 +28,8 @@ import numpy as np
 Z = 3.0
 #: One-sided 95%: the interval reported with an audit's estimated fraction of wrong labels.
 AUDIT_Z = 1.645
+#: The label voters (`LabelAudit.voter`, `Screen.voter`): the k nearest trainer samples, or a random forest.
+NEIGHBOURS, FOREST = "nearest-neighbours", "random-forest"
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class LabelAudit:
     n: int
     clean: float | None
     wrong: float | None
-    voter: str = "nearest-neighbours"
+    voter: str = NEIGHBOURS
 
     @property
     def agreement(self) -> float | None:

@@ -10,11 +10,10 @@ from sklearn.ensemble import RandomForestClassifier
 
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.standardise import fit_standardisation
-from mycroft_fl.trust.harm import LabelAudit, PairedChange
+from mycroft_fl.trust.harm import FOREST, NEIGHBOURS, LabelAudit, PairedChange
 
-#: The label voters (`Screen.voter`): the k nearest trainer samples, or a random forest.
-NEIGHBOURS, FOREST = "nearest-neighbours", "random-forest"
 FOREST_TREES = 100
+CHUNK = 256  # rows whose distances to every trainer sample are held at once
 
 
 class Screen:
@@ -74,7 +73,7 @@ class Screen:
         if len(self.ref) <= self.k:
             return  # too small to calibrate a vote on
         labels = self.ref_y[sample]
-        held_out = self._leave_one_out_votes(sample)
+        held_out = self._neighbour_votes(self.ref[sample], own=sample)
         if forest and labelled.x.ndim == 2 and len(np.unique(labels)) > 1:
             model = RandomForestClassifier(
                 FOREST_TREES, oob_score=True, random_state=seed, n_jobs=1
@@ -89,15 +88,16 @@ class Screen:
         agree = held_out == labels
         self.class_agreement = {int(c): float(agree[labels == c].mean()) for c in np.unique(labels)}
 
-    def _leave_one_out_votes(self, rows: np.ndarray) -> np.ndarray:
-        """The vote of the k nearest other trainer samples for each trainer sample of `rows` (indices
-        into the trainer's data)."""
-        votes = np.empty(len(rows), dtype=self.ref_y.dtype)
-        for start in range(0, len(rows), 256):
-            chunk = rows[start : start + 256]
-            d = _distances(self.ref[chunk], self.ref)
-            d[np.arange(len(chunk)), chunk] = np.inf  # not its own neighbour
-            votes[start : start + 256] = self._votes(d)
+    def _neighbour_votes(self, z: np.ndarray, own: np.ndarray | None = None) -> np.ndarray:
+        """The majority label of the k nearest trainer samples of each standardised row of `z`, a chunk
+        of rows at a time; `own`: each row's index among the trainer's samples, which is then not its
+        own neighbour (a leave-one-out vote)."""
+        votes = np.empty(len(z), dtype=self.ref_y.dtype)
+        for start in range(0, len(z), CHUNK):
+            d = _distances(z[start : start + CHUNK], self.ref)
+            if own is not None:
+                d[np.arange(len(d)), own[start : start + CHUNK]] = np.inf
+            votes[start : start + CHUNK] = self._votes(d)
         return votes
 
     def _votes(self, d: np.ndarray) -> np.ndarray:
@@ -114,15 +114,9 @@ class Screen:
             return np.zeros(len(subset), dtype=bool)
         return _distances(self._standardise(subset.x), self.hard).min(axis=1) <= self.radius
 
-    def label_agreement(self, subset: Dataset) -> float | None:
-        """Fraction of received labels that the voter (`predict`) agrees with."""
-        if len(subset) == 0:
-            return None
-        return float(np.mean(self.predict(subset.x) == subset.y))
-
     def audit(self, sample: Dataset) -> LabelAudit | None:
-        """The label vote on a random sample of an owner's data, against what clean and wrong labels of
-        its classes would reach (None for no samples)."""
+        """The voter's agreement with the labels of `sample` (an owner's random audit sample, or what it
+        sent), beside what clean and wrong labels of its classes would reach (None for no samples)."""
         if len(sample) == 0:
             return None
         agreeing = int(np.count_nonzero(self.predict(sample.x) == sample.y))
@@ -133,11 +127,7 @@ class Screen:
         if len(x) == 0:
             return np.empty(0, dtype=self.ref_y.dtype)
         z = self._standardise(x)
-        if self._forest is not None:
-            return self._forest.predict(z)
-        return np.concatenate(
-            [self._votes(_distances(z[i : i + 256], self.ref)) for i in range(0, len(z), 256)]
-        )
+        return self._forest.predict(z) if self._forest is not None else self._neighbour_votes(z)
 
     def expected_agreement(self, y: np.ndarray) -> tuple[float | None, float | None]:
         """The label agreement that clean labels `y` would reach (per label, the trainer's own leave-one-out
