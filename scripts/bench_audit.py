@@ -16,13 +16,12 @@ the verdict on the owner's labels, which is the half of the harm decision the vo
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from benchmarks_md import write_section  # scripts/ is on sys.path when run as a script
+from benchmarks_md import publish, scenario_options  # scripts/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Label audit: which voter"
@@ -200,24 +199,16 @@ def section(results: list[dict], unseen: list[str], seeds: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--scenarios", default=",".join(SCENARIOS))
-    p.add_argument(
-        "--print-only", action="store_true", help="print the section, leave BENCHMARKS.md"
-    )
-    args = p.parse_args(argv)
+    args = scenario_options(__doc__.split("\n\n")[0], SCENARIOS, 10, argv)
     start = time.perf_counter()
     results = []
-    for name in args.scenarios.split(","):
+    for name in args.scenarios:
         results.append(measure(name, False, args.seeds))
         if name in VARIANTS:
             results.append(measure(name, True, args.seeds))
     text = section(results, measure_unseen(args.seeds), args.seeds)
-    print(text)
     print(f"{time.perf_counter() - start:.0f} s", file=sys.stderr)
-    if not args.print_only:
-        write_section(text)
+    publish(text, args.print_only)
     return 0
 
 

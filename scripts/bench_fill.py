@@ -17,7 +17,6 @@ gain, regret@3 as a share of random choice's, and the samples that left the owne
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -25,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from benchmarks_md import write_section  # scripts/ is on sys.path when run as a script
+from benchmarks_md import publish, scenario_options  # scripts/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Selection: filling the budget gradient matching leaves unused"
@@ -59,34 +58,19 @@ def rows(doc: dict) -> list[str]:
     from mycroft_fl.cli.compare import Stat
 
     runs = {(r["strategy"], r["budget"], r["seed"]): r for r in doc["runs"]}
+    aggregates = {(a["strategy"], a["budget"]): a for a in doc["aggregates"]}
     seeds = doc["settings"]["seeds"]
     out = []
     for budget in doc["settings"]["budgets"]:
         cells = {}
         for name in ("mycroft", FILL):
-            mine = [runs[(name, budget, s)] for s in seeds]
-            rnd = [runs[("random", budget, s)] for s in seeds]
-            lead = np.mean(
-                [
-                    100 * (a["combined_hard_accuracy"] - b["combined_hard_accuracy"])
-                    for a, b in zip(mine, rnd)
-                ]
-            )
-            shares = [r["gain_fraction"] for r in mine if r["gain_fraction"] is not None]
-            regret = [r["regret_at_k"] for r in mine if r["regret_at_k"] is not None]
-            random_regret = [
-                r["random_regret_at_k"] for r in mine if r["random_regret_at_k"] is not None
-            ]
-            ratio = (
-                np.mean(regret) / np.mean(random_regret)
-                if random_regret and np.mean(random_regret) > 0
-                else None
-            )
-            sent = np.mean([r["exposed_total"] for r in mine])
+            a = aggregates[(name, budget)]
+            regret, random_regret = a["regret_at_k"]["mean"], a["random_regret_at_k"]["mean"]
+            ratio = regret / random_regret if regret is not None and random_regret else None
             cells[name] = (
-                f"{lead:+.1f} | {np.mean(shares):.0%} | "
+                f"{100 * a['minus_random']['mean']:+.1f} | {a['gain_fraction']['mean']:.0%} | "
                 + ("-" if ratio is None else f"{ratio:.2f}")
-                + f" | {sent:.0f}"
+                + f" | {a['exposed_total']['mean']:.0f}"
             )
         diff = np.array(
             [
@@ -145,26 +129,17 @@ def section(docs: list[dict], seeds: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--scenarios", default=",".join(BUDGETS))
-    p.add_argument(
-        "--print-only", action="store_true", help="print the section, leave BENCHMARKS.md"
-    )
-    args = p.parse_args(argv)
+    args = scenario_options(__doc__.split("\n\n")[0], list(BUDGETS), 10, argv)
     start = time.perf_counter()
     OUT.mkdir(parents=True, exist_ok=True)
-    for name in args.scenarios.split(","):
+    for name in args.scenarios:
         (OUT / f"{name}.json").write_text(json.dumps(measure(name, args.seeds)))
         print(f"{name} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     docs = [
         json.loads((OUT / f"{n}.json").read_text()) for n in BUDGETS if (OUT / f"{n}.json").exists()
     ]
-    text = section(docs, args.seeds)
-    print(text)
     print(f"{time.perf_counter() - start:.0f} s", file=sys.stderr)
-    if not args.print_only:
-        write_section(text)
+    publish(section(docs, args.seeds), args.print_only)
     return 0
 
 

@@ -17,7 +17,6 @@ measures it) beside random choice's, which owners it combines, and what left the
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections import Counter
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from benchmarks_md import write_section  # scripts/ is on sys.path when run as a script
+from benchmarks_md import publish, scenario_options  # scripts/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Rounds"
@@ -219,23 +218,10 @@ def _interval(values: np.ndarray, resamples: int = 2000) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--scenarios",
-        default="digits,credit,diamonds",
-        help="comma-separated (digits, credit, diamonds)",
-    )
-    p.add_argument("--seeds", type=int, default=5, help="seeds per scenario (default 5)")
-    p.add_argument(
-        "--print-only", action="store_true", help="print the section, leave BENCHMARKS.md"
-    )
-    args = p.parse_args(argv)
+    args = scenario_options(__doc__.split("\n\n")[0], list(BUDGETS), 5, argv)
     torch.set_num_threads(1)  # the trainer's small models: one thread is faster on a shared machine
-    rows = [row for name in args.scenarios.split(",") for row in measure(name, args.seeds)]
-    text = section(rows, args.seeds)
-    print(text)
-    if not args.print_only:
-        write_section(text)
+    rows = [row for name in args.scenarios for row in measure(name, args.seeds)]
+    publish(section(rows, args.seeds), args.print_only)
     return 0
 
 

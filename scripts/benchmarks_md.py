@@ -3,7 +3,9 @@ others alone."""
 
 from __future__ import annotations
 
+import argparse
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
@@ -21,3 +23,29 @@ def write_section(text: str, path: Path = BENCHMARKS) -> None:
         else old.rstrip("\n") + "\n\n" + section
     )
     path.write_text(new.rstrip("\n") + "\n")
+
+
+def scenario_options(
+    description: str, scenarios: Sequence[str], seeds: int, argv: list[str] | None = None
+) -> argparse.Namespace:
+    """The options of a bench run per scenario and seed: `--seeds`, `--scenarios` (comma-separated,
+    given back as a list) and `--print-only`."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--seeds", type=int, default=seeds, help=f"seeds per scenario (default {seeds})")
+    p.add_argument(
+        "--scenarios",
+        default=",".join(scenarios),
+        type=lambda value: value.split(","),
+        help=f"comma-separated (default {','.join(scenarios)})",
+    )
+    p.add_argument(
+        "--print-only", action="store_true", help="print the section, leave BENCHMARKS.md"
+    )
+    return p.parse_args(argv)
+
+
+def publish(text: str, print_only: bool) -> None:
+    """Print a section and, unless `print_only`, write it into BENCHMARKS.md."""
+    print(text)
+    if not print_only:
+        write_section(text)
