@@ -242,13 +242,19 @@ BAD_SOURCE = {
         "[trainer] is missing",
     ),
     "no owners": (lambda t: t.split("[[owners]]")[0], "no [[owners]]"),
-    "owner without id": (lambda t: t.replace('id = "a"', ""), "owner 1: needs an id"),
+    "owner without id": (
+        lambda t: t.replace('id = "a"', ""),
+        "owner 1: id must be a non-empty string",
+    ),
     "duplicate ids": (lambda t: t + '[[owners]]\nid = "a"\nsize = 5\n', "duplicate owner id 'a'"),
     "unknown source": (
         lambda t: t.replace('"digits"', '"imagenet"'),
         "unknown data source 'imagenet'",
     ),
-    "negative share": (lambda t: t + "shares = { 8 = -0.1 }\n", "shares must be fractions >= 0"),
+    "negative share": (
+        lambda t: t + "shares = { 8 = -0.1 }\n",
+        "shares.8 must be a number >= 0, got -0.1",
+    ),
     "shares over 1": (lambda t: t + "shares = { 8 = 0.7, 9 = 0.4 }\n", "sum to at most 1"),
     "share not a number": (
         lambda t: t + 'shares = { 8 = "half" }\n',
@@ -261,14 +267,24 @@ BAD_SOURCE = {
     "shares not a table": (lambda t: t + "shares = 0.5\n", "shares is missing or not a table"),
     "label noise above 1": (
         lambda t: t + "label_noise = 1.5\n",
-        "label_noise must be a fraction in [0, 1]",
+        "label_noise must be a number in [0, 1]",
     ),
     "label noise negative": (
         lambda t: t + "label_noise = -0.1\n",
-        "label_noise must be a fraction",
+        "label_noise must be a number in [0, 1]",
     ),
-    "label noise text": (lambda t: t + 'label_noise = "high"\n', "label_noise must be a fraction"),
-    "label noise boolean": (lambda t: t + "label_noise = true\n", "label_noise must be a fraction"),
+    "label noise too large for a float": (
+        lambda t: t + "label_noise = " + "9" * 30 + "\n",
+        "label_noise must be a number in [0, 1]",
+    ),
+    "label noise text": (
+        lambda t: t + 'label_noise = "high"\n',
+        "label_noise must be a number in [0, 1]",
+    ),
+    "label noise boolean": (
+        lambda t: t + "label_noise = true\n",
+        "label_noise must be a number in [0, 1]",
+    ),
     "size zero": (lambda t: t.replace("size = 20", "size = 0"), "size must be an integer >= 1"),
     "size missing": (
         lambda t: t.replace("size = 20", ""),
@@ -292,7 +308,11 @@ BAD_SOURCE = {
     ),
     "bad query_fraction": (
         lambda t: t.replace('model = "mlp"', 'model = "mlp"\nquery_fraction = 1.0'),
-        "query_fraction must be a fraction in (0, 1)",
+        "query_fraction must be a number in (0, 1)",
+    ),
+    "n_classes below 2": (
+        lambda t: t.replace('model = "mlp"', 'model = "mlp"\nn_classes = 1'),
+        "[trainer] n_classes must be an integer >= 2",
     ),
     "unknown embedder": (
         lambda t: t.replace('model = "mlp"', 'model = "mlp"\nembedder = "clip"'),
@@ -352,6 +372,12 @@ def test_thin_class_the_source_lacks(tmp_path):
         tmp_path, SOURCE_TOML.replace('model = "mlp"', 'model = "mlp"\nthin_classes = [10]')
     )
     assert "thin_classes outside 0..9" in error_of(path, build=True)
+
+
+def test_a_seed_too_large_for_a_float_is_a_seed(tmp_path):
+    path = write_scenario(tmp_path, SOURCE_TOML.replace("seed = 0", f"seed = {2**70}"))
+    scenario = load_scenario(path)
+    assert scenario.seed == 2**70 and len(scenario.owner_data("a")) == 20
 
 
 BAD_FILES = {
@@ -451,7 +477,7 @@ BAD_OPTIONS = {
     "one data class": (
         "[data] classes",
         "classes = [3]",
-        "must name at least two distinct classes",
+        "[data] classes must be a list of at least 2 distinct items",
     ),
     "unknown cue": (
         "[data] classes",
@@ -463,7 +489,7 @@ BAD_OPTIONS = {
     "counter above 1": (
         "owner cue",
         "counter = 1.5",
-        "counter must be a fraction in [0, 1], got 1.5",
+        "counter must be a number in [0, 1], got 1.5",
     ),
     "train_counter without cue": (
         "trainer",
@@ -473,7 +499,7 @@ BAD_OPTIONS = {
     "eval_counter text": (
         "trainer cue",
         'eval_counter = "half"',
-        "eval_counter must be a fraction in [0, 1]",
+        "eval_counter must be a number in [0, 1]",
     ),
     "share without train_where": (
         "trainer",
@@ -488,12 +514,12 @@ BAD_OPTIONS = {
     "where value a number": (
         "owner",
         "where = { Job = 3 }",
-        "where must map columns to a value or a list",
+        "where.Job must be a non-empty string or a non-empty list",
     ),
     "where list of numbers": (
         "owner",
         "where = { Job = [1, 2] }",
-        "where must map columns to a value or a list",
+        "where.Job must be a non-empty string or a non-empty list",
     ),
     "empty where": ("owner", "where = {}", "where must name at least one column"),
     "trainer_copies text": (
@@ -514,7 +540,7 @@ BAD_OPTIONS = {
     "corrupt_fraction zero": (
         "owner",
         'corrupt = "blur"\ncorrupt_fraction = 0',
-        "corrupt_fraction must be a fraction in (0, 1], got 0",
+        "corrupt_fraction must be a number in (0, 1], got 0",
     ),
     "corrupt_fraction alone": ("owner", "corrupt_fraction = 0.5", "corrupt_fraction needs corrupt"),
     "shuffle without columns": (

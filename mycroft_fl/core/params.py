@@ -30,11 +30,12 @@ def _is_int(value: object) -> bool:
 
 
 def _is_real(value: object) -> bool:
-    return (
-        isinstance(value, Real)
-        and not isinstance(value, (bool, np.bool_))
-        and math.isfinite(float(value))
-    )
+    if not isinstance(value, Real) or isinstance(value, (bool, np.bool_)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,9 @@ class Interval(Constraint):
     def accepts(self, value: object) -> bool:
         if not (_is_int(value) if self.kind is int else _is_real(value)):
             return False
-        v = float(value)
+        v = (
+            value if self.kind is int else float(value)
+        )  # an integer compared exactly, however large
         left = self.closed in ("both", "left")
         right = self.closed in ("both", "right")
         if self.low is not None and (v < self.low or (v == self.low and not left)):
@@ -127,6 +130,30 @@ class Names(Constraint):
 
     def __str__(self) -> str:
         return f"a list of at least {self.minimum} distinct non-empty names"
+
+
+@dataclass(frozen=True)
+class ListOf(Constraint):
+    """A list (or tuple) of at least `minimum` items that each meet `item` (all different if `distinct`)."""
+
+    item: Constraint
+    minimum: int = 1
+    distinct: bool = False
+
+    def accepts(self, value: object) -> bool:
+        return (
+            isinstance(value, (list, tuple))
+            and len(value) >= self.minimum
+            and all(self.item.accepts(v) for v in value)
+            and (not self.distinct or len(set(value)) == len(value))
+        )
+
+    def __str__(self) -> str:
+        items = "distinct items" if self.distinct else "items"
+        head = {0: f"a list of {items}", 1: f"a non-empty list of {items}"}.get(
+            self.minimum, f"a list of at least {self.minimum} {items}"
+        )
+        return f"{head}, each {self.item}"
 
 
 @dataclass(frozen=True)

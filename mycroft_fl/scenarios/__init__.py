@@ -1,1 +1,2 @@
-"""Scenario files: parsing, building the data, built-in data sources."""
+"""Scenario files: reading and checking them (spec), building their data from a built-in source (build)
+with its perturbations (perturb), and the built-in data sources (sources)."""
