@@ -33,8 +33,8 @@ VARIANTS = ("digits", "diamonds", "fashion")
 
 def measure(name: str, all_classes: bool, seeds: int) -> dict:
     """Per owner, audits judged mislabelled with each screen, and the mean agreement of each, over seeds."""
-    from mycroft_fl.cli.compare import misleading_owners
     from mycroft_fl.core.data import Dataset
+    from mycroft_fl.evaluation.protocol import misleading_owners
     from mycroft_fl.owner.answer import audit_sample
     from mycroft_fl.scenarios.spec import load_scenario
     from mycroft_fl.trainer.strategy_config import load_strategy

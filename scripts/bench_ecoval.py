@@ -27,7 +27,7 @@ import torch
 from bench_evidence import BUDGETS, OWNER_SIZE
 from benchmarks_md import write_section
 
-from mycroft_fl.cli.compare import misleading_owners, run_figures
+from mycroft_fl.evaluation.protocol import misleading_owners, run_figures
 from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.in_process import value_with
 from mycroft_fl.trainer.strategy_config import resolve_strategy

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from benchmarks_md import write_section
 
-from mycroft_fl.cli.compare import misleading_owners, run_figures
+from mycroft_fl.evaluation.protocol import misleading_owners, run_figures
 from mycroft_fl.owner.answer import select_for_query
 from mycroft_fl.owner.gradients import dropout_factors, last_layer_factors
 from mycroft_fl.owner.omp import nonneg_ridge_omp

@@ -217,7 +217,7 @@ def run_scenario(
     `valuation` adds loo and shapley (default: on the scenarios where they are cheap, `VALUED`)."""
     import torch
 
-    from mycroft_fl.cli.compare import compare
+    from mycroft_fl.evaluation.comparison import compare
     from mycroft_fl.scenarios.spec import load_scenario
 
     torch.set_num_threads(1)  # as `mycroft-fl compare` does: small models, one thread each

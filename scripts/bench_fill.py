@@ -44,7 +44,7 @@ OUT = (
 
 def measure(name: str, seeds: int) -> dict:
     """compare()'s runs of Mycroft, Mycroft with fill and random on one scenario."""
-    from mycroft_fl.cli.compare import compare
+    from mycroft_fl.evaluation.comparison import compare
     from mycroft_fl.scenarios.spec import load_scenario
     from mycroft_fl.trainer.strategy_config import load_strategy
 
@@ -55,7 +55,7 @@ def measure(name: str, seeds: int) -> dict:
 
 
 def rows(doc: dict) -> list[str]:
-    from mycroft_fl.cli.compare import Stat
+    from mycroft_fl.evaluation.stats import Stat
 
     runs = {(r["strategy"], r["budget"], r["seed"]): r for r in doc["runs"]}
     aggregates = {(a["strategy"], a["budget"]): a for a in doc["aggregates"]}

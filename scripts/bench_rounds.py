@@ -38,7 +38,7 @@ BUDGETS = {
 
 def measure(name: str, seeds: int) -> list[dict]:
     """One row per seed, budget and number of rounds (full information once per seed)."""
-    from mycroft_fl.cli.compare import coalition_values, misleading_owners, run_figures
+    from mycroft_fl.evaluation.protocol import coalition_values, misleading_owners, run_figures
     from mycroft_fl.scenarios.spec import load_scenario
     from mycroft_fl.trainer.in_process import value_with
     from mycroft_fl.trainer.rounds import value_in_rounds

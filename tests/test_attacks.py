@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mycroft_fl.scenarios.spec import load_scenario
-from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.in_process import acquire
 from mycroft_fl.trainer.strategy_config import resolve_strategy
 from mycroft_fl.trainer.trainer import Trainer
 
@@ -17,7 +17,7 @@ HONEST = ["specialist", "generalist", "sparse", "unrelated"]
 def report(request):
     sc = load_scenario("hostile")
     trainer = Trainer(sc.trainer_data(), sc.trainer, seed=request.param)
-    return value_with(
+    return acquire(
         trainer,
         sc.owners_data(),
         resolve_strategy("mycroft", 16),
@@ -88,7 +88,7 @@ def test_without_the_defences_every_cheater_is_valued_and_ranked():
 
     sc = load_scenario("hostile")
     trainer = Trainer(sc.trainer_data(), dataclasses.replace(sc.trainer, defences=False), seed=0)
-    report = value_with(
+    report = acquire(
         trainer,
         sc.owners_data(),
         resolve_strategy("mycroft", 16),

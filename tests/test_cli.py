@@ -122,13 +122,13 @@ def test_same_seed_gives_the_same_report(two_runs):
 @pytest.mark.timeout(600)
 def test_flower_transport_changes_nothing(two_runs):
     """The simulation over Flower gives exactly what the in-process engine gives."""
-    from mycroft_fl.trainer.in_process import value_with
+    from mycroft_fl.trainer.in_process import acquire
     from mycroft_fl.trainer.strategy_config import resolve_strategy
     from mycroft_fl.trainer.trainer import Trainer
 
     _, (report, _), _ = two_runs
     sc = load_scenario("digits")
-    local = value_with(
+    local = acquire(
         Trainer(sc.trainer_data(), sc.trainer, seed=3),
         sc.owners_data(),
         resolve_strategy("mycroft", 8),

@@ -12,6 +12,7 @@ from mycroft_fl.core.data import save_npz
 from mycroft_fl.flower.client_app import app as client_app
 from mycroft_fl.flower.protocol import query_content
 from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.acquisition import strategy_query
 from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer
 
@@ -27,7 +28,7 @@ def trainer(scenario):
 
 
 def ask(trainer, scenario, node_config, method="mycroft", budget=8):
-    query = trainer.query(load_strategy(method, budget=budget))
+    query = strategy_query(trainer, load_strategy(method, budget=budget))
     msg = make_message(query_content(query, scenario=str(scenario.path)), dst=7)
     return client_app(msg, make_context(7, node_config))
 
@@ -118,7 +119,7 @@ def test_the_strategys_anchor_reaches_the_owner(trainer, scenario):
         load_strategy("mycroft", budget=16),
         selector=Mycroft(anchor="geometric-median", penalty=50.0),
     )
-    query = trainer.query(paper)
+    query = strategy_query(trainer, paper)
     assert query.to_config()["selector/anchor"] == "geometric-median"
     msg = make_message(query_content(query, scenario=str(scenario.path)), dst=7)
     reply = client_app(msg, make_context(7, {"partition-id": 0, "num-partitions": 5}))
@@ -165,7 +166,7 @@ def code_query(trainer, kind: str):
     """The trainer's query with its model or embedder named as user code doing the same."""
     from dataclasses import replace
 
-    query = trainer.query(load_strategy("mycroft", budget=8))
+    query = strategy_query(trainer, load_strategy("mycroft", budget=8))
     if kind == "model":
         return replace(query, model=replace(query.model, name="usercode:mlp")), "usercode:mlp"
     return replace(query, embedder="usercode:flat", embedder_state={}), "usercode:flat"

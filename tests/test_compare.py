@@ -9,8 +9,11 @@ import math
 
 import pytest
 
-from mycroft_fl.cli.compare import Stat
 from mycroft_fl.cli.main import main
+from mycroft_fl.evaluation.comparison import compare
+from mycroft_fl.evaluation.stats import Stat
+from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.in_process import acquire
 
 TINY = ["--strategies", "mycroft,random", "--budgets", "8,4", "--seeds", "2", "--quiet"]
 TIMINGS = {"wall_s", "fit_s", "valuation_s", "timings"}
@@ -231,3 +234,21 @@ def test_bad_input_is_one_line_and_status_2(options, fragments, tmp_path, capsys
     assert len(lines) == 1 and lines[0].startswith("mycroft-fl: error:"), err
     assert all(f in lines[0] for f in fragments), lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_driver_runs_every_strategy_of_a_seed_on_its_trainer():
+    calls = []
+
+    def driver(trainer, owners, config, *, scenario, progress, behaviours):
+        calls.append((trainer.seed, config.name, config.budget if config.budgeted else None))
+        assert scenario == "digits" and behaviours.keys() == owners.keys()
+        return acquire(
+            trainer, owners, config, scenario=scenario, progress=progress, behaviours=behaviours
+        )
+
+    result = compare(load_scenario("digits"), ["random"], [4], 1, driver=driver)
+    assert calls == [(0, "full-information", None), (0, "random", 4)]
+    assert [(r.strategy, r.budget) for r in result.runs] == [
+        ("full-information", None),
+        ("random", 4),
+    ]

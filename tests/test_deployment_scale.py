@@ -19,6 +19,7 @@ from flower_procs import loopback_owners_run
 
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.flower.strategy import MycroftStrategy
+from mycroft_fl.flower.transport import FlowerOwners
 
 N_OWNERS = 20
 MAX_IN_FLIGHT = 4
@@ -53,18 +54,18 @@ class WindowGrid:
         return out
 
 
-def window_strategy(max_in_flight: int | None) -> MycroftStrategy:
-    """A MycroftStrategy with only what `_send_and_receive` reads (no trainer data needed)."""
-    strategy = object.__new__(MycroftStrategy)
-    strategy.max_in_flight, strategy.progress, strategy.poll_interval = max_in_flight, None, 0.001
-    return strategy
+def window(grid, max_in_flight: int | None, timeout: float) -> FlowerOwners:
+    """The Flower transport on `grid`, polling fast."""
+    return FlowerOwners(
+        grid, owners=1, max_in_flight=max_in_flight, reply_timeout=timeout, poll_interval=0.001
+    )
 
 
 @pytest.mark.parametrize("limit", [None, 1, 4, 25])
 def test_at_most_max_in_flight_queries_out_at_once(limit):
     messages = {node: f"query-{node}" for node in range(10, 30)}
     grid = WindowGrid()
-    replies = window_strategy(limit)._send_and_receive(grid, messages, 10.0, "querying owners")
+    replies = window(grid, limit, 10.0)._send_and_receive(messages, "querying owners")
     assert sorted(replies) == sorted(messages)  # every reply, keyed by its message's key
     assert all(r.metadata.reply_to_message_id == f"id-query-{k}" for k, r in replies.items())
     assert grid.most_in_flight == min(limit or len(messages), len(messages))
@@ -79,7 +80,7 @@ def test_max_in_flight_gives_up_at_the_timeout_with_what_arrived():
     messages = {node: f"query-{node}" for node in range(8)}
     grid = WindowGrid(silent=frozenset({"query-0", "query-1"}))  # two never answer
     start = time.monotonic()
-    replies = window_strategy(2)._send_and_receive(grid, messages, 0.3, "querying owners")
+    replies = window(grid, 2, 0.3)._send_and_receive(messages, "querying owners")
     assert 0.3 <= time.monotonic() - start < 5
     assert replies == {}  # the two silent ones hold both places; the others were never sent
     assert grid.pushed == [["query-0", "query-1"]]

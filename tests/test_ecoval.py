@@ -12,17 +12,19 @@ from mycroft_fl.core.clusters import Clusters
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.query import Query
-from mycroft_fl.flower.protocol import reply_content
-from mycroft_fl.flower.strategy import MycroftStrategy
+from mycroft_fl.flower.protocol import decode_reply, reply_content
 from mycroft_fl.owner.answer import Answer, cluster_histogram
 from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.acquisition import strategy_query
 from mycroft_fl.trainer.coalitions import Coalitions
 from mycroft_fl.trainer.ecoval import cell_worth, fit_clusters, owner_values
-from mycroft_fl.trainer.in_process import collect_reply, value_with
+from mycroft_fl.trainer.in_process import acquire
+from mycroft_fl.trainer.intake import take_reply
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.rounds import check_rounds
 from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer
+from mycroft_fl.trainer.transport import Reply
 from mycroft_fl.trainer.valuers import EcoVal, Retrain, make_valuer
 from mycroft_fl.trust.replies import HISTOGRAM_REJECTIONS, check_histogram
 
@@ -99,7 +101,7 @@ def test_clusters_are_seeded_and_sent_and_read_back_with_the_query(digits, ecova
     features = trainer.features(trainer.data.train.x)
     a, b = (fit_clusters(features, 4, 2.0, seed=3) for _ in range(2))
     assert np.array_equal(a.centres, b.centres) and a.radius == b.radius
-    query = trainer.query(ecoval)
+    query = strategy_query(trainer, ecoval)
     assert query.clusters is trainer.clusters(4, 2.0) and query.clusters.centres.shape[0] == 4
     back = Query.from_parts(query.to_arrays(), query.to_config())
     assert np.array_equal(back.clusters.centres, query.clusters.centres)
@@ -109,7 +111,7 @@ def test_clusters_are_seeded_and_sent_and_read_back_with_the_query(digits, ecova
         histogram.shape == (2, 5)
         and histogram.sum() == np.isin(owners["specialist"].y, [8, 9]).sum()
     )
-    assert trainer.query(load_strategy("mycroft")).clusters is None
+    assert strategy_query(trainer, load_strategy("mycroft")).clusters is None
 
 
 BAD = {
@@ -130,18 +132,18 @@ def test_a_malformed_histogram_rejects_the_reply_with_its_reason(digits, ecoval,
     subset = _eighty_nines(owners)
 
     def collect(counts: np.ndarray):
-        return collect_reply(
+        sent = Reply(
             "o",
-            ecoval,
-            trainer,
             subset.x,
             subset.y,
             np.arange(6),
-            local_size=120,
             audit_x=subset.x[:2],
             audit_y=subset.y[:2],
             histogram=counts,
+            local_size=120,
         )
+        clusters = ecoval.valuer.query_clusters(trainer)
+        return take_reply(sent, ecoval, trainer, audit=32, clusters=clusters)
 
     result = collect(histogram)
     assert result.status == "rejected" and words in result.reason
@@ -159,14 +161,16 @@ def test_the_flower_reply_carries_the_histogram_and_the_strategy_checks_it(digit
     for histogram, status in ((good, "ok"), (good[:, :3].copy(), "rejected")):
         answer = Answer(subset.x, subset.y, np.arange(6), subset.x[:2], subset.y[:2], histogram)
         content = reply_content("o", "mycroft", answer, local_size=120, selection_s=0.1)
-        result, _ = MycroftStrategy._content(trainer, "node-1", content, ecoval)
+        clusters = ecoval.valuer.query_clusters(trainer)
+        sent = decode_reply(content, "node-1")
+        result = take_reply(sent, ecoval, trainer, audit=32, clusters=clusters)
         assert result.status == status
     assert "cluster histogram has shape (2, 3)" in result.reason
 
 
 def test_ecoval_preset_end_to_end_reports_what_owners_revealed(digits, ecoval):
     trainer, owners = digits
-    report = value_with(trainer, owners, ecoval).to_dict()
+    report = acquire(trainer, owners, ecoval).to_dict()
     ok = [o for o in report["owners"] if o["status"] == "ok"]
     assert all(o["revealed"] == 10 and np.array(o["histogram"]).shape == (2, 5) for o in ok)
     assert report["exposure"]["total_revealed"] == 10 * len(ok)

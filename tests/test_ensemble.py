@@ -17,6 +17,7 @@ from mycroft_fl.owner.answer import select_for_query
 from mycroft_fl.owner.gradients import EnsembleGradients, last_layer_factors
 from mycroft_fl.owner.selectors import HardView, OwnerView, make_selector
 from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.acquisition import strategy_query
 from mycroft_fl.trainer.strategy_config import StrategyConfig
 from mycroft_fl.trainer.trainer import Trainer
 from mycroft_fl.trainer.valuers import Retrain
@@ -32,7 +33,7 @@ def setup():
 
 def _query(trainer: Trainer, method: str, *, private: bool = False, **params) -> Query:
     strategy = StrategyConfig(method, make_selector(method, **params), Retrain(), budget=12)
-    query = trainer.query(strategy, private=private)
+    query = strategy_query(trainer, strategy, private=private)
     return Query.from_parts(query.to_arrays(), query.to_config())  # as an owner receives it
 
 

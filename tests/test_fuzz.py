@@ -847,11 +847,8 @@ def query_config(budget: int | None, method: str = "mycroft") -> StrategyConfig:
     record_replies(), st.one_of(st.none(), st.integers(1, 8)), st.sampled_from(["mycroft", "loo"])
 )
 def test_strategy_check_of_flower_records_never_raises(small_trainer, content, budget, method):
-    from mycroft_fl.flower.strategy import MycroftStrategy
-
     config = query_config(budget, method)
-    strategy = MycroftStrategy(small_trainer.data, strategy=config)
-    result, _ = strategy._check(small_trainer, 7, flower_reply(content), config, 60.0)
+    result = take_flower_reply(small_trainer, flower_reply(content), config)
     event(result.status)
     assert result.status in ("ok", "rejected", "failed")
     if result.status == "ok":
@@ -867,8 +864,6 @@ def test_strategy_check_of_flower_records_never_raises(small_trainer, content, b
 def test_non_finite_local_size_is_rejected_not_a_crash(small_trainer, value):
     from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
-    from mycroft_fl.flower.strategy import MycroftStrategy
-
     content = RecordDict(
         {
             "subset": ArrayRecord(
@@ -882,7 +877,17 @@ def test_non_finite_local_size_is_rejected_not_a_crash(small_trainer, value):
             "metrics": MetricRecord({"local_size": value}),
         }
     )
-    config = query_config(8)
-    strategy = MycroftStrategy(small_trainer.data, strategy=config)
-    result, _ = strategy._check(small_trainer, 7, flower_reply(content), config, 60.0)
+    result = take_flower_reply(small_trainer, flower_reply(content), query_config(8))
     assert result.status == "rejected"
+
+
+def take_flower_reply(trainer, reply, config):
+    """A node's reply as the engine takes it: decoded by the Flower transport, then checked."""
+    from mycroft_fl.flower.transport import FlowerOwners
+    from mycroft_fl.trainer.intake import take_reply
+    from mycroft_fl.trainer.results import OwnerResult
+
+    answered = FlowerOwners(None, owners=1, reply_timeout=60.0)._decode(7, reply)
+    if isinstance(answered, OwnerResult):
+        return answered
+    return take_reply(answered, config, trainer, audit=trainer.config.audit)

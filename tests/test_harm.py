@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mycroft_fl.scenarios.spec import load_scenario
-from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.in_process import acquire
 from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer
 from mycroft_fl.trust.harm import LabelAudit, PairedChange, judge_harm, wilson
@@ -81,7 +81,7 @@ def test_wilson_interval_of_a_rate():
 def full_information_digits():
     sc = load_scenario("digits")
     trainer = Trainer(sc.trainer_data(), sc.trainer, seed=0)
-    report = value_with(trainer, sc.owners_data(), load_strategy("full-information"))
+    report = acquire(trainer, sc.owners_data(), load_strategy("full-information"))
     return {o["id"]: o for o in report.to_dict()["owners"]}
 
 
@@ -108,7 +108,7 @@ def test_flipped_labels_are_caught_by_the_audit_whether_or_not_hard_classes_are_
     sc = load_scenario("digits")
     sc = sc if named else sc.without_hard_classes()
     trainer = Trainer(sc.trainer_data(), sc.trainer, seed=seed)
-    report = value_with(trainer, sc.owners_data(), load_strategy("mycroft"))
+    report = acquire(trainer, sc.owners_data(), load_strategy("mycroft"))
     owners = {o["id"]: o for o in report.to_dict()["owners"]}
     noisy = owners["noisy"]
     assert noisy["harmful"] and "its data contradicts the trainer's" in noisy["harm_reason"]

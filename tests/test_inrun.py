@@ -16,7 +16,7 @@ from mycroft_fl.core.models import fine_tune, get_weights
 from mycroft_fl.owner.selectors import AllData
 from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.coalitions import Coalitions
-from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.in_process import acquire
 from mycroft_fl.trainer.inrun import StepValues, in_run_shapley
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.strategy_config import StrategyConfig, load_strategy
@@ -156,7 +156,7 @@ def test_inrun_values_budgeted_and_all_data_replies_and_reports_its_cost(digits)
         load_strategy("inrun"),
         StrategyConfig("inrun-all", AllData(), InRun(recheck=1)),
     ):
-        report = value_with(trainer, owners, config).to_dict()
+        report = acquire(trainer, owners, config).to_dict()
         valuation = report["valuation"]
         assert valuation["valuer"] == "inrun" and valuation["inrun_steps"] > 0
         assert valuation["per_sample_gradients"] == trainer.config.training.finetune_epochs * sum(

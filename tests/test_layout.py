@@ -5,11 +5,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "mycroft_fl"
 #: The sub-packages from the bottom layer up: a module may import its own layer and the layers below.
-LAYERS = ("core", "owner", "trust", "trainer", "scenarios", "flower", "cli")
+LAYERS = ("core", "owner", "trust", "trainer", "scenarios", "evaluation", "flower", "cli")
+
+
+def module_file(name: str, package_dir: Path) -> str | None:
+    """The file of the package's module `mycroft_fl.a.b` (`a/b.py` or `a/b/__init__.py`, `mycroft_fl`:
+    `__init__.py`) inside `package_dir`, or None (not the package's, or not a module)."""
+    top, *parts = name.split(".")
+    if top != "mycroft_fl":
+        return None
+    candidates = [Path(*parts, "__init__.py")]
+    if parts:
+        candidates.insert(0, Path(*parts).with_suffix(".py"))
+    return next((str(c) for c in candidates if (package_dir / c).is_file()), None)
 
 
 def imports(path: Path, package_dir: Path) -> set[str]:
-    """Every module `path` (inside `package_dir`) imports, as dotted names (relative imports resolved)."""
+    """Every module `path` (inside `package_dir`) imports, as dotted names (relative imports resolved).
+    `from P import n` gives P, and P.n too where that may be a module: always for a relative import,
+    for an absolute one where P.n is a module of the package."""
     tree = ast.parse(path.read_text())
     package = ["mycroft_fl", *path.relative_to(package_dir).parent.parts]
     out = set()
@@ -23,7 +37,9 @@ def imports(path: Path, package_dir: Path) -> set[str]:
                 base = ".".join(parent + ([base] if base else []))
             out.add(base)
             out.update(
-                f"{base}.{a.name}" for a in node.names if base in ("mycroft_fl",) or node.level
+                f"{base}.{a.name}"
+                for a in node.names
+                if node.level or module_file(f"{base}.{a.name}", package_dir)
             )
     return out
 
@@ -88,4 +104,114 @@ def test_the_rules_catch_an_upward_import_and_flower_outside_its_layer(tmp_path)
         "owner/y.py imports flwr: only flower/ imports Flower",
         "owner/y.py imports mycroft_fl.trainer: trainer/ is above owner/",
         "owner/y.py imports mycroft_fl.trainer.report: trainer/ is above owner/",
+    ]
+
+
+def import_graph(package_dir: Path = ROOT) -> dict[str, set[str]]:
+    """Each module's path and the paths of the package's modules it imports: an imported name is the
+    longest of its prefixes that is a module (`mycroft_fl.a.b.C` is `a/b.py`). A package's `__init__.py`
+    counts only where it is named itself, not as the parent Python runs before a sub-module."""
+    graph = {}
+    for module, names in modules(package_dir).items():
+        targets = (_named_module(name, package_dir) for name in names)
+        graph[module] = {t for t in targets if t is not None}
+    return graph
+
+
+def _named_module(name: str, package_dir: Path) -> str | None:
+    """The file of the package's module that the imported `name` refers to, or None."""
+    parts = name.split(".")
+    for n in range(len(parts), 0, -1):
+        if found := module_file(".".join(parts[:n]), package_dir):
+            return found
+    return None
+
+
+def import_cycles(package_dir: Path = ROOT) -> list[str]:
+    """Every import cycle among the package's modules, as chains `a.py -> b.py -> a.py`: per strongly
+    connected component (Tarjan's), the shortest cycle through each of its modules, each cycle once."""
+    graph = import_graph(package_dir)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    components: list[list[str]] = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            components.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    chains: dict[frozenset, str] = {}
+    for component in components:
+        if len(component) == 1 and component[0] not in graph[component[0]]:
+            continue
+        for start in component:
+            cycle = _shortest_cycle(graph, start, set(component))
+            chains.setdefault(frozenset(zip(cycle, cycle[1:])), " -> ".join(cycle))
+    return sorted(chains.values())
+
+
+def _shortest_cycle(graph: dict[str, set[str]], start: str, within: set[str]) -> list[str]:
+    """The shortest path from `start` back to itself inside `within` (breadth first, ties by name)."""
+    previous: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for v in frontier:
+            for w in sorted(graph[v] & within):
+                if w == start:
+                    path = [v]
+                    while path[-1] != start:
+                        path.append(previous[path[-1]])
+                    return [start, *reversed(path[:-1]), start]
+                if w not in previous:
+                    previous[w] = v
+                    following.append(w)
+        frontier = following
+    raise ValueError(f"{start} is on no cycle inside {sorted(within)}")
+
+
+def test_no_import_cycles():
+    cycles = import_cycles()
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_the_cycle_finder_catches_a_planted_cycle(tmp_path):
+    (tmp_path / "__init__.py").write_text("")
+    for name in ("core", "trainer", "evaluation"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("")
+    (tmp_path / "core" / "a.py").write_text("import numpy\n")
+    (tmp_path / "trainer" / "b.py").write_text(
+        "from mycroft_fl.trainer.c import C\nfrom mycroft_fl.core.a import A\n"
+    )
+    (tmp_path / "trainer" / "c.py").write_text(
+        "def f():\n    from mycroft_fl.evaluation import d\n"
+    )
+    (tmp_path / "evaluation" / "d.py").write_text("import mycroft_fl.trainer.b\n")
+    (tmp_path / "evaluation" / "e.py").write_text("from . import e\n")  # itself
+    (tmp_path / "evaluation" / "f.py").write_text("from mycroft_fl.evaluation import d\n")
+    assert import_graph(tmp_path)["evaluation/f.py"] == {
+        "evaluation/__init__.py",
+        "evaluation/d.py",
+    }
+    assert import_cycles(tmp_path) == [
+        "evaluation/d.py -> trainer/b.py -> trainer/c.py -> evaluation/d.py",
+        "evaluation/e.py -> evaluation/e.py",
     ]

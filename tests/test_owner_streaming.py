@@ -18,6 +18,7 @@ from mycroft_fl.owner.answer import cluster_histogram, hard_view, select_for_que
 from mycroft_fl.owner.gradients import factors_in_batches
 from mycroft_fl.owner.selectors import HardView, OwnerView, make_selector
 from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.acquisition import strategy_query
 from mycroft_fl.trainer.ecoval import fit_clusters
 from mycroft_fl.trainer.strategy_config import StrategyConfig
 from mycroft_fl.trainer.trainer import Trainer
@@ -40,7 +41,7 @@ def setup():
 
 def _query(trainer: Trainer, method: str, params: dict, *, private: bool = False) -> Query:
     strategy = StrategyConfig(method, make_selector(method, **params), Retrain(), budget=17)
-    query = trainer.query(strategy, private=private)
+    query = strategy_query(trainer, strategy, private=private)
     return Query.from_parts(query.to_arrays(), query.to_config())  # as an owner receives it
 
 

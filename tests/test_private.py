@@ -11,7 +11,8 @@ from mycroft_fl.flower.client_app import app as client_app
 from mycroft_fl.flower.protocol import query_content
 from mycroft_fl.owner.answer import select_for_query
 from mycroft_fl.scenarios.spec import load_scenario
-from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.acquisition import strategy_query
+from mycroft_fl.trainer.in_process import acquire
 from mycroft_fl.trainer.strategy_config import resolve_strategy
 from mycroft_fl.trainer.trainer import Trainer
 
@@ -27,7 +28,7 @@ def setup():
 @pytest.mark.parametrize("method", METHODS)
 def test_private_query_carries_no_hard_sample(setup, method):
     _, trainer = setup
-    arrays = trainer.query(resolve_strategy(method, 16), private=True).to_arrays()
+    arrays = strategy_query(trainer, resolve_strategy(method, 16), private=True).to_arrays()
     assert "hard_x" not in arrays
     flat = trainer.hard_query.x.reshape(len(trainer.hard_query), -1)
     for name, array in arrays.items():
@@ -44,7 +45,10 @@ def test_private_query_carries_no_hard_sample(setup, method):
 def test_owners_select_the_same_from_a_private_query(setup, method):
     sc, trainer = setup
     strategy = resolve_strategy(method, 16)
-    raw, private = trainer.query(strategy), trainer.query(strategy, private=True)
+    raw, private = (
+        strategy_query(trainer, strategy),
+        strategy_query(trainer, strategy, private=True),
+    )
     private = Query.from_parts(private.to_arrays(), private.to_config())  # as an owner receives it
     for owner in sc.owner_ids:
         data = sc.owner_data(owner)
@@ -55,7 +59,7 @@ def test_owners_select_the_same_from_a_private_query(setup, method):
 
 def test_client_app_answers_a_private_query(setup):
     sc, trainer = setup
-    query = trainer.query(resolve_strategy("mycroft", 8), private=True)
+    query = strategy_query(trainer, resolve_strategy("mycroft", 8), private=True)
     reply = client_app(
         make_message(query_content(query, scenario=str(sc.path)), dst=7),
         make_context(7, {"partition-id": 0, "num-partitions": 5}),
@@ -67,7 +71,7 @@ def test_client_app_answers_a_private_query(setup):
 def test_private_and_raw_give_the_same_ranking(setup):
     sc, trainer = setup
     reports = [
-        value_with(trainer, sc.owners_data(), resolve_strategy("mycroft", 16), private=p).to_dict()
+        acquire(trainer, sc.owners_data(), resolve_strategy("mycroft", 16), private=p).to_dict()
         for p in (False, True)
     ]
     assert [(o["id"], o["rank"], o["utility"]) for o in reports[0]["owners"]] == [

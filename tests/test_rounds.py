@@ -14,15 +14,10 @@ from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import get_weights, predict
 from mycroft_fl.owner.answer import select_for_query
 from mycroft_fl.scenarios.spec import load_scenario
-from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.acquisition import Acquisition, strategy_query
+from mycroft_fl.trainer.in_process import InProcessOwners, acquire
 from mycroft_fl.trainer.results import OwnerResult
-from mycroft_fl.trainer.rounds import (
-    Rounds,
-    allocate,
-    first_ask,
-    round_pool,
-    value_in_rounds,
-)
+from mycroft_fl.trainer.rounds import allocate, first_ask, round_pool
 from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer
 
@@ -79,7 +74,7 @@ def digits():
 
 def test_exclude_keeps_already_sent_samples_out_of_a_selection(digits):
     trainer, owners = digits
-    query = trainer.query(load_strategy("mycroft", budget=8))
+    query = strategy_query(trainer, load_strategy("mycroft", budget=8))
     first = select_for_query(query, owners["specialist"])
     again = select_for_query(replace(query, exclude=first), owners["specialist"])
     assert len(first) and len(again) and not np.isin(again, first).any()
@@ -87,7 +82,8 @@ def test_exclude_keeps_already_sent_samples_out_of_a_selection(digits):
 
 def test_two_rounds_in_process_keep_every_owner_within_its_budget_and_never_resend(digits):
     trainer, owners = digits
-    report, rounds = value_in_rounds(trainer, owners, load_strategy("mycroft", budget=BUDGET), 2)
+    rounds = Acquisition(trainer, load_strategy("mycroft", budget=BUDGET), 2)
+    report = rounds.run(InProcessOwners(owners))
     r1, r2 = report.rounds
     assert all(e["asked"] == BUDGET // 2 for e in r1["owners"].values())
     harmful = {o for o, e in r1["owners"].items() if e.get("harmful")}
@@ -105,46 +101,49 @@ def test_two_rounds_in_process_keep_every_owner_within_its_budget_and_never_rese
         o: sum(r["owners"].get(o, {}).get("received", 0) for r in report.rounds) for o in owners
     }
     model = rounds.combined_model()  # the very model the combined figures were measured on
+    assert all(np.array_equal(v, report.weights[k]) for k, v in get_weights(model).items())
     right = predict(model, trainer.hard_eval.x) == trainer.hard_eval.y
     assert right.mean() == pytest.approx(d["combined"]["hard_accuracy"])
     assert "\n- round 2: " in report.markdown()
 
 
-def test_one_round_selects_and_values_as_the_one_round_call(digits):
+def test_two_rounds_train_every_owners_data_once(digits):
     trainer, owners = digits
-    config = load_strategy("mycroft", budget=BUDGET)
-    one = value_with(trainer, owners, config).to_dict()
-    report, rounds = value_in_rounds(trainer, owners, config, 1)
-    d = report.to_dict()
-    assert len(d["rounds"]) == 1 and rounds.done
-    assert d["combined"] == one["combined"] and d["exposure"] == one["exposure"]
-    timeless = [
-        [{k: v for k, v in o.items() if k != "selection_s"} for o in r["owners"]] for r in (d, one)
-    ]
-    assert timeless[0] == timeless[1]
+    rounds = Acquisition(trainer, load_strategy("mycroft", budget=BUDGET), 2)
+    fits = []
+    fit = trainer.fit
+    trainer.fit = lambda extra: fits.append(None if extra is None else len(extra)) or fit(extra)
+    try:
+        report = rounds.run(InProcessOwners(owners))
+    finally:
+        del trainer.fit
+    r1, r2 = report.rounds
+    # round 1: every owner with data and the combined model; round 2: only the owners asked again
+    # (their data grew) and the new combined model, never an owner whose data did not change
+    grew = [o for o, e in r2["owners"].items() if e["sent"]]
+    sent_r1 = [o for o, e in r1["owners"].items() if e["sent"]]
+    assert len(fits) == report.valuation["retrains"] <= len(sent_r1) + 1 + len(grew) + 1
 
 
 def test_a_later_round_rejects_resent_samples_and_stops_asking_a_failed_owner(digits):
     trainer, owners = digits
-    rounds = Rounds(trainer, load_strategy("mycroft", budget=BUDGET), 3)
+    rounds = Acquisition(trainer, load_strategy("mycroft", budget=BUDGET), 3)
 
     def ok(owner_id, idx):
         data = owners[owner_id]
-        return OwnerResult(owner_id, subset=data.subset(idx), received=len(idx), audit=None)
+        return OwnerResult(
+            owner_id, subset=data.subset(idx), received=len(idx), audit=None, indices=idx
+        )
 
     spec, gen = owners["specialist"], owners["generalist"]
     hard = lambda d: np.flatnonzero(np.isin(d.y, [8, 9]))  # noqa: E731
-    rounds.receive(
-        [ok("specialist", hard(spec)[:5]), ok("generalist", hard(gen)[:5])],
-        {"specialist": hard(spec)[:5], "generalist": hard(gen)[:5]},
-    )
+    rounds.receive([ok("specialist", hard(spec)[:5]), ok("generalist", hard(gen)[:5])])
     assert set(rounds.asks) == {"specialist", "generalist"}
     record = rounds.receive(
         [
             ok("specialist", hard(spec)[3:7]),
             OwnerResult("generalist", status="failed", reason="no reply within 2 s"),
-        ],
-        {"specialist": hard(spec)[3:7]},
+        ]
     )
     assert record["owners"]["specialist"]["status"] == "rejected"
     assert "resent 2 samples" in rounds.ledgers["specialist"].reason
@@ -156,9 +155,9 @@ def test_a_later_round_rejects_resent_samples_and_stops_asking_a_failed_owner(di
 def test_rounds_need_a_budgeted_selector(digits):
     trainer, _ = digits
     with pytest.raises(InputError, match="budgeted selector"):
-        Rounds(trainer, load_strategy("full-information"), 2)
+        Acquisition(trainer, load_strategy("full-information"), 2)
     with pytest.raises(InputError, match="num_rounds"):
-        Rounds(trainer, load_strategy("mycroft"), 0)
+        Acquisition(trainer, load_strategy("mycroft"), 0)
 
 
 def test_initial_weights_are_the_trainers_baseline_and_are_checked(digits):
@@ -194,7 +193,7 @@ def test_simulate_in_two_rounds_over_flower_as_in_process(tmp_path, digits):
         sent = sum(r["owners"].get(owner["id"], {}).get("sent", 0) for r in report["rounds"])
         assert sent <= BUDGET
     trainer, owners = digits
-    in_process, _ = value_in_rounds(trainer, owners, load_strategy("mycroft", budget=BUDGET), 2)
+    in_process = acquire(trainer, owners, load_strategy("mycroft", budget=BUDGET), rounds=2)
     for over_flower, here in zip(report["rounds"], in_process.to_dict()["rounds"]):
         assert {o: (e["asked"], e["sent"]) for o, e in over_flower["owners"].items()} == {
             o: (e["asked"], e["sent"]) for o, e in here["owners"].items()

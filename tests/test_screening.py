@@ -7,7 +7,7 @@ import pytest
 
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.scenarios.spec import load_scenario
-from mycroft_fl.trainer.in_process import value_with
+from mycroft_fl.trainer.in_process import acquire
 from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer
 from mycroft_fl.trust.harm import FOREST, NEIGHBOURS
@@ -50,7 +50,7 @@ def test_replaying_owner_is_credited_nothing_and_ranks_below_honest_ones(setup):
     sc, trainer = setup
     replayer = Dataset.concat([trainer.hard_query, near_copies(trainer.hard_query, 0.02, seed=1)])
     owners = {"specialist": sc.owner_data("specialist"), "replayer": replayer}
-    report = value_with(trainer, owners, load_strategy("mycroft", budget=16))
+    report = acquire(trainer, owners, load_strategy("mycroft", budget=16))
     got = {o["id"]: o for o in report.to_dict()["owners"]}
     assert got["replayer"]["replayed"] == 16
     assert got["replayer"]["shared"] == 0 and got["replayer"]["utility"] == 0

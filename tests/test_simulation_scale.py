@@ -158,11 +158,12 @@ def test_ray_address_goes_to_ray_init_without_num_cpus(scenario, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_simulate_on_an_existing_two_node_ray_cluster(tmp_path, monkeypatch):
-    """Owners answer from client actors on both nodes, the valuation tasks run on the worker (the
-    only node offering `trainer`), and the report is the in-process one for the same seed."""
+    """In two rounds, owners answer from client actors on both nodes, every round's valuation tasks
+    run on the worker (the only node offering `trainer`), and the report is the in-process one for
+    the same seed."""
     from ray.cluster_utils import Cluster
 
-    from mycroft_fl.trainer.in_process import value_with
+    from mycroft_fl.trainer.in_process import acquire
     from mycroft_fl.trainer.strategy_config import resolve_strategy
     from mycroft_fl.trainer.trainer import Trainer
 
@@ -177,7 +178,7 @@ def test_simulate_on_an_existing_two_node_ray_cluster(tmp_path, monkeypatch):
         cluster.wait_for_nodes()
         proc = subprocess.run(
             [*CLI, "simulate", "digits", "--budget", str(BUDGET), "--seed", "3", "--quiet"]
-            + ["--out", str(tmp_path), "--ray-address", cluster.address],
+            + ["--rounds", "2", "--out", str(tmp_path), "--ray-address", cluster.address],
             capture_output=True,
             text=True,
             timeout=90,
@@ -194,12 +195,14 @@ def test_simulate_on_an_existing_two_node_ray_cluster(tmp_path, monkeypatch):
     finally:
         cluster.shutdown()
     ran = json.loads(tasks.stdout)
-    assert ran["ClientAppActor.run"] == sorted(nodes.values())  # owners answered from both nodes
-    assert ran["_batch"] == [nodes["worker"]]  # the valuation tasks (simulation.ray_map)
+    assert ran["ClientAppActor.run"]["nodes"] == sorted(nodes.values())  # owners on both nodes
+    # the valuation tasks (simulation.ray_map), one batch per round on the one `trainer` slot
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert len(report["rounds"]) == 2 and ran["_batch"] == {"nodes": [nodes["worker"]], "tasks": 2}
     sc = load_scenario("digits")
     config = resolve_strategy("mycroft", BUDGET)
-    local = value_with(Trainer(sc.trainer_data(), sc.trainer, seed=3), sc.owners_data(), config)
-    report = json.loads((tmp_path / "report.json").read_text())
+    trainer = Trainer(sc.trainer_data(), sc.trainer, seed=3)
+    local = acquire(trainer, sc.owners_data(), config, rounds=2)
     assert [o["status"] for o in report["owners"]] == ["ok"] * len(sc.owners)
     assert figures(owners_of(local)) == figures({o["id"]: o for o in report["owners"]})
 
@@ -212,16 +215,19 @@ from ray.core.generated import gcs_pb2
 ray.init(address=sys.argv[1], logging_level="ERROR")
 deadline = time.monotonic() + 20
 while True:
-    ran = collections.defaultdict(set)
+    ran, tasks = collections.defaultdict(set), collections.defaultdict(set)
     for raw in state._connect_and_get_accessor().get_task_events():
         event = gcs_pb2.TaskEvents.FromString(raw)
         node = event.state_updates.node_id or event.task_info.node_id
         if node:
             ran[event.task_info.func_or_class_name].add(node.hex())
-    if len(ran["ClientAppActor.run"]) == 2 and ran["_batch"] or time.monotonic() > deadline:
+            tasks[event.task_info.func_or_class_name].add(event.task_id)
+    if len(ran["ClientAppActor.run"]) == 2 and len(tasks["_batch"]) >= 2:
+        break
+    if time.monotonic() > deadline:
         break
     time.sleep(1)
-print(json.dumps({name: sorted(nodes) for name, nodes in ran.items()}))
+print(json.dumps({k: {"nodes": sorted(ran[k]), "tasks": len(tasks[k])} for k in ran}))
 """
 
 

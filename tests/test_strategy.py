@@ -368,16 +368,19 @@ def test_start_refuses_bad_arguments_before_sending_anything(scenario, kwargs, m
     assert grid.sent == []
 
 
-def test_flower_train_and_evaluate_hooks_name_start_and_run(scenario):
+def test_flower_train_and_evaluate_hooks_are_not_offered(scenario):
     strategy = MycroftStrategy(scenario.trainer_data())
-    for hook, args in [
-        (strategy.configure_train, (1, ArrayRecord(), ConfigRecord(), None)),
-        (strategy.aggregate_train, (1, [])),
-        (strategy.configure_evaluate, (1, ArrayRecord(), ConfigRecord(), None)),
-        (strategy.aggregate_evaluate, (1, [])),
-    ]:
-        with pytest.raises(NotImplementedError, match=r"start\(grid.*run\(grid\)"):
-            hook(*args)
+    hooks = ("configure_train", "aggregate_train", "configure_evaluate", "aggregate_evaluate")
+    assert not any(hasattr(strategy, hook) for hook in hooks)
+    assert callable(strategy.start) and callable(strategy.run)
+
+
+def test_start_takes_an_empty_array_record_as_no_initial_model(scenario):
+    grid, strategy = make(scenario, {"specialist": honest})
+    result = strategy.start(grid, ArrayRecord(), num_rounds=1)
+    _, ran = run(scenario, {"specialist": honest})
+    assert strategy.report.to_dict()["owners"][0]["utility"] == ran["specialist"]["utility"]
+    assert len(result.arrays) > 0
 
 
 def test_server_app_run_config_rounds_reaches_start(scenario, tmp_path):

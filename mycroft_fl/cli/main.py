@@ -161,14 +161,14 @@ def _compare(args: argparse.Namespace, argv: list[str] | None) -> int:
 
     import torch
 
-    from mycroft_fl.cli.compare import (
+    from mycroft_fl.core.progress import ProgressLine
+    from mycroft_fl.evaluation.comparison import (
         DEFAULT_BUDGETS,
         DEFAULT_STRATEGIES,
         compare,
         parse_budgets,
         parse_list,
     )
-    from mycroft_fl.core.progress import ProgressLine
     from mycroft_fl.scenarios.spec import load_scenario
 
     scenario = load_scenario(args.scenario)

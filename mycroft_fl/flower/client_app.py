@@ -28,7 +28,7 @@ from mycroft_fl.flower.protocol import error_content, owners_reply_content, repl
 from mycroft_fl.owner.answer import ANY_CODE
 from mycroft_fl.owner.selectors import make_selector
 from mycroft_fl.scenarios.spec import Scenario, load_scenario
-from mycroft_fl.trust.attacks import answer
+from mycroft_fl.trust.attacks import HONEST, respond
 from mycroft_fl.trust.replies import check_reply
 
 app = ClientApp()
@@ -111,7 +111,7 @@ def _answer(content: RecordDict, context: Context, owner: int | None = None) -> 
         )
         allowed = allowed_code(context.node_config)
         start = time.perf_counter()
-        sent = answer(
+        sent = respond(
             query,
             data,
             behaviour,
@@ -119,7 +119,7 @@ def _answer(content: RecordDict, context: Context, owner: int | None = None) -> 
             allow_code=allowed if allowed == ANY_CODE else (*allowed, *named),
         )
         seconds = time.perf_counter() - start
-        if behaviour == "honest":  # an honest owner checks its own output before anything leaves it
+        if behaviour == HONEST:  # an honest owner checks its own output before anything leaves it
             _, problem = check_reply(
                 sent.x,
                 sent.y,

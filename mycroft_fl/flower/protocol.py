@@ -3,6 +3,7 @@ Flower records, each encoder beside its decoder."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -11,6 +12,8 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
 from mycroft_fl.core.query import Query
 from mycroft_fl.owner.answer import Answer
+from mycroft_fl.trainer.results import OwnerResult
+from mycroft_fl.trainer.transport import Answered, Reply
 
 MESSAGE_TYPE = "query.select"
 
@@ -77,6 +80,50 @@ def reply_content(
             "info": ConfigRecord({"owner_id": owner_id, "selector": selector}),
         }
     )
+
+
+def decode_reply(content: RecordDict, fallback: str) -> Answered:
+    """An owner's reply records as the engine takes them (`reply_content`'s inverse), unchecked; or,
+    when the records say no more, why: no owner id (rejected, reported under `fallback`), an
+    owner's error (failed), no `subset` record or arrays numpy cannot read (rejected).
+
+    Parameters
+    ----------
+    content : RecordDict
+        One owner's reply records.
+    fallback : str
+        The id to report it under when it does not say which owner it is.
+    """
+    info = content.config_records.get("info") or ConfigRecord()
+    owner_id = info.get("owner_id")
+    if not isinstance(owner_id, str) or not owner_id:
+        reason = "reply does not say which owner sent it"
+        return OwnerResult(fallback, status="rejected", reason=reason)
+    if "error" in info:
+        return OwnerResult(owner_id, status="failed", reason=short_reason(str(info["error"])))
+    subset = content.array_records.get("subset")
+    if subset is None:
+        return OwnerResult(owner_id, status="rejected", reason="reply has no 'subset' record")
+    metrics = content.metric_records.get("metrics") or MetricRecord()
+    try:
+        arrays = {
+            k: subset[k].numpy() if k in subset else None
+            for k in ("x", "y", "indices", "audit_x", "audit_y", "histogram")
+        }
+    except Exception as exc:  # a record Flower accepted but numpy cannot read
+        return OwnerResult(owner_id, status="rejected", reason=f"unreadable array ({exc})")
+    return Reply(
+        owner_id,
+        **arrays,
+        local_size=metrics.get("local_size"),
+        selection_s=_number(metrics.get("selection_s")),
+    )
+
+
+def _number(value: object) -> float | None:
+    """A finite number from a reply's metrics, else None (report.json must stay valid JSON)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
 
 
 def error_content(owner_id: str, reason: str) -> RecordDict:

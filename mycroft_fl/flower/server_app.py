@@ -83,8 +83,8 @@ def run_scenario(
     map_fn: MapFunction = map,
     max_in_flight: int | None = None,
 ) -> Report:
-    """Value the scenario's owners, who answer as Flower nodes on `grid`: in one query round, or in
-    up to `rounds` acquisition rounds sharing each owner's budget (`MycroftStrategy.start`);
+    """Value the scenario's owners, who answer as Flower nodes on `grid`, in up to `rounds`
+    acquisition rounds sharing each owner's budget (`MycroftStrategy.start`; 1: one query round);
     `nodes` simulated nodes serve all owners (None: one node per owner); owners' subsets are trained
     through `map_fn`; at most `max_in_flight` owners are asked at once (None: all)."""
     # The trainer's small models train several times faster on one thread than competing for the
@@ -107,8 +107,6 @@ def run_scenario(
         map_fn=map_fn,
         max_in_flight=max_in_flight,
     )
-    if rounds == 1:
-        return strategy.run(grid)
     strategy.start(grid, num_rounds=rounds)
     return strategy.report
 

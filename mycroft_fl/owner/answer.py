@@ -239,6 +239,37 @@ class Answer(NamedTuple):
     histogram: np.ndarray | None = None
 
 
+def answer_query(query: Query, data: Dataset, *, allow_code: Collection[str] | str = ()) -> Answer:
+    """What an honest owner sends for `query`: its picks (`select_for_query`), the random audit
+    sample the query asks for (`audit_sample`) and its cluster histogram when the query carries
+    centres (`cluster_histogram`).
+
+    Parameters
+    ----------
+    query : Query
+        The trainer's query.
+    data : Dataset
+        The owner's data.
+    allow_code : collection of str, or "*"
+        User code the owner agrees to run (see `select_for_query`).
+
+    Returns
+    -------
+    Answer
+        Its reply's arrays.
+    """
+    picked = select_for_query(query, data, allow_code=allow_code)
+    audit = audit_sample(query, data)
+    return Answer(
+        data.x[picked],
+        data.y[picked],
+        picked,
+        data.x[audit],
+        data.y[audit],
+        cluster_histogram(query, data),
+    )
+
+
 def cluster_histogram(query: Query, data: Dataset) -> np.ndarray | None:
     """How many of the owner's samples of the hard classes fall in each of the query's clusters, per
     hard class: (hard classes, clusters + 1) counts, the last column the far cell. Features are the

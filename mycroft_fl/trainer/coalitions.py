@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from mycroft_fl.core.data import Dataset
+from mycroft_fl.core.models import Classifier
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.trainer import Score, Trainer
 
@@ -15,40 +16,84 @@ MapFunction = Callable[[Callable[[Dataset], Score], list[Dataset]], Iterable[Sco
 
 class Coalitions:
     """Scores after training with the union of some owners' subsets (in owner-id order, so a coalition
-    is one training set), each distinct coalition trained once (`retrains` counts them). A coalition
-    with no data (the empty one, or owners that kept everything back) scores as the control. Trainings
-    go through `map_fn` (`score_all` hands it many at once). `owners` keeps each owner's result (its
-    harm flag, its cluster histogram) for valuers that need more than the subsets."""
+    is one training set), each distinct training set trained once (`retrains` counts them). A
+    coalition with no data (the empty one, or owners that kept everything back) scores as the
+    control. Trainings go through `map_fn` (`score_all` hands it many at once). `owners` keeps each
+    owner's result (its harm flag, its cluster histogram) for valuers that need more than the
+    subsets.
 
-    def __init__(self, trainer: Trainer, owners: Sequence[OwnerResult], map_fn: MapFunction = map):
+    The scores outlive a round: `with_owners` sets the owners of the next valuation, and a coalition
+    whose owners' subsets have not grown since (an owner's data only grows over rounds) is not
+    trained again.
+    """
+
+    def __init__(
+        self, trainer: Trainer, owners: Sequence[OwnerResult] = (), map_fn: MapFunction = map
+    ):
         self.trainer = trainer
         self.map_fn = map_fn
+        self._memo: dict[frozenset[tuple[str, int]], Score] = {}
+        self._last: tuple[frozenset[tuple[str, int]], Classifier] | None = None
+        self.retrains = 0
+        self.with_owners(owners)
+
+    def with_owners(self, owners: Sequence[OwnerResult]) -> Coalitions:
+        """Value these owners (ok ones, with their screened subsets) from now on."""
         self.owners = {o.id: o for o in sorted(owners, key=lambda o: o.id)}
         self.subsets = {k: o.subset for k, o in self.owners.items()}
-        self._memo: dict[frozenset[str], Score] = {}
-        self.retrains = 0
+        return self
 
     @property
     def players(self) -> list[str]:
         """The owners, in id order."""
         return list(self.subsets)
 
+    def _key(self, coalition: frozenset[str]) -> frozenset[tuple[str, int]]:
+        """A coalition's training set: its owners with how much each holds now."""
+        return frozenset((k, len(self.subsets[k])) for k in coalition)
+
+    def _data(self, coalition: frozenset[str]) -> Dataset | None:
+        parts = [s for k, s in self.subsets.items() if k in coalition and len(s)]
+        return Dataset.concat(parts) if parts else None
+
     def score(self, coalition: frozenset[str]) -> Score:
         self.score_all([coalition])
-        return self._memo[coalition]
+        return self._memo[self._key(coalition)]
 
     def score_all(self, coalitions: Iterable[frozenset[str]]) -> None:
         """Score the coalitions not scored yet, their trainings in one call of the map function."""
-        todo: dict[frozenset[str], Dataset] = {}
+        todo: dict[frozenset[tuple[str, int]], Dataset] = {}
         for coalition in coalitions:
-            if coalition in self._memo or coalition in todo:
+            key = self._key(coalition)
+            if key in self._memo or key in todo:
                 continue
-            parts = [s for k, s in self.subsets.items() if k in coalition and len(s)]
-            if parts:
-                todo[coalition] = Dataset.concat(parts)
+            data = self._data(coalition)
+            if data is None:
+                self._memo[key] = self.trainer.control
             else:
-                self._memo[coalition] = self.trainer.control
+                todo[key] = data
         self._memo.update(zip(todo, self.score_data(list(todo.values()))))
+
+    def combined(self, coalition: frozenset[str]) -> Score:
+        """The coalition's score; trained in this process when it is not scored yet, so that its
+        model is at hand for `model` without a second training."""
+        if self._key(coalition) not in self._memo:
+            self.model(coalition)
+        return self.score(coalition)
+
+    def model(self, coalition: frozenset[str]) -> Classifier:
+        """The model trained with the coalition's data (the control's for none), in this process;
+        the last one is kept. Training it records its score, so it is not trained again for that."""
+        data = self._data(coalition)
+        if data is None:
+            return self.trainer.control_model
+        key = self._key(coalition)
+        if self._last is None or self._last[0] != key:
+            model = self.trainer.fit(data)
+            self.retrains += 1
+            self._memo.setdefault(key, self.trainer.evaluate(model))
+            self._last = (key, model)
+        return self._last[1]
 
     def score_data(self, datasets: list[Dataset]) -> list[Score]:
         """Scores after training with each of `datasets` (any data, not only owners' coalitions), in one

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
+
+import numpy as np
 
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.strategy_config import StrategyConfig
@@ -16,8 +19,11 @@ from mycroft_fl.trainer.uncertainty import overlapping
 
 @dataclass
 class Report:
-    """What a run found: the trainer's control, every owner's outcome and rank, the combined model,
-    what valuing cost, and how long it took. `to_dict()` is report.json."""
+    """What a run found: the trainer's control, every owner's outcome and rank, the combined model
+    (its figures, and its weights in `weights`: load them with `core.models.set_weights` into the
+    trainer's model; `fit_combined` gives them, training the model when valuing it did not keep
+    it), what valuing cost, how long it took, and what went wrong on the way (`warnings`).
+    `to_dict()` is report.json."""
 
     scenario: str
     strategy: StrategyConfig
@@ -29,6 +35,20 @@ class Report:
     timings: dict = field(default_factory=dict)
     private: bool = False
     rounds: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    fit_combined: Callable[[], dict[str, np.ndarray] | None] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @cached_property
+    def weights(self) -> dict[str, np.ndarray] | None:
+        """The combined model's weights (None when the run did not say how to get them)."""
+        return None if self.fit_combined is None else self.fit_combined()
+
+    @property
+    def by_value(self) -> bool:
+        """Whether owners are ranked by a value other than their own utility (a coalition valuer)."""
+        return self.strategy.valuer.name != "retrain"
 
     def to_dict(self) -> dict:
         s = self.strategy
@@ -38,6 +58,7 @@ class Report:
                 "strategy": s.name,
                 "selector": s.selector.name,
                 "valuer": s.valuer.name,
+                "value_meaning": s.valuer.meaning,
                 "budget": s.budget,
                 "seed": self.seed,
                 "private": self.private,
@@ -59,6 +80,7 @@ class Report:
                 },
                 "timings": {k: round(v, 3) for k, v in self.timings.items()},
                 **({"rounds": self.rounds} if self.rounds else {}),
+                **({"warnings": list(self.warnings)} if self.warnings else {}),
             }
         )
 
@@ -90,10 +112,11 @@ class Report:
                 "utility",
                 "95% interval",
                 "other classes",
+                *(["value"] if self.by_value else []),
             )
         ]
         owners = self.to_dict()["owners"]
-        unsettled = unsettled_order(owners)
+        unsettled = set() if self.by_value else unsettled_order(owners)
         for d in owners:
             if d["status"] != "ok":
                 rows.append(
@@ -102,11 +125,7 @@ class Report:
                         d["id"],
                         f"{d['status']}: {d['reason']}",
                         str(d["shared"]),
-                        "",
-                        "",
-                        "",
-                        "",
-                        "",
+                        *[""] * (len(rows[0]) - 4),
                     )
                 )
                 continue
@@ -122,6 +141,7 @@ class Report:
                     f"{d['utility']:+.3f}",
                     "" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]",
                     f"{0.0 - 100 * d['other_accuracy_drop']:+.1f} pts",
+                    *([f"{d['value']:+.3f}"] if self.by_value else []),
                 )
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -169,11 +189,12 @@ class Report:
                 "wrong beyond chance.",
                 *(
                     [
-                        f"Under the valuer `{d['valuer']}`, an owner's utility is instead "
-                        f"{self.strategy.valuer.meaning}, where v(S) is the utility of the data of the owners in "
-                        "S together; its hard and test accuracy are still those of its data alone."
+                        f"Owners are ranked by their value under the valuer `{d['valuer']}`: "
+                        f"{self.strategy.valuer.meaning}, where v(S) is the utility of the data of the "
+                        "owners in S together. Utility, hard and test accuracy are still those of its "
+                        "data alone."
                     ]
-                    if self.strategy.valuer.on_coalitions
+                    if self.by_value
                     else []
                 ),
                 "",
@@ -239,7 +260,7 @@ class Report:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        bars = ranking_bars(self.to_dict()["owners"])[::-1]  # the best at the top
+        bars = ranking_bars(self.to_dict()["owners"], by_value=self.by_value)[::-1]  # best on top
         fig, ax = plt.subplots(figsize=(7, 0.4 * len(bars) + 1.5))
         errors = [
             (0.0, 0.0) if b.interval is None else (b.value - b.interval[0], b.interval[1] - b.value)
@@ -264,10 +285,10 @@ class Report:
                     color="dimgrey",
                 )
         ax.axvline(0, color="black", lw=0.8)
-        valuer = self.strategy.valuer
         ax.set_xlabel(
-            "utility: held-out hard accuracy − control"
-            + (f" ({valuer.name} value)" if valuer.on_coalitions else "")
+            f"value ({self.strategy.valuer.name})"
+            if self.by_value
+            else "utility: held-out hard accuracy − control"
         )
         ax.set_title(
             f"{self.scenario}: {self.strategy.name}, "
@@ -290,22 +311,23 @@ class Bar(NamedTuple):
     interval: tuple[float, float] | None = None
 
 
-def ranking_bars(owners: list[dict]) -> list[Bar]:
+def ranking_bars(owners: list[dict], *, by_value: bool = False) -> list[Bar]:
     """The bars of ranking.png from report.json's owners (in rank order): every valued owner by its
-    utility with its 95% interval, red when harmful, its status in the label (`~` after its rank: its
-    interval overlaps the next owner's); then the rejected and failed ones, grey, with their reason, so
-    no owner is missing from the picture. Over 40 valued owners: the best and worst 20."""
+    utility with its 95% interval (`by_value`: by its value, without one), red when harmful, its
+    status in the label (`~` after its rank: its interval overlaps the next owner's); then the
+    rejected and failed ones, grey, with their reason, so no owner is missing from the picture. Over
+    40 valued owners: the best and worst 20."""
     ranked = [d for d in owners if d["status"] == "ok"]
     if len(ranked) > 40:
         ranked = ranked[:20] + ranked[-20:]
-    unsettled = unsettled_order(ranked)
+    unsettled = set() if by_value else unsettled_order(ranked)
     bars = [
         Bar(
             f"{d['rank']}{'~' if d['id'] in unsettled else ''}. {d['id']}"
             + ("" if owner_status(d) == "ok" else f" ({owner_status(d)})"),
-            d["utility"],
+            d["value" if by_value else "utility"],
             "tab:red" if d.get("harmful") else "tab:blue",
-            interval=None if d.get("utility_ci") is None else tuple(d["utility_ci"]),
+            interval=None if by_value or d.get("utility_ci") is None else tuple(d["utility_ci"]),
         )
         for d in ranked
     ]

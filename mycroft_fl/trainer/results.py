@@ -18,10 +18,14 @@ class OwnerResult:
     """One owner's outcome. `status` is ok, rejected (its reply failed a check) or failed (no usable reply).
 
     `received` counts the samples that left the owner, whatever became of them; `shared` those the
-    trainer kept and used (none for a rejected reply; replays of its own hard samples removed).
-    `utility_se` is the standard error of a sampled utility (Monte Carlo Shapley), else None;
-    `utility_ci` the 95% paired-bootstrap interval of an owner's own hard-accuracy gain over the
-    control (when its utility is that gain).
+    trainer kept and used (none for a rejected reply; replays of its own hard samples removed);
+    `indices` the owner's indices of the samples it sent, as it sent them.
+    `utility` is always its subset's measured gain: held-out hard accuracy after training with its
+    subset alone minus the control's, `utility_ci` its 95% paired-bootstrap interval. `value` is the
+    valuer's output, by which owners are ranked (the utility itself under `retrain`; what it means
+    under another valuer is `Valuer.meaning`), `value_se` its standard error when the valuer samples
+    (Monte Carlo Shapley), else None. `notes` say what the report should not leave silent (e.g. a
+    budget larger than the owner's data).
     `audit` is the random sample of its data the owner sent for the label audit (counted in
     `received`, never used for training); `label_audit` what the audit found.
     `histogram` is the count of its samples per hard class and cluster cell it reported (EcoVal's
@@ -41,8 +45,9 @@ class OwnerResult:
     hard_accuracy: float | None = None
     test_accuracy: float | None = None
     utility: float | None = None
-    utility_se: float | None = None
     utility_ci: tuple[float, float] | None = None
+    value: float | None = None
+    value_se: float | None = None
     other_accuracy_drop: float | None = None
     audit: Dataset | None = field(default=None, repr=False)
     label_audit: dict | None = None
@@ -50,6 +55,8 @@ class OwnerResult:
     harm_reason: str | None = None
     rank: int | None = None
     histogram: np.ndarray | None = field(default=None, repr=False)
+    indices: np.ndarray | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def shared(self) -> int:
@@ -72,8 +79,9 @@ class OwnerResult:
                 hard_accuracy=self.hard_accuracy,
                 test_accuracy=self.test_accuracy,
                 utility=self.utility,
-                **({} if self.utility_se is None else {"utility_se": self.utility_se}),
                 **({} if self.utility_ci is None else {"utility_ci": list(self.utility_ci)}),
+                value=self.value,
+                **({} if self.value_se is None else {"value_se": self.value_se}),
                 other_accuracy_drop=self.other_accuracy_drop,
                 harmful=self.harmful,
                 replayed=self.replayed,
@@ -93,4 +101,6 @@ class OwnerResult:
             out["local_size"] = self.local_size
         if self.selection_s is not None:
             out["selection_s"] = round(self.selection_s, 4)
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -41,13 +41,11 @@ from mycroft_fl.core.params import (
 )
 from mycroft_fl.core.query import Query
 from mycroft_fl.owner.answer import hard_view
+from mycroft_fl.owner.selectors import Selector
 from mycroft_fl.trainer.ecoval import fit_clusters
 from mycroft_fl.trainer.hard import split_hard_samples
 from mycroft_fl.trust.replies import reply_limits
 from mycroft_fl.trust.screening import Screen
-
-if TYPE_CHECKING:  # the strategy's valuers score through this module's Trainer
-    from mycroft_fl.trainer.strategy_config import StrategyConfig
 
 
 @dataclass(frozen=True)
@@ -146,7 +144,8 @@ class Trainer:
             )
         self.hard_classes = split.classes(data.val)
         self.baseline_test_accuracy = accuracy(self.baseline, data.test)
-        self.control = self.score(None)
+        self.control_model = self.fit(None)  # the control: the same retraining, no owner data
+        self.control = self.evaluate(self.control_model)
         self.screen = Screen(
             Dataset.concat([data.train, data.val]),
             self.hard_query,
@@ -196,28 +195,30 @@ class Trainer:
 
     def query(
         self,
-        strategy: StrategyConfig,
+        selector: Selector,
+        budget: int,
         *,
+        clusters: Clusters | None = None,
         private: bool = False,
         model: Classifier | None = None,
         hard: Dataset | None = None,
     ) -> Query:
-        """The query for owners: model, hard query samples, embedder, the strategy's selector and budget
-        (and the cluster centres its valuer asks owners to count their data in). With
-        `private`, no raw hard sample leaves the trainer: the query carries only their per-class
-        gradient targets and embeddings. A later round sends another `model` (default: the
-        baseline) and part of the hard query samples (`hard`, default: all)."""
+        """The query for owners: model, hard query samples, embedder, the selector and budget, and
+        the cluster centres owners count their data in (EcoVal's; None: none). With `private`, no
+        raw hard sample leaves the trainer: the query carries only their per-class gradient
+        targets and embeddings. A later round sends another `model` (default: the baseline) and
+        part of the hard query samples (`hard`, default: all)."""
         model = self.baseline if model is None else model
         hard = self.hard_query if hard is None else hard
         state = embedder_state(self.config.embedder, self.data.train.x)
         view = None
         if private:
             embed = make_embedder(self.config.embedder, state, model, device=str(self.device))
-            view = hard_view(strategy.selector, model, embed, hard, seed=self.seed)
+            view = hard_view(selector, model, embed, hard, seed=self.seed)
         return Query(
-            selector=strategy.selector.name,
-            selector_params=strategy.selector.params(),
-            budget=strategy.budget,
+            selector=selector.name,
+            selector_params=selector.params(),
+            budget=budget,
             model=self.spec,
             weights=get_weights(model),
             hard_x=hard.x[:0] if private else hard.x,
@@ -229,7 +230,7 @@ class Trainer:
             private=private,
             hard_embeddings=None if view is None else view.embeddings,
             targets=None if view is None else view.targets,
-            clusters=strategy.valuer.query_clusters(self),
+            clusters=clusters,
         )
 
     def fit(self, extra: Dataset | None) -> Classifier:
@@ -247,7 +248,10 @@ class Trainer:
 
     def score(self, extra: Dataset | None) -> Score:
         """Hard (held-out) and test accuracy after training with `extra` added to the training set."""
-        model = self.fit(extra)
+        return self.evaluate(self.fit(extra))
+
+    def evaluate(self, model: Classifier) -> Score:
+        """A trained model's hard (held-out) and test accuracy, and which samples it gets right."""
         hard, test, unseen = (
             predict(model, part.x) == part.y
             for part in (self.hard_eval, self.data.test, self.unseen)

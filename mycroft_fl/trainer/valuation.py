@@ -9,13 +9,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from mycroft_fl.core.progress import Progress
-from mycroft_fl.trainer.coalitions import Coalitions, MapFunction
+from mycroft_fl.trainer.coalitions import Coalitions
 from mycroft_fl.trainer.ranking import rank_owners
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.strategy_config import StrategyConfig
 from mycroft_fl.trainer.trainer import Trainer
 from mycroft_fl.trainer.uncertainty import PairedBootstrap
-from mycroft_fl.trainer.valuers import Retrain
 from mycroft_fl.trust.harm import LabelAudit, PairedChange, judge_harm
 
 CHUNK = 100  # owners' subsets handed to the map function at once (progress is shown between chunks)
@@ -43,27 +42,47 @@ def screen_owner(trainer: Trainer, owner: OwnerResult, *, budgeted: bool) -> Lab
     return audit
 
 
-def value_owners_subsets(
+def value_round(
     trainer: Trainer,
     owners: Sequence[OwnerResult],
     strategy: StrategyConfig,
+    coalitions: Coalitions,
     *,
     progress: Progress | None = None,
-    map_fn: MapFunction = map,
 ) -> tuple[dict, dict]:
-    """Drop replays of the trainer's own hard samples, score every ok owner's subset alone (its hard and
-    test accuracy, harm), value the owners with the strategy's valuer, rank them, and train the combined
-    model. Fills the owner results in place; returns the report's `combined` and `valuation` (what
-    valuing cost: distinct retrains, Monte Carlo orders, the valuer's other costs, seconds; whether
-    its estimate converged) parts. The owners' subsets are trained through `map_fn`, CHUNK at a
-    time."""
+    """Value the owners that answered: drop replays of the trainer's own hard samples, score every
+    ok owner's subset alone (its utility with its interval, its harm), value the owners with the
+    strategy's valuer, rank them by value, and train the combined model. Fills the owner results
+    in place.
+
+    Parameters
+    ----------
+    trainer : Trainer
+        The fitted trainer.
+    owners : sequence of OwnerResult
+        Every owner of the run; the ok ones are valued.
+    strategy : StrategyConfig
+        Its valuer turns the scores into values.
+    coalitions : Coalitions
+        Trains owners' data (each distinct training set once over the whole run), `CHUNK` owners'
+        subsets at a time (progress is shown between chunks).
+    progress : callable, optional
+        Called as `progress(stage, done, total)`.
+
+    Returns
+    -------
+    tuple
+        The report's `combined` and `valuation` parts (what valuing cost: distinct retrains of the
+        run so far, Monte Carlo orders, the valuer's other costs, seconds; whether its estimate
+        converged). The combined model is `coalitions.model(frozenset(combined["owners"]))`.
+    """
     start = time.perf_counter()
     ok = [o for o in owners if o.status == "ok"]
     # reported, not judged on: the test accuracy outside the hard classes (all of it when every class is hard)
     other = ~np.isin(trainer.data.test.y, trainer.hard_classes)
     other = other if other.any() else np.ones_like(other)
     audits = {owner.id: screen_owner(trainer, owner, budgeted=strategy.budgeted) for owner in ok}
-    coalitions = Coalitions(trainer, ok, map_fn)
+    coalitions.with_owners(ok)
     control = trainer.control
     bootstrap = PairedBootstrap(len(trainer.hard_eval), seed=trainer.seed)
     for i, owner in enumerate(ok):
@@ -87,13 +106,9 @@ def value_owners_subsets(
         if progress:
             progress("valuing owners", i + 1, len(ok))
     result = strategy.valuer.value(coalitions, seed=trainer.seed, progress=progress)
-    solo = isinstance(
-        strategy.valuer, Retrain
-    )  # else a value of another kind: the interval is not its
     for owner in ok:
-        owner.utility_ci = owner.utility_ci if solo else None
-        owner.utility = result.values[owner.id]
-        owner.utility_se = None if result.stderr is None else result.stderr[owner.id]
+        owner.value = result.values[owner.id]
+        owner.value_se = None if result.stderr is None else result.stderr[owner.id]
     scores = result.ranking_scores()
     ranks = rank_owners(
         {o.id: scores.get(o.id) for o in owners},
@@ -102,12 +117,10 @@ def value_owners_subsets(
     )
     for o in owners:
         o.rank = ranks[o.id]
-    best = sorted((o for o in ok if o.utility > 0 and not o.harmful), key=lambda o: (o.rank, o.id))[
+    best = sorted((o for o in ok if o.value > 0 and not o.harmful), key=lambda o: (o.rank, o.id))[
         : trainer.config.combine_top
     ]
-    s = coalitions.score(
-        frozenset(o.id for o in best)
-    )  # a coalition the valuer trained is not trained again
+    s = coalitions.combined(frozenset(o.id for o in best))
     if progress:
         progress("combined model", 1, 1)
     combined = {

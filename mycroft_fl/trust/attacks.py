@@ -1,5 +1,6 @@
 """Owners who cheat, for simulations that test the trainer's defences (`behaviour` of a scenario owner).
 
+Each cheat wraps the honest answer (`owner.answer.answer_query`):
 - `replay`: sends back the trainer's own hard query samples as its data, slightly perturbed;
 - `flip-to-hard`: relabels its samples of other classes as hard classes, then selects as usual
   (buys hard-sample accuracy by breaking the rest of the task);
@@ -15,24 +16,33 @@ import numpy as np
 
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.query import Query
-from mycroft_fl.owner.answer import Answer, audit_sample, cluster_histogram, select_for_query
+from mycroft_fl.owner.answer import Answer, answer_query, audit_sample, cluster_histogram
 
-BEHAVIOURS = ("honest", "replay", "flip-to-hard", "out-of-domain", "pad")
+HONEST = "honest"
+BEHAVIOURS = (HONEST, "replay", "flip-to-hard", "out-of-domain", "pad")
 
 
-def answer(
+def respond(
     query: Query,
     data: Dataset,
-    behaviour: str = "honest",
+    behaviour: str = HONEST,
     *,
     seed: int = 0,
     allow_code: Collection[str] | str = (),
 ) -> Answer:
-    """What an owner with `behaviour` sends for `query`: its picks (samples, labels, owner indices), its
-    audit sample and its cluster histogram (when asked), of the data it pretends to hold
-    (`allow_code`: the user code it runs, see `select_for_query`)."""
+    """What an owner scripted with `behaviour` sends for `query`: the honest answer, or a cheat of
+    it (`allow_code`: the user code it runs, see `owner.answer.select_for_query`; `seed`: the
+    cheat's own randomness).
+
+    Raises
+    ------
+    ValueError
+        For an unknown behaviour.
+    """
     if behaviour not in BEHAVIOURS:
         raise ValueError(f"unknown behaviour {behaviour!r}: use one of {', '.join(BEHAVIOURS)}")
+    if behaviour == HONEST:
+        return answer_query(query, data, allow_code=allow_code)
     rng = np.random.default_rng(seed)
     if behaviour == "replay":
         n = min(query.budget, len(query.hard_y))
@@ -53,17 +63,15 @@ def answer(
         y = data.y.copy()
         other = ~np.isin(y, hard)
         y[other] = rng.choice(hard, size=int(other.sum()))
-        data = Dataset(data.x, y)
-    picked = select_for_query(query, data, allow_code=allow_code)
-    x, y = data.x[picked], data.y[picked]
+        return answer_query(query, Dataset(data.x, y), allow_code=allow_code)
+    sent = answer_query(query, data, allow_code=allow_code)
     if behaviour == "out-of-domain":
-        x = x * 1000.0
-    elif behaviour == "pad" and len(picked):
-        n = query.budget
-        x, y, picked = (
-            np.repeat(x[:1], n, axis=0),
-            np.repeat(y[:1], n),
-            np.arange(n, dtype=np.int64),
-        )
-    audit = audit_sample(query, data)
-    return Answer(x, y, picked, data.x[audit], data.y[audit], cluster_histogram(query, data))
+        return sent._replace(x=sent.x * 1000.0)
+    if not len(sent.indices):  # pad: nothing picked, nothing to pad with
+        return sent
+    n = query.budget
+    return sent._replace(
+        x=np.repeat(sent.x[:1], n, axis=0),
+        y=np.repeat(sent.y[:1], n),
+        indices=np.arange(n, dtype=np.int64),
+    )

@@ -1,12 +1,18 @@
-"""`mycroft-fl compare`'s plots: accuracy against budget, and each owner's utility against full information's."""
+"""A comparison's plots: accuracy against budget, and each owner's utility against full information's.
+
+They take a comparison's plain figures (aggregates, runs), so this module needs nothing of
+`comparison.py`, which calls them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from mycroft_fl.cli.compare import REFERENCE, Comparison, Stat
+from mycroft_fl.evaluation.protocol import REFERENCE, Run
+from mycroft_fl.evaluation.stats import Aggregate, Stat
 
 
 def _pyplot():
@@ -18,14 +24,36 @@ def _pyplot():
     return plt
 
 
-def plot_accuracy(comparison: Comparison, path: Path) -> None:
+def plot_accuracy(
+    aggregates: Sequence[Aggregate],
+    strategies: Sequence[str],
+    control: Stat,
+    budgets: Sequence[int],
+    title: str,
+    path: Path,
+) -> None:
     """Combined hard accuracy against budget: a line per strategy with its spread over seeds, and the
-    full-information and control levels."""
+    full-information and control levels.
+
+    Parameters
+    ----------
+    aggregates
+        The statistics over seeds per strategy and budget, the reference's included.
+    strategies
+        The strategies to draw, in their colour order (the reference is drawn apart).
+    control
+        The control's hard accuracy over seeds.
+    budgets
+        The budgets compared: the x axis's ticks.
+    title
+        The plot's title.
+    path
+        The PNG to write.
+    """
     plt = _pyplot()
-    aggs = comparison.aggregates()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, name in enumerate(comparison.strategies):
-        points = [a for a in aggs if a.strategy == name]
+    for i, name in enumerate(strategies):
+        points = [a for a in aggregates if a.strategy == name]
         color = f"C{i % 10}"  # one colour per strategy, levels included
         if points[0].budget is None:  # unbudgeted: one level
             ax.axhline(
@@ -43,35 +71,41 @@ def plot_accuracy(comparison: Comparison, path: Path) -> None:
         )
         (line,) = ax.plot(x, mean, marker="o", color=color, label=name)
         ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.15)
-    ref = next(a for a in aggs if a.strategy == REFERENCE).stats["combined_hard_accuracy"]
+    ref = next(a for a in aggregates if a.strategy == REFERENCE).stats["combined_hard_accuracy"]
     ax.axhline(ref.mean, color="black", ls="--", label=REFERENCE)
     ax.axhspan(ref.mean - _nz(ref.std), ref.mean + _nz(ref.std), color="black", alpha=0.08)
-    ax.axhline(
-        comparison.control()["hard_accuracy"].mean,
-        color="grey",
-        ls=":",
-        label="control (no owner data)",
-    )
-    budgets = comparison.settings["budgets"]
+    ax.axhline(control.mean, color="grey", ls=":", label="control (no owner data)")
     ax.set_xscale("log", base=2)
     ax.set_xticks(budgets, [str(b) for b in budgets])
     ax.set_xlabel("budget: samples each owner may share")
     ax.set_ylabel("combined model: held-out hard accuracy")
-    ax.set_title(f"{comparison.scenario}: mean ± sd over {len(comparison.settings['seeds'])} seeds")
+    ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_ranking(comparison: Comparison, name: str, path: Path) -> None:
+def plot_ranking(runs: Sequence[Run], name: str, scenario: str, path: Path) -> None:
     """Each owner's utility under `name` at its largest budget against under full information, mean
-    ± sd over seeds; red: flagged harmful under `name` in some seed, *: under full information."""
+    ± sd over seeds; red: flagged harmful under `name` in some seed, *: under full information.
+
+    Parameters
+    ----------
+    runs
+        Every run of a comparison in its order (budgets ascending), the reference's included.
+    name
+        The strategy to draw.
+    scenario
+        The scenario's name, for the title.
+    path
+        The PNG to write.
+    """
     plt = _pyplot()
-    runs = [r for r in comparison.runs if r.strategy == name]
+    refs = [r for r in runs if r.strategy == REFERENCE]
+    runs = [r for r in runs if r.strategy == name]
     budget = runs[-1].budget
     runs = [r for r in runs if r.budget == budget]
-    refs = [r for r in comparison.runs if r.strategy == REFERENCE]
     fig, ax = plt.subplots(figsize=(6, 6))
     for owner in runs[0].owners:
         ys, xs = (Stat.of(r.owners[owner]["utility"] for r in rs) for rs in (runs, refs))
@@ -99,7 +133,7 @@ def plot_ranking(comparison: Comparison, name: str, path: Path) -> None:
     ax.axline((0, 0), slope=1, color="grey", lw=0.8, ls="--")
     rho = Stat.of(r.spearman for r in runs).mean
     ax.set_title(
-        f"{comparison.scenario}: {name}"
+        f"{scenario}: {name}"
         + (f" at budget {budget}" if budget else "")
         + (f", Spearman {rho:.2f}" if rho is not None else "")
     )
