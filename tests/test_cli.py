@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -197,6 +198,27 @@ def test_labels_out_of_range(file_scenario):
         file_scenario.parent / "owner.npz", x=np.zeros((3, 4), np.float32), y=np.array([0, 1, 7])
     )
     assert_one_line_error(simulate(str(file_scenario)), "owner.npz", "labels outside 0..2")
+
+
+def test_simulate_without_the_images_extra_is_the_trainers_error_before_anything_runs(tmp_path):
+    """The fashion scenario's owners embed with EfficientNet-Lite0: without the `images` extra no
+    owner could answer, so the run ends at once with one line, not with 9 failed owners."""
+    pytest.importorskip("mycroft_fl.scenarios.sources").load_source(
+        "fashion"
+    )  # the data, else skip
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "efficientnet_lite_pytorch.py").write_text('raise ImportError("not installed")\n')
+    env = {**os.environ, "PYTHONPATH": str(hidden)}
+    proc = subprocess.run(
+        [*CLI, "simulate", "fashion", "--quiet", "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert_one_line_error(proc, "efficientnet-lite0", "pip install 'mycroft-fl[images]'")
+    assert not (tmp_path / "out").exists()
 
 
 def test_unknown_strategy():

@@ -153,6 +153,8 @@ def _simulate(args: argparse.Namespace) -> int:
         print("\n".join(report.rounds_lines()))
     print(report.table())
     print(f"report: {path}  ({out / 'report.md'}, {out / 'ranking.png'})")
+    for warning in report.warnings:
+        print(f"mycroft-fl: warning: {warning}", file=sys.stderr)
     return 0
 
 

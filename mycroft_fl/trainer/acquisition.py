@@ -25,7 +25,7 @@ import numpy as np
 
 from mycroft_fl.core.clusters import Clusters
 from mycroft_fl.core.data import Dataset
-from mycroft_fl.core.embedders import make_embedder
+from mycroft_fl.core.embedders import require_embedder
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import Classifier, get_weights, predict
 from mycroft_fl.core.progress import Progress
@@ -44,6 +44,22 @@ _log = logging.getLogger("mycroft_fl")
 
 #: Called after every round with its record (`Acquisition.combined_model()` is that round's model).
 RoundHook = Callable[[dict], None]
+
+
+def check_owner_code(config: StrategyConfig, embedder: str) -> None:
+    """Refuse a run whose query asks owners to run code the trainer cannot run itself: an embedder
+    whose optional extra is missing here, or whose factory does not import. That failure is the
+    trainer's to fix, not every owner's to report (InputError, one line).
+
+    Parameters
+    ----------
+    config : StrategyConfig
+        The strategy: only a budgeted selector that needs embeddings makes owners embed.
+    embedder : str
+        The trainer's embedder (`TrainerConfig.embedder`).
+    """
+    if config.selector.budgeted and config.selector.needs_embeddings:
+        require_embedder(embedder)
 
 
 def strategy_query(
@@ -115,6 +131,7 @@ class Acquisition:
         self.combined: dict = {}
         self.valuation: dict = {"retrains": 0, "seconds": 0.0}
         self.stopped: str | None = None
+        self.warnings: list[str] = []
         self.coalitions = Coalitions(trainer, map_fn=map_fn)
         self.clusters: Clusters | None = config.valuer.query_clusters(trainer)
         self._first = first_ask(config.budget, num_rounds)
@@ -199,13 +216,8 @@ class Acquisition:
         return self.report({"total_s": time.perf_counter() - start, "query_s": query_s})
 
     def check_own_code(self) -> None:
-        """Build the embedder the query asks owners to run, as the trainer would: a missing
-        optional extra or a failing factory is the trainer's own problem, reported before any owner
-        is asked (InputError)."""
-        selector = self.config.selector
-        if selector.budgeted and selector.needs_embeddings:
-            query = self._query
-            make_embedder(query.embedder, query.embedder_state, self.trainer.baseline)
+        """`check_owner_code` for this run: before any owner is asked."""
+        check_owner_code(self.config, self.trainer.config.embedder)
 
     def receive(self, results: Sequence[OwnerResult]) -> dict:
         """Record a round's checked replies, value every owner's data so far and plan the next round.
@@ -255,18 +267,20 @@ class Acquisition:
         return record
 
     def _check_failures(self) -> None:
-        """A run whose owners all failed for one reason cannot value anyone: that reason is the
-        trainer's to fix (InputError). When more than half failed, say so (and the report does)."""
+        """Several owners that all failed for one reason cannot be valued: that reason is the
+        trainer's to fix (InputError). When more than half failed, say so on the log and in the
+        report's `warnings`."""
         failed = [ledger for ledger in self.ledgers.values() if ledger.status == "failed"]
         reasons = {ledger.reason for ledger in failed}
-        if failed and len(failed) == len(self.ledgers) and len(reasons) == 1:
+        if len(failed) > 1 and len(failed) == len(self.ledgers) and len(reasons) == 1:
             raise InputError(f"every owner failed ({len(failed)} of them): {reasons.pop()}")
         if 2 * len(failed) > len(self.ledgers):
-            _log.warning(
-                "mycroft-fl: %d of %d owners failed; the ranking is of the others only",
-                len(failed),
-                len(self.ledgers),
+            warning = (
+                f"{len(failed)} of {len(self.ledgers)} owners failed (see their reasons): the "
+                "ranking is of the others only"
             )
+            self.warnings.append(warning)
+            _log.warning("mycroft-fl: %s", warning)
 
     def _book(self, result: OwnerResult, asked: int) -> dict:
         """Add an owner's reply of this round to its ledger; the round's entry for it."""
@@ -286,6 +300,12 @@ class Acquisition:
         if self.round == 1:
             ledger.status, ledger.reason = result.status, result.reason
             ledger.local_size = result.local_size
+            held = result.local_size
+            if self.config.budgeted and held is not None and held < self.config.budget:
+                ledger.notes.append(
+                    f"the budget of {self.config.budget} exceeds the {held} samples it holds; "
+                    f"it sent {picks}"
+                )
             ledger.audit, ledger.histogram = result.audit, result.histogram
         elif result.status == "rejected":  # breaking the rules once discards everything it sent
             ledger.status, ledger.reason = "rejected", f"round {self.round}: {result.reason}"
@@ -352,5 +372,6 @@ class Acquisition:
             valuation=self.valuation,
             timings={**timings, "valuation_s": self.valuation["seconds"]},
             rounds=self.records if self.num_rounds > 1 else [],
+            warnings=list(self.warnings),
             fit_combined=lambda: get_weights(self.combined_model()) if self.records else None,
         )

@@ -213,7 +213,16 @@ class Report:
                     for o in d["owners"]
                     if o.get("replayed")
                 ],
-                *([""] if any(o.get("harmful") or o.get("replayed") for o in d["owners"]) else []),
+                *[f"- `{o['id']}`: {note}." for o in d["owners"] for note in o.get("notes", [])],
+                *[f"- Warning: {w}." for w in self.warnings],
+                *(
+                    [""]
+                    if self.warnings
+                    or any(
+                        o.get("harmful") or o.get("replayed") or o.get("notes") for o in d["owners"]
+                    )
+                    else []
+                ),
                 f"Samples that left owners: {d['exposure']['total_received']} "
                 f"(from {d['exposure']['owners_sharing']} owners); "
                 f"used: {d['exposure']['total_shared']}; replays of the trainer's own hard samples dropped: "

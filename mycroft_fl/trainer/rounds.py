@@ -145,6 +145,7 @@ class OwnerLedger:
     selection_s: float | None = None
     local_size: int | None = None
     stopped: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     def result(self) -> OwnerResult:
         """A fresh result holding everything the owner sent so far, to be valued."""
@@ -159,4 +160,5 @@ class OwnerLedger:
             received=self.received,
             audit=self.audit if ok else None,
             histogram=self.histogram if ok else None,
+            notes=list(self.notes),
         )
