@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -110,19 +111,22 @@ def test_two_rounds_in_process_keep_every_owner_within_its_budget_and_never_rese
 def test_two_rounds_train_every_owners_data_once(digits):
     trainer, owners = digits
     rounds = Acquisition(trainer, load_strategy("mycroft", budget=BUDGET), 2)
-    fits = []
-    fit = trainer.fit
-    trainer.fit = lambda extra: fits.append(None if extra is None else len(extra)) or fit(extra)
+    trained = []
+    fit, score_many = trainer.fit, trainer.score_many
+    trainer.fit = lambda extra: trained.append(extra) or fit(extra)
+    trainer.score_many = lambda extras: trained.extend(extras) or score_many(extras)
     try:
         report = rounds.run(InProcessOwners(owners))
     finally:
-        del trainer.fit
+        del trainer.fit, trainer.score_many
     r1, r2 = report.rounds
     # round 1: every owner with data and the combined model; round 2: only the owners asked again
     # (their data grew) and the new combined model, never an owner whose data did not change
     grew = [o for o, e in r2["owners"].items() if e["sent"]]
     sent_r1 = [o for o, e in r1["owners"].items() if e["sent"]]
-    assert len(fits) == report.valuation["retrains"] <= len(sent_r1) + 1 + len(grew) + 1
+    assert len(trained) == report.valuation["retrains"] <= len(sent_r1) + 1 + len(grew) + 1
+    contents = [hashlib.sha256(d.x.tobytes() + d.y.tobytes()).hexdigest() for d in trained]
+    assert len(contents) == len(set(contents))  # no training set trained twice
 
 
 def test_a_later_round_rejects_resent_samples_and_stops_asking_a_failed_owner(digits):

@@ -10,8 +10,12 @@ from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.trainer import Score, Trainer
 
 # map(function, items) -> the function's results in order: the builtin, or one that spreads the calls
-# (Ray tasks over a cluster; see flower/simulation.py)
-MapFunction = Callable[[Callable[[Dataset], Score], list[Dataset]], Iterable[Score]]
+# (Ray tasks over a cluster; see flower/simulation.py). The items are chunks of training sets.
+MapFunction = Callable[
+    [Callable[[list[Dataset]], list[Score]], list[list[Dataset]]], Iterable[list[Score]]
+]
+#: Training sets handed to `Trainer.score_many` at once: the unit a map spreads over its workers.
+CHUNK = 64
 
 
 class Coalitions:
@@ -97,8 +101,9 @@ class Coalitions:
 
     def score_data(self, datasets: list[Dataset]) -> list[Score]:
         """Scores after training with each of `datasets` (any data, not only owners' coalitions), in one
-        call of the map function; counted in `retrains`."""
-        scores = list(self.map_fn(self.trainer.score, datasets))
+        call of the map function over chunks of them; counted in `retrains`."""
+        chunks = [datasets[i : i + CHUNK] for i in range(0, len(datasets), CHUNK)]
+        scores = [s for chunk in self.map_fn(self.trainer.score_many, chunks) for s in chunk]
         self.retrains += len(datasets)
         return scores
 

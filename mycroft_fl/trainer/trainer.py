@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
 
+from mycroft_fl.core.batched import batchable, copies_at_once, fine_tune_many
 from mycroft_fl.core.clusters import Clusters
 from mycroft_fl.core.data import Dataset, TrainerData
 from mycroft_fl.core.embedders import check_embedder_name, embedder_state, make_embedder
@@ -249,6 +251,35 @@ class Trainer:
     def score(self, extra: Dataset | None) -> Score:
         """Hard (held-out) and test accuracy after training with `extra` added to the training set."""
         return self.evaluate(self.fit(extra))
+
+    def score_many(self, extras: list[Dataset | None]) -> list[Score]:
+        """`score` of each of `extras`, fine-tuning the copies side by side (`core.batched`) when
+        the model allows it, `batch` copies at a time; one at a time otherwise (and with
+        `retrain`)."""
+        if self.config.retrain or not batchable(self.baseline):
+            return [self.score(e) for e in extras]
+        parts = (self.hard_eval, self.data.test, self.unseen)
+        x = np.concatenate([p.x for p in parts])
+        ends = np.cumsum([len(p) for p in parts])[:-1]
+        scores = []
+        for start in range(0, len(extras), self._batch):
+            chunk = extras[start : start + self._batch]
+            copies = fine_tune_many(
+                self.baseline, self.data.train, chunk, self.config.training, seed=self.seed
+            )
+            for predicted in copies.predict(x):
+                hard, test, unseen = (
+                    p == part.y for p, part in zip(np.split(predicted, ends), parts)
+                )
+                scores.append(Score(float(hard.mean()), float(test.mean()), test, hard, unseen))
+        return scores
+
+    @cached_property
+    def _batch(self) -> int:
+        """Copies of the model fine-tuned side by side in `score_many`."""
+        return copies_at_once(
+            self.baseline, self.data.train.sample_shape, self.config.training.batch_size
+        )
 
     def evaluate(self, model: Classifier) -> Score:
         """A trained model's hard (held-out) and test accuracy, and which samples it gets right."""

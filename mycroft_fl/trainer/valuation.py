@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mycroft_fl.core.progress import Progress
-from mycroft_fl.trainer.coalitions import Coalitions
+from mycroft_fl.trainer.coalitions import CHUNK, Coalitions
 from mycroft_fl.trainer.ranking import rank_owners
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.strategy_config import StrategyConfig
@@ -17,7 +17,7 @@ from mycroft_fl.trainer.trainer import Trainer
 from mycroft_fl.trainer.uncertainty import PairedBootstrap
 from mycroft_fl.trust.harm import LabelAudit, PairedChange, judge_harm
 
-CHUNK = 100  # owners' subsets handed to the map function at once (progress is shown between chunks)
+SHOWN = 4 * CHUNK  # owners scored between two progress updates: a few chunks for the map to spread
 
 
 def screen_owner(trainer: Trainer, owner: OwnerResult, *, budgeted: bool) -> LabelAudit | None:
@@ -64,8 +64,8 @@ def value_round(
     strategy : StrategyConfig
         Its valuer turns the scores into values.
     coalitions : Coalitions
-        Trains owners' data (each distinct training set once over the whole run), `CHUNK` owners'
-        subsets at a time (progress is shown between chunks).
+        Trains owners' data (each distinct training set once over the whole run), `SHOWN` owners'
+        subsets at a time (progress is shown in between).
     progress : callable, optional
         Called as `progress(stage, done, total)`.
 
@@ -86,8 +86,8 @@ def value_round(
     control = trainer.control
     bootstrap = PairedBootstrap(len(trainer.hard_eval), seed=trainer.seed)
     for i, owner in enumerate(ok):
-        if i % CHUNK == 0:
-            coalitions.score_all(frozenset({o.id}) for o in ok[i : i + CHUNK])
+        if i % SHOWN == 0:
+            coalitions.score_all(frozenset({o.id}) for o in ok[i : i + SHOWN])
         s = coalitions.score(frozenset({owner.id}))
         owner.hard_accuracy, owner.test_accuracy = s.hard_accuracy, s.test_accuracy
         owner.utility = s.hard_accuracy - control.hard_accuracy
