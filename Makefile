@@ -10,7 +10,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e ".[test,images,tabular]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[test,images,tabular,docs]"
 	touch $(STAMP)
 
 # Fashion-MNIST (scenarios fashion and spurious) is the Debian package dataset-fashion-mnist (30 MB):
