@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mycroft_fl.core.tomlfile import read_toml
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -36,6 +38,7 @@ def test_installed_wheel_finds_presets_and_scenarios_by_name(tmp_path):
     # every directory the package ships is declared: setuptools warned about 40 lines per build before
     assert "absent from the `packages` configuration" not in built.stdout + built.stderr
     wheel = next((tmp_path / "dist").glob("mycroft_fl-*.whl"))
+    assert "mycroft_fl/py.typed" in zipfile.ZipFile(wheel).namelist()  # PEP 561 marker shipped
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = (
@@ -58,3 +61,44 @@ def test_installed_wheel_finds_presets_and_scenarios_by_name(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "['full-information', 'gradmatch', 'mycroft', 'random', 'retrieval']" in out.stdout
+
+
+def test_the_wheel_carries_the_py_typed_marker_and_the_package_declares_it():
+    """PEP 561: without py.typed a type checker ignores every annotation of the installed package."""
+    assert (REPO / "mycroft_fl" / "py.typed").is_file()
+    package_data = read_toml(REPO / "pyproject.toml")["tool"]["setuptools"]["package-data"]
+    assert "py.typed" in package_data["mycroft_fl"]
+
+
+def test_version_flag_prints_the_installed_version():
+    from importlib.metadata import version
+
+    import mycroft_fl
+
+    out = subprocess.run(
+        [sys.executable, "-m", "mycroft_fl.cli.main", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"mycroft-fl {version('mycroft-fl')}\n"
+    # one version everywhere: the distribution's, the package's, pyproject's
+    assert version("mycroft-fl") == mycroft_fl.__version__
+    assert read_toml(REPO / "pyproject.toml")["project"]["version"] == mycroft_fl.__version__
+
+
+def test_version_falls_back_to_the_package_when_not_installed(monkeypatch, capsys):
+    import importlib.metadata
+
+    import mycroft_fl
+    from mycroft_fl.cli.main import main
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"mycroft-fl {mycroft_fl.__version__}\n"

@@ -30,8 +30,22 @@ def _integer(minimum: int):
     return parse
 
 
+def package_version() -> str:
+    """The installed distribution's version, or the package's own when it runs from a checkout that
+    was never installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mycroft-fl")
+    except PackageNotFoundError:
+        from mycroft_fl import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mycroft-fl", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"mycroft-fl {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sim = sub.add_parser(
         "simulate", help="value the scenario's owners on Flower's simulation engine"
