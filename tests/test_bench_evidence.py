@@ -49,7 +49,10 @@ def quick(tmp_path_factory):
         "--out",
         str(out / "runs"),
     ]
-    written = runner.run("evidence", argv, log=lambda msg: None)
+    written = runner.run("evidence", [*argv, "--variant", "named"], log=lambda msg: None)
+    written += runner.run(
+        "evidence", [*argv, "--variant", "all-classes", "--no-valuation"], log=lambda msg: None
+    )
     return out, written
 
 
