@@ -1,11 +1,12 @@
 # The two entry points of the README: `make run` and `make test`. Both build .venv first.
+# `make test` also builds the documentation (docs/, mkdocs.yml) strictly.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup run test lint bench clean fashion-mnist
+.PHONY: setup run test lint docs bench clean fashion-mnist
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -30,14 +31,18 @@ run: $(STAMP)
 
 # ruff (pinned in constraints.txt) keeps the code formatted and linted; then the suite.
 lint: $(STAMP)
-	$(BIN)/ruff format --check mycroft_fl tests scripts
-	$(BIN)/ruff check mycroft_fl tests scripts
+	$(BIN)/ruff format --check mycroft_fl tests scripts docs/hooks.py
+	$(BIN)/ruff check mycroft_fl tests scripts docs/hooks.py
 
-test: lint fashion-mnist
+# The documentation site, into site/: strict, so a broken link, page or API reference fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: lint docs fashion-mnist
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_selection.py
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site

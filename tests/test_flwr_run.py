@@ -70,15 +70,12 @@ def test_scenario_is_a_shipped_name_or_a_path_relative_to_the_app():
     assert scenario_location("/data/study.toml") == Path("/data/study.toml")
 
 
-README = REPO / "README.md"
+GUIDE = REPO / "docs" / "guides" / "flwr-run.md"
 
 
-def readme_bash(section: str) -> list[str]:
-    """The bash blocks of one README section (`## <section>`), as a user would paste them."""
-    text = README.read_text()
-    body = text[text.index(f"## {section}\n") :]
-    body = body[: body.find("\n## ", 1) if "\n## " in body[1:] else len(body)]
-    return re.findall(r"```bash\n(.*?)```", body, flags=re.S)
+def guide_bash() -> list[str]:
+    """The bash blocks of the `flwr run .` guide, as a user would paste them."""
+    return re.findall(r"```bash\n(.*?)```", GUIDE.read_text(), flags=re.S)
 
 
 def _local_superlinks(home: Path) -> list[int]:
@@ -144,23 +141,23 @@ def _check_report(path: Path, scenario: str, owners: set[str], budget: int) -> N
 
 @pytest.mark.slow
 @pytest.mark.timeout(480)
-def test_readme_flwr_run_command_runs_and_its_stop_command_ends_the_superlink(local_flower):
-    """The README's commands as written, from the checkout, in a shell without the venv on PATH."""
+def test_docs_flwr_run_command_runs_and_its_stop_command_ends_the_superlink(local_flower):
+    """The guide's commands as written, from the checkout, in a shell without the venv on PATH."""
     env, procs = local_flower
-    run_text, stop_text = readme_bash("`flwr run .`")
+    run_text, stop_text = guide_bash()
     assert "flwr run ." in run_text and "kill" in stop_text
     venv_bin = VENV_BIN.resolve()
     env["PATH"] = os.pathsep.join(
         p for p in env["PATH"].split(os.pathsep) if p and Path(p).resolve() != venv_bin
     )
     for key in ("VIRTUAL_ENV", "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"):
-        env.pop(key, None)  # the README's command sets what it needs
+        env.pop(key, None)  # the guide's command sets what it needs
     home = Path(env["FLWR_HOME"])
-    report = REPO / "runs" / "flwr" / "report.json"  # where the README's command writes it
+    report = REPO / "runs" / "flwr" / "report.json"  # where the guide's command writes it
     t0 = time.time()
-    procs.start("readme-run", ["bash", "-c", run_text], env=env, cwd=REPO)
-    log = _finish(procs, "readme-run", 300)
-    print(f"README's flwr run (simulation, 5 nodes): {time.time() - t0:.1f} s")
+    procs.start("guide-run", ["bash", "-c", run_text], env=env, cwd=REPO)
+    log = _finish(procs, "guide-run", 300)
+    print(f"the guide's flwr run (simulation, 5 nodes): {time.time() - t0:.1f} s")
     assert f"127.0.0.1:{env['FLWR_LOCAL_SUPERLINK_HTTP_API_PORT']}" in log, log  # ours, isolated
     assert report.stat().st_mtime >= t0, "the run wrote no new report"
     _check_report(
@@ -173,7 +170,7 @@ def test_readme_flwr_run_command_runs_and_its_stop_command_ends_the_superlink(lo
         ["bash", "-c", stop_text], env=env, cwd=REPO, timeout=30, capture_output=True, text=True
     )
     assert stop.returncode == 0, stop.stderr
-    assert not wait_gone(links, 15), "the README's stop command left the local SuperLink running"
+    assert not wait_gone(links, 15), "the guide's stop command left the local SuperLink running"
     leftovers = wait_gone(marked_processes(str(home.parent)), 20)  # SuperExec, simulation, Ray
     assert not leftovers, f"processes still running after the SuperLink stopped: {leftovers}"
 
@@ -196,7 +193,7 @@ def test_flwr_run_a_shipped_scenario_with_data_files_and_a_misspelt_key(local_fl
     owners = {f"clinic-{k}" for k in ("specialist", "generalist", "sparse", "unrelated", "noisy")}
     _check_report(out / "report.json", "clinics", owners, 8)
 
-    # Flower refuses a key the app does not declare before the app runs (README: check its spelling)
+    # Flower refuses a key the app does not declare before the app runs (the guide: check its spelling)
     procs.start("misspelt", [*flwr, "-c", "budgte=8"], env=env, cwd=tmp_path)
     try:
         procs.procs["misspelt"].wait(timeout=60)

@@ -1,4 +1,4 @@
-"""The package's layout and import rules (README "How the code is organised"), checked on the source."""
+"""The package's layout and import rules (docs/development.md, "How the code is organised"), checked on the source."""
 
 import ast
 from pathlib import Path

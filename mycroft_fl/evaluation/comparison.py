@@ -87,28 +87,7 @@ def resolve_strategies(strategies: Iterable[str | StrategyConfig]) -> list[Strat
 class Driver(Protocol):
     """Runs one strategy on a seed's fitted trainer and reports it: what `compare` calls for every run,
     the reference's included. `acquire` is one; a benchmark's may drive rounds, pick a variant of the
-    selector by `config.name`, and so on, and gets the same protocol's figures.
-
-    Parameters
-    ----------
-    trainer
-        The seed's fitted trainer, shared by every run of the seed.
-    owners
-        Each owner's data, by id.
-    config
-        The strategy, at the run's budget.
-    scenario
-        The scenario's name, for the report.
-    progress
-        Shown each step of a long run (data valuation), else None.
-    behaviours
-        Each owner's scripted behaviour (`honest` or an attack), by id.
-
-    Returns
-    -------
-    Report
-        The run's report.
-    """
+    selector by `config.name`, and so on, and gets the same protocol's figures."""
 
     def __call__(
         self,
@@ -119,7 +98,30 @@ class Driver(Protocol):
         scenario: str,
         progress: Progress | None,
         behaviours: Mapping[str, str],
-    ) -> Report: ...
+    ) -> Report:
+        """Run `config` on the seed's trainer and report it.
+
+        Parameters
+        ----------
+        trainer
+            The seed's fitted trainer, shared by every run of the seed.
+        owners
+            Each owner's data, by id.
+        config
+            The strategy, at the run's budget.
+        scenario
+            The scenario's name, for the report.
+        progress
+            Shown each step of a long run (data valuation), else None.
+        behaviours
+            Each owner's scripted behaviour (`honest` or an attack), by id.
+
+        Returns
+        -------
+        Report
+            The run's report.
+        """
+        ...
 
 
 @dataclass
