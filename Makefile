@@ -1,5 +1,5 @@
 # The two entry points of the README: `make run` and `make test`. Both build .venv first.
-# `make test` also builds the documentation (docs/, mkdocs.yml) strictly.
+# `make test` also builds the documentation (docs/, mkdocs.yml) strictly and runs its code blocks.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -31,13 +31,15 @@ run: $(STAMP)
 
 # ruff (pinned in constraints.txt) keeps the code formatted and linted; then the suite.
 lint: $(STAMP)
-	$(BIN)/ruff format --check mycroft_fl tests scripts docs/hooks.py
-	$(BIN)/ruff check mycroft_fl tests scripts docs/hooks.py
+	$(BIN)/ruff format --check mycroft_fl tests scripts conftest.py docs/hooks.py
+	$(BIN)/ruff check mycroft_fl tests scripts conftest.py docs/hooks.py
 
 # The documentation site, into site/: strict, so a broken link, page or API reference fails the build.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
+# The suite: tests/, and every Python block of README.md and docs/ as written (pyproject's addopts and
+# testpaths; see docs/development.md).
 test: lint docs fashion-mnist
 	$(BIN)/python -m pytest -q
 

@@ -1,6 +1,9 @@
-"""The documentation (README.md and docs/) is true to the code, as written: the ServerApp guide's
-blocks under Flower's simulation engine, the outputs the pages show (`make run`'s table, the
-ServerApp's, the command-line help), and the reference pages' files and fields.
+"""The documentation (README.md and docs/) is true to the code, as written.
+
+pytest-markdown-docs runs every Python block of README.md and docs/ (pyproject's addopts). This file
+covers what it cannot: blocks marked `notest` that need a process of their own (the ServerApp under
+Flower's simulation engine, a user's model module), shell commands, the outputs the pages show (`make
+run`'s table, the ServerApp's, the command-line help) and the reference pages' files and fields.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from pathlib import Path
 import pytest
 from flower_procs import VENV_BIN, marked_processes, owned_processes, wait_gone
 
+from mycroft_fl.cli.main import build_parser
 from mycroft_fl.core.data import Dataset
+from mycroft_fl.core.resources import find_shipped
 from mycroft_fl.core.tomlfile import read_toml
 from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.strategy_config import load_strategy
@@ -157,6 +162,20 @@ def test_server_app_guide_runs_in_simulation(example_files):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+def test_your_model_guide_runs_as_written(tmp_path):
+    """The factory module saved as the guide says, and the guide's call beside it, in a process whose
+    working directory holds the module (on sys.path by PYTHONPATH, as the guide's "anywhere on
+    PYTHONPATH")."""
+    module, call = blocks(DOCS / "guides" / "your-model.md", "python")[:2]
+    assert module.startswith("# mymodels.py")
+    (tmp_path / "mymodels.py").write_text(module)
+    out = run_python(call, tmp_path, PYTHONPATH=str(tmp_path))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "rank  owner" in out.stdout and "specialist" in out.stdout, out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_your_data_scenario_file_runs(example_files):
     """The scenario file of "Your own data" loads, and the page's command runs it on Flower's
     simulation engine, with the environment's bin on PATH as the page says."""
@@ -177,6 +196,80 @@ def test_your_data_scenario_file_runs(example_files):
     report = json.loads((example_files / "runs" / "my-study" / "report.json").read_text())
     assert report["scenario"] == "my-study"
     assert {o["id"]: o["rank"] for o in report["owners"]} == {"clinic-a": 1, "clinic-b": 2}
+
+
+# --- shell commands -----------------------------------------------------------------------------
+
+
+def command_lines() -> list[tuple[Path, str]]:
+    """Every `mycroft-fl` command line of a shell or console block of README.md and docs/."""
+    found = []
+    for page in PAGES:
+        for lang in ("bash", "console"):
+            for block in blocks(page, lang):
+                for line in block.replace("\\\n", " ").splitlines():
+                    line = line.removeprefix("$ ").split(" #")[0].strip()
+                    if line and Path(line.split()[0]).name == "mycroft-fl":
+                        found.append((page, line))
+    return found
+
+
+def test_every_mycroft_fl_command_of_the_docs_parses_and_names_what_ships():
+    """Each command line parses with the command's own parser; the scenarios and strategies it names
+    are shipped ones or files of the repository (a file the page itself writes is left out)."""
+    lines = command_lines()
+    assert len(lines) >= 8, lines
+    for page, line in lines:
+        args = shlex.split(line)[1:]
+        if "--help" in args or "--version" in args:
+            continue
+        parsed = build_parser().parse_args(args)
+        where = f"{page.relative_to(REPO)}: {line}"
+        if parsed.scenario.endswith(".toml"):
+            if (REPO / parsed.scenario).is_file():
+                load_scenario(REPO / parsed.scenario)
+            else:
+                assert parsed.scenario == "study.toml", where  # written by the page (your-data.md)
+        else:
+            assert find_shipped("simulations", parsed.scenario), where
+        names = [getattr(parsed, "strategy", None)]
+        names += (getattr(parsed, "strategies", None) or "").split(",")
+        for name in filter(None, names):
+            load_strategy(name)
+
+
+def test_tls_guide_certificates_and_keys(tmp_path):
+    """Steps 1 and 2 of the TLS guide as written: a CA, a server certificate for the SuperLink's host
+    that the CA verifies, for server authentication; an owner's OpenSSH EC P-384 key pair."""
+    if not (shutil.which("openssl") and shutil.which("ssh-keygen")):
+        pytest.skip("openssl or ssh-keygen is not installed")
+    certs, keys = blocks(DOCS / "guides" / "tls.md", "bash")[:2]
+    for script in (certs, keys):
+        out = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, script + out.stderr
+    verify = subprocess.run(
+        ["openssl", "verify", "-CAfile", "certs/ca.crt", "certs/server.pem"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert verify.returncode == 0 and "OK" in verify.stdout, verify.stdout + verify.stderr
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    cert = x509.load_pem_x509_certificate((tmp_path / "certs" / "server.pem").read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["superlink.example.org"]
+    usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    assert (tmp_path / "keys" / "owner_a").is_file()
+    assert (tmp_path / "keys" / "owner_a.pub").read_text().startswith("ecdsa-sha2-nistp384 ")
 
 
 # --- reference pages ----------------------------------------------------------------------------
