@@ -28,3 +28,5 @@ BENCHMARKS = (
     "audit",
     "fill",
 )
+#: Benchmarks whose section belongs to another document (`run` prints it; `render` leaves it out).
+ELSEWHERE = ("attacks",)  # RELIABILITY.md's "## Attacks"

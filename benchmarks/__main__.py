@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import BENCHMARKS
+from benchmarks import BENCHMARKS, ELSEWHERE
 
 USAGE = """usage:
   python -m benchmarks list                       the benchmarks, in BENCHMARKS.md's order
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "list":
         from benchmarks.runner import module
 
-        for name in BENCHMARKS:
+        for name in BENCHMARKS + ELSEWHERE:
             doc = (module(name).__doc__ or "").strip().split("\n")[0]
             print(f"{name:15} {doc}")
         return 0

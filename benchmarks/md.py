@@ -79,6 +79,53 @@ def provenance(entry: dict, what: str = "") -> str:
     )
 
 
+def ordered(entries: list[dict], keys: Sequence[str]) -> list[dict]:
+    """`entries` in the order of `keys` (those not named there after them, as they came)."""
+    rank = {k: i for i, k in enumerate(keys)}
+    return sorted(entries, key=lambda e: rank.get(e["key"], len(rank)))
+
+
+def provenances(entries: list[dict]) -> list[str]:
+    """`provenance` of each run of entries: consecutive parts measured by one command (or recorded by
+    one) are said once, with the parts named when there are several."""
+    groups: list[list[dict]] = []
+    for e in entries:
+        last = groups[-1][-1] if groups else None
+        same = last is not None and (
+            (
+                "measured" in e
+                and "measured" in last
+                and e["measured"]["command"] == last["measured"]["command"]
+                and e["measured"]["git"] == last["measured"]["git"]
+            )
+            or (
+                "recorded" in e
+                and "recorded" in last
+                and e["recorded"]["command"] == last["recorded"]["command"]
+            )
+        )
+        if same:
+            groups[-1].append(e)
+        else:
+            groups.append([e])
+    out = []
+    for group in groups:
+        first, last = group[0], group[-1]
+        if "measured" in first and len(group) > 1:
+            first = {
+                **first,
+                "measured": {
+                    **first["measured"],
+                    "finished": last["measured"]["finished"],
+                    "wall_s": sum(e["measured"]["wall_s"] for e in group),
+                    "load_after": last["measured"]["load_after"],
+                },
+            }
+        keys = ", ".join(f"`{e['key']}`" for e in group)
+        out.append(provenance(first, f"{keys}:" if len(entries) > 1 else ""))
+    return out
+
+
 @dataclass
 class Reading:
     """A section's hand-written reading (benchmarks/readings/NAME.md): `text` before any `### key`

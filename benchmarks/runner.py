@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from benchmarks import BENCHMARKS
+from benchmarks import BENCHMARKS, ELSEWHERE
 from benchmarks.probe import facts, load
 
 HERE = Path(__file__).resolve().parent
@@ -39,9 +39,9 @@ QUICK_RESULTS = HERE.parent / "runs" / "benchmarks-quick"
 
 
 def module(name: str) -> ModuleType:
-    """The benchmark module `name` (one of `BENCHMARKS`)."""
-    if name not in BENCHMARKS:
-        raise SystemExit(f"unknown benchmark {name!r}: one of {', '.join(BENCHMARKS)}")
+    """The benchmark module `name` (one of `BENCHMARKS` or `ELSEWHERE`)."""
+    if name not in BENCHMARKS + ELSEWHERE:
+        raise SystemExit(f"unknown benchmark {name!r}: one of {', '.join(BENCHMARKS + ELSEWHERE)}")
     return importlib.import_module(f"benchmarks.{name}")
 
 
