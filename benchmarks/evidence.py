@@ -559,10 +559,8 @@ def _also(entry: dict) -> str:
             )
     seeds = f["seeds"]
     return (
-        provenance(entry, f"Seeds {', '.join(map(str, seeds))} again:")
-        + " Mycroft's held-out hard accuracy by budget: "
-        + "; ".join(cells)
-        + "."
+        f"Seeds {', '.join(map(str, seeds))} again, by this runner: Mycroft's held-out hard accuracy "
+        f"by budget {'; '.join(cells)}. " + provenance(entry)
     )
 
 

@@ -342,12 +342,14 @@ def kill_tree(pid: int, timeout: float = 10.0) -> list[int]:
     return wait_gone(pids, timeout)
 
 
-def wait_log(procs: Processes, name: str, text: str, timeout: float, poll: float = 0.05) -> float:
-    """Wait until the log of process `name` contains `text`; return when (time.monotonic()). Fails early
-    if that process exits first."""
+def wait_log(
+    procs: Processes, name: str, text: str, timeout: float, poll: float = 0.05, times: int = 1
+) -> float:
+    """Wait until the log of process `name` contains `text` (`times` times); return when
+    (time.monotonic()). Fails early if that process exits first."""
     deadline = time.monotonic() + timeout
     while True:
-        if text in procs.log(name):
+        if procs.log(name).count(text) >= times:
             return time.monotonic()
         if procs.procs[name].poll() is not None:
             raise RuntimeError(

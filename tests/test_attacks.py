@@ -3,25 +3,40 @@ keep their order."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 
+from mycroft_fl.core.data import Dataset
 from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.in_process import acquire
 from mycroft_fl.trainer.strategy_config import resolve_strategy
 from mycroft_fl.trainer.trainer import Trainer
 
-HONEST = ["specialist", "generalist", "sparse", "unrelated"]
+HONEST = ["generalist", "sparse", "unrelated"]  # honest, and nobody copied them
+CHEATERS_REJECTED = {
+    "replayer": "picks do not open against its commitment",
+    "out-of-domain": "outside the reference range",
+    "padder": "repeat another sample exactly",
+    "clean-audit": "audit: opened 32 rows other than the 32 the trainer drew",
+    "switch": "picks do not open against its commitment",
+}
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return load_scenario("hostile")
 
 
 @pytest.fixture(scope="module", params=[0, 1])
-def report(request):
-    sc = load_scenario("hostile")
-    trainer = Trainer(sc.trainer_data(), sc.trainer, seed=request.param)
+def report(request, scenario):
+    trainer = Trainer(scenario.trainer_data(), scenario.trainer, seed=request.param)
     return acquire(
         trainer,
-        sc.owners_data(),
+        scenario.owners_data(),
         resolve_strategy("mycroft", 16),
-        behaviours={o.id: o.behaviour for o in sc.owners},
+        behaviours={o.id: o.behaviour for o in scenario.owners},
     )
 
 
@@ -35,83 +50,74 @@ def rank(o):
 
 
 def test_honest_owners_keep_their_order(owners):
-    ranks = [owners[i]["rank"] for i in HONEST]
-    assert ranks == sorted(ranks) and ranks[0] == 1
-    assert not any(owners[i]["harmful"] for i in HONEST)
+    ranks = [owners[i]["rank"] for i in ["specialist", *HONEST]]
+    assert ranks[1:] == sorted(ranks[1:]) and not any(owners[i]["harmful"] for i in HONEST)
+    assert owners["specialist"]["rank"] < owners["sparse"]["rank"]
 
 
-def test_replayed_hard_samples_are_dropped_and_earn_nothing(owners):
-    o = owners["replayer"]
-    audited = o["label_audit"]["samples"] if o["label_audit"] else 0  # its random sample, apart
-    assert o["received"] == 16 + audited and o["replayed"] == 16 and o["shared"] == 0
-    assert o["utility"] == 0
-    assert all(rank(o) > owners[i]["rank"] for i in ("specialist", "generalist", "sparse"))
+@pytest.mark.parametrize("cheater", sorted(CHEATERS_REJECTED))
+def test_cheaters_in_what_they_send_are_rejected_with_the_reason(owners, cheater):
+    o = owners[cheater]
+    assert o["status"] == "rejected" and CHEATERS_REJECTED[cheater] in o["reason"]
+    assert o["rank"] is None and o["shared"] == 0 and o["received"] > 0  # what left it, counted
 
 
 def test_flipping_labels_toward_the_hard_classes_is_harmful_and_ranked_last(owners):
     o = owners["flipper"]
-    assert (
-        o["harmful"]
-        and o["other_accuracy_drop"] > 0
-        and "its data contradicts the trainer's" in o["harm_reason"]
-    )
-    assert (
-        o["label_agreement"] < o["label_agreement_expected"] / 2
-    )  # other digits' images labelled 8 or 9
+    assert o["harmful"] and o["other_accuracy_drop"] > 0
+    assert "its data contradicts the trainer's" in o["harm_reason"]
+    assert o["label_agreement"] < o["label_agreement_expected"] / 2  # other digits labelled 8, 9
     assert all(rank(o) > owners[i]["rank"] for i in HONEST)
 
 
-def test_out_of_domain_values_are_rejected(owners):
-    o = owners["out-of-domain"]
-    assert (
-        o["status"] == "rejected"
-        and "outside the reference range" in o["reason"]
-        and o["rank"] is None
-    )
-    assert o["received"] == 16 + 32 and o["shared"] == 0  # its picks and its audit sample
+def test_a_copy_and_its_original_share_the_worth_of_what_both_sent(owners, report):
+    original, twin = owners["specialist"], owners["twin"]
+    assert original["credit"] < 0.6 and twin["credit"] < 0.6  # most samples: sent twice
+    together = original["value"] + twin["value"]
+    assert together <= original["utility"] * 1.1  # no more than the original alone, within noise
+    combined = report.combined["owners"]
+    assert not {"specialist", "twin"} <= set(combined)  # never both
+    assert len(combined) == 3  # a distinct owner takes the copy's place
 
 
-def test_padding_with_copies_is_rejected(owners):
-    o = owners["padder"]
-    assert (
-        o["status"] == "rejected"
-        and "repeat another sample exactly" in o["reason"]
-        and o["rank"] is None
-    )
+def test_near_copies_within_an_owners_picks_count_once(scenario, owners):
+    o = owners["pad-near"]
+    held = scenario.owner_data("sparse")  # pad-near holds as many real 8s and 9s as sparse
+    assert o["near_copies"] > 0
+    assert o["shared"] <= np.isin(held.y, [8, 9]).sum()  # what is left: its real 8s and 9s
 
 
-def test_without_the_defences_every_cheater_is_valued_and_ranked():
+def test_without_the_defences_every_cheater_is_valued_and_ranked(scenario):
     """What the defences change (TrainerConfig(defences=False) checks only a reply's form): the replayer is
     credited for the trainer's own samples, the flipper is not flagged, out-of-domain and padded replies
-    are accepted."""
-    import dataclasses
-
-    sc = load_scenario("hostile")
-    trainer = Trainer(sc.trainer_data(), dataclasses.replace(sc.trainer, defences=False), seed=0)
+    are accepted, no opening is checked, copies are paid twice."""
+    trainer = Trainer(
+        scenario.trainer_data(), dataclasses.replace(scenario.trainer, defences=False), seed=0
+    )
     report = acquire(
         trainer,
-        sc.owners_data(),
+        scenario.owners_data(),
         resolve_strategy("mycroft", 16),
-        behaviours={o.id: o.behaviour for o in sc.owners},
+        behaviours={o.id: o.behaviour for o in scenario.owners},
     )
     got = {o["id"]: o for o in report.to_dict()["owners"]}
     assert all(o["status"] == "ok" and not o["harmful"] for o in got.values()), got
-    assert (
-        got["replayer"]["replayed"] == 0
-        and got["replayer"]["shared"] == 16
-        and got["replayer"]["utility"] > 0
-    )
-    assert (
-        got["replayer"]["rank"] < got["sparse"]["rank"]
-    )  # credited for the trainer's own hard samples
+    assert got["replayer"]["replayed"] == 0 and got["replayer"]["shared"] == 16
+    assert got["replayer"]["utility"] > 0
+    assert got["replayer"]["rank"] < got["sparse"]["rank"]  # credited for the trainer's own samples
     assert got["flipper"]["rank"] < got["unrelated"]["rank"]  # its hard-sample gains count in full
-    assert got["out-of-domain"]["shared"] == 16 and got["padder"]["shared"] == 16
+    assert got["out-of-domain"]["shared"] > 0 and got["padder"]["shared"] == 16
+    assert got["twin"]["credit"] == got["specialist"]["credit"] == 1.0
 
 
-def test_the_report_names_the_replaying_owner(report):
-    table, md = report.table(), report.markdown()
-    assert "replayer (16 replayed)" in table
-    assert (
-        "`replayer` is a replayer: 16 of the samples it sent are the trainer's own hard query samples"
-        in md
-    )
+def test_an_owner_holding_the_trainers_hard_samples_is_not_paid_for_them(scenario):
+    """An owner whose data happens to hold copies of the trainer's hard query samples (public data
+    both hold) commits to them and opens them; they are dropped as replays and earn nothing."""
+    trainer = Trainer(scenario.trainer_data(), scenario.trainer, seed=0)
+    hard = trainer.hard_query
+    public = Dataset.concat([hard, scenario.owner_data("unrelated")])
+    report = acquire(trainer, {"public": public}, resolve_strategy("mycroft", 16))
+    o = report.to_dict()["owners"][0]
+    assert o["status"] == "ok" and o["replayed"] > 0 and o["shared"] == 0 and o["utility"] == 0
+    assert f"{o['replayed']} replayed" in report.table()
+    assert "`public` is a replayer" in report.markdown()

@@ -221,6 +221,12 @@ def test_simulate_without_the_images_extra_is_the_trainers_error_before_anything
     assert not (tmp_path / "out").exists()
 
 
+def test_a_private_simulation_whose_embeddings_reveal_the_hard_samples_is_refused():
+    assert_one_line_error(
+        simulate("digits", "--private"), "embedder 'raw' reveals the hard samples", "--allow"
+    )
+
+
 def test_unknown_strategy():
     assert_one_line_error(
         simulate("simulations/digits.toml", "--strategy", "best-ever"), "best-ever", "mycroft"

@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 from flower_fakes import make_context, make_message
 
+from mycroft_fl.core.commitment import Commitment, MerkleTree, committed_order, verify_openings
 from mycroft_fl.core.data import save_npz
 from mycroft_fl.flower.client_app import app as client_app
-from mycroft_fl.flower.protocol import query_content
+from mycroft_fl.flower.protocol import commit_content, query_content
+from mycroft_fl.owner.answer import audit_positions_of
+from mycroft_fl.owner.holding import Holding
 from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.acquisition import strategy_query
 from mycroft_fl.trainer.strategy_config import load_strategy
@@ -33,6 +36,24 @@ def ask(trainer, scenario, node_config, method="mycroft", budget=8):
     return client_app(msg, make_context(7, node_config))
 
 
+def rows_of(data, positions):
+    """The owner's own rows at committed positions (its rows sorted by label)."""
+    return committed_order(data.y)[positions]
+
+
+def test_an_owner_commits_to_its_data_before_seeing_any_query(scenario):
+    msg = make_message(commit_content(10, scenario=str(scenario.path)), 7, "query.commit")
+    reply = client_app(msg, make_context(7, {"partition-id": 0, "num-partitions": 5}))
+    data = scenario.owner_data(scenario.owners[0].id)
+    committed = Commitment.from_arrays(
+        {k: a.numpy() for k, a in reply.content["commitment"].items()}
+    )
+    assert committed == MerkleTree(data.x, data.y, 10, order=committed_order(data.y)).commitment
+    assert committed.counts == tuple(np.bincount(data.y, minlength=10))
+    assert reply.content["info"]["owner_id"] == scenario.owners[0].id
+    assert reply.content["metrics"]["local_size"] == len(data)
+
+
 @pytest.mark.parametrize("method", ["mycroft", "gradmatch", "retrieval", "random"])
 def test_simulated_owner_replies_with_its_budgeted_subset(trainer, scenario, method):
     reply = ask(trainer, scenario, {"partition-id": 0, "num-partitions": 5}, method=method)
@@ -42,17 +63,25 @@ def test_simulated_owner_replies_with_its_budgeted_subset(trainer, scenario, met
     assert reply.content["info"]["owner_id"] == owner
     assert reply.content["info"]["selector"] == method
     subset = reply.content["subset"]
-    idx = subset["indices"].numpy()
-    assert 0 < len(idx) <= 8 and len(np.unique(idx)) == len(idx)
+    positions = subset["positions"].numpy()
+    assert 0 < len(positions) <= 8 and len(np.unique(positions)) == len(positions)
+    idx = rows_of(data, positions)
     np.testing.assert_array_equal(subset["x"].numpy(), data.x[idx])
     np.testing.assert_array_equal(subset["y"].numpy(), data.y[idx])
     assert set(subset["y"].numpy()) <= set(trainer.hard_classes)
-    # beside its picks, a random sample of its data of the hard classes for the trainer's label audit
-    audit_x, audit_y = subset["audit_x"].numpy(), subset["audit_y"].numpy()
-    hard = np.isin(data.y, trainer.hard_classes)
-    assert len(audit_y) == min(32, hard.sum()) and set(audit_y) <= set(trainer.hard_classes)
-    rows = {row.tobytes() for row in data.x[hard]}
-    assert all(row.tobytes() in rows for row in audit_x)
+    # beside its picks, the rows the trainer's audit drew from its commitment, both opened
+    holding = Holding(data, 10)
+    query = strategy_query(trainer, load_strategy(method, budget=8))
+    drawn = subset["audit_positions"].numpy()
+    np.testing.assert_array_equal(drawn, audit_positions_of(query, holding.commitment))
+    assert len(drawn) == 32 and set(subset["audit_y"].numpy()) <= set(trainer.hard_classes)
+    np.testing.assert_array_equal(subset["audit_x"].numpy(), data.x[rows_of(data, drawn)])
+    for at, proofs, x, y in (
+        ("positions", "proofs", "x", "y"),
+        ("audit_positions", "audit_proofs", "audit_x", "audit_y"),
+    ):
+        opened = [subset[k].numpy() for k in (at, x, y, proofs)]
+        assert verify_openings(holding.commitment, *opened) is None
     assert reply.content["metrics"]["local_size"] == len(data)
     assert reply.content["metrics"]["selection_s"] >= 0
 
@@ -66,7 +95,7 @@ def test_full_information_sends_every_hard_class_sample(trainer, scenario):
         budget=1,
     )
     data = scenario.owner_data(scenario.owners[0].id)
-    assert len(reply.content["subset"]["indices"].numpy()) == int(
+    assert len(reply.content["subset"]["positions"].numpy()) == int(
         np.isin(data.y, trainer.hard_classes).sum()
     )
 
@@ -80,8 +109,11 @@ def test_data_valuation_sends_all_the_owners_data(trainer, scenario, method):
     data = scenario.owner_data(
         scenario.owners[3].id
     )  # `unrelated`: digits 0-7, no hard class at all
-    np.testing.assert_array_equal(reply.content["subset"]["indices"].numpy(), np.arange(len(data)))
-    np.testing.assert_array_equal(reply.content["subset"]["y"].numpy(), data.y)
+    positions = reply.content["subset"]["positions"].numpy()
+    np.testing.assert_array_equal(np.sort(positions), np.arange(len(data)))
+    np.testing.assert_array_equal(
+        reply.content["subset"]["y"].numpy(), data.y[rows_of(data, positions)]
+    )
 
 
 def test_deployed_owner_reads_data_path_and_is_named_by_it(trainer, scenario, tmp_path):
@@ -89,7 +121,7 @@ def test_deployed_owner_reads_data_path_and_is_named_by_it(trainer, scenario, tm
     save_npz(path, scenario.owner_data("specialist"))
     reply = ask(trainer, scenario, {"data-path": str(path)})
     assert reply.content["info"]["owner_id"] == "clinic-a"
-    assert len(reply.content["subset"]["indices"].numpy()) == 8
+    assert len(reply.content["subset"]["positions"].numpy()) == 8
     named = ask(trainer, scenario, {"data-path": str(path), "owner-id": "north"})
     assert named.content["info"]["owner_id"] == "north"
 
@@ -123,8 +155,8 @@ def test_the_strategys_anchor_reaches_the_owner(trainer, scenario):
     assert query.to_config()["selector/anchor"] == "geometric-median"
     msg = make_message(query_content(query, scenario=str(scenario.path)), dst=7)
     reply = client_app(msg, make_context(7, {"partition-id": 0, "num-partitions": 5}))
-    picked = reply.content["subset"]["indices"].numpy()
     data = scenario.owner_data(scenario.owners[0].id)
+    picked = rows_of(data, reply.content["subset"]["positions"].numpy())
     np.testing.assert_array_equal(picked, select_for_query(query, data))
     assert not np.array_equal(
         np.sort(picked),
@@ -186,7 +218,7 @@ def test_deployed_owner_refuses_code_it_did_not_allow(trainer, user_code, tmp_pa
     for node_config in (allowed, {"data-path": str(path), "allow-code": "*"}):
         reply = client_app(make_message(query_content(query), dst=7), make_context(7, node_config))
         assert "error" not in reply.content["info"], reply.content["info"]
-        assert 0 < len(reply.content["subset"]["indices"].numpy()) <= 8
+        assert 0 < len(reply.content["subset"]["positions"].numpy()) <= 8
     assert user_code.exists()
 
 

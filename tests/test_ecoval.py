@@ -13,7 +13,8 @@ from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.query import Query
 from mycroft_fl.flower.protocol import decode_reply, reply_content
-from mycroft_fl.owner.answer import Answer, cluster_histogram
+from mycroft_fl.owner.answer import Answer, answer_query, audit_positions_of, cluster_histogram
+from mycroft_fl.owner.holding import Holding
 from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.acquisition import strategy_query
 from mycroft_fl.trainer.coalitions import Coalitions
@@ -125,25 +126,27 @@ BAD = {
 }
 
 
+def honest_reply(trainer, ecoval, data, histogram):
+    """An owner's honest reply to the ecoval query with `histogram` in place of its own, and its
+    commitment and the audit drawn from it."""
+    query = strategy_query(trainer, ecoval)
+    holding = Holding(data, 10)
+    sent = answer_query(query, holding)._replace(histogram=histogram)
+    reply = Reply("o", **sent._asdict(), local_size=len(data))
+    return reply, holding.commitment, audit_positions_of(query, holding.commitment)
+
+
 @pytest.mark.parametrize("kind", BAD)
 def test_a_malformed_histogram_rejects_the_reply_with_its_reason(digits, ecoval, kind):
     trainer, owners = digits
     histogram, words = BAD[kind]
-    subset = _eighty_nines(owners)
+    clusters = ecoval.valuer.query_clusters(trainer)
 
-    def collect(counts: np.ndarray):
-        sent = Reply(
-            "o",
-            subset.x,
-            subset.y,
-            np.arange(6),
-            audit_x=subset.x[:2],
-            audit_y=subset.y[:2],
-            histogram=counts,
-            local_size=120,
+    def collect(counts):
+        reply, commitment, drawn = honest_reply(trainer, ecoval, owners["specialist"], counts)
+        return take_reply(
+            reply, ecoval, trainer, commitment=commitment, audit=drawn, clusters=clusters
         )
-        clusters = ecoval.valuer.query_clusters(trainer)
-        return take_reply(sent, ecoval, trainer, audit=32, clusters=clusters)
 
     result = collect(histogram)
     assert result.status == "rejected" and words in result.reason
@@ -151,19 +154,22 @@ def test_a_malformed_histogram_rejects_the_reply_with_its_reason(digits, ecoval,
     good = np.array([[20, 10, 0, 0, 1], [10, 5, 5, 0, 0]])
     ok = collect(good)
     assert ok.status == "ok" and ok.revealed == 10 and ok.to_dict()["histogram"] == good.tolist()
-    assert check_histogram(good, shape=(2, 5), classes=np.array([8, 9]), sent=subset.y)[1] is None
+    sent = np.array([8] * 5 + [9] * 5)
+    assert check_histogram(good, shape=(2, 5), classes=np.array([8, 9]), sent=sent)[1] is None
 
 
 def test_the_flower_reply_carries_the_histogram_and_the_strategy_checks_it(digits, ecoval):
     trainer, owners = digits
-    subset = _eighty_nines(owners)
+    clusters = ecoval.valuer.query_clusters(trainer)
     good = np.array([[20, 10, 0, 0, 1], [10, 5, 5, 0, 0]])
     for histogram, status in ((good, "ok"), (good[:, :3].copy(), "rejected")):
-        answer = Answer(subset.x, subset.y, np.arange(6), subset.x[:2], subset.y[:2], histogram)
+        reply, commitment, drawn = honest_reply(trainer, ecoval, owners["specialist"], histogram)
+        answer = Answer(*(getattr(reply, k) for k in Answer._fields))
         content = reply_content("o", "mycroft", answer, local_size=120, selection_s=0.1)
-        clusters = ecoval.valuer.query_clusters(trainer)
         sent = decode_reply(content, "node-1")
-        result = take_reply(sent, ecoval, trainer, audit=32, clusters=clusters)
+        result = take_reply(
+            sent, ecoval, trainer, commitment=commitment, audit=drawn, clusters=clusters
+        )
         assert result.status == status
     assert "cluster histogram has shape (2, 3)" in result.reason
 

@@ -86,8 +86,10 @@ def test_supernode_killed_mid_run_is_reported_failed_and_the_others_ranked(tmp_p
             t_received = wait_log(procs, names[KILLED], "Receiving: query.select", 150)
             frozen = freeze_tree(victim.pid)  # from here on it cannot answer
             assert "Sending: query.select" not in procs.log(names[KILLED]), procs.logs()
-            t_others = max(
-                wait_log(procs, names[o], "Sent successfully", 120) for o in DEPLOYED if o != KILLED
+            t_others = max(  # their commitment, then their answer to the query
+                wait_log(procs, names[o], "Sent successfully", 120, times=2)
+                for o in DEPLOYED
+                if o != KILLED
             )
         except (TimeoutError, RuntimeError) as exc:
             pytest.fail(f"{exc}\n" + procs.logs())
@@ -174,6 +176,10 @@ def _faulty_client_app(fault: str, partition: int, release: Path, max_sleep: flo
 
     app = ClientApp()
 
+    @app.query("commit")
+    def commit(msg, context):
+        return mycroft_client.commit(msg, context)
+
     @app.query("select")
     def select(msg, context):
         if int(context.node_config["partition-id"]) == partition:
@@ -188,21 +194,28 @@ def _faulty_client_app(fault: str, partition: int, release: Path, max_sleep: flo
 
 
 class _TimedGrid:
-    """The ServerApp's Grid, noting when the query was pushed and when each reply was pulled."""
+    """The ServerApp's Grid, noting when the query (after the owners' commitments) was pushed and
+    when each reply to it was pulled."""
 
     def __init__(self, grid):
-        self._grid, self.pushed_at, self.replies_at = grid, None, []
+        self._grid, self.pushed_at, self.replies_at, self.queries = grid, None, [], set()
 
     def __getattr__(self, name):
         return getattr(self._grid, name)
 
     def push_messages(self, messages):
-        self.pushed_at = time.monotonic()
-        return self._grid.push_messages(messages)
+        messages = list(messages)
+        ids = list(self._grid.push_messages(messages))
+        if any(m.metadata.message_type == "query.select" for m in messages):
+            self.pushed_at = time.monotonic()
+            self.queries.update(ids)
+        return ids
 
     def pull_messages(self, ids):
         replies = list(self._grid.pull_messages(ids))
-        self.replies_at += [time.monotonic() - self.pushed_at] * len(replies)
+        answers = [r for r in replies if r.metadata.reply_to_message_id in self.queries]
+        if answers:
+            self.replies_at += [time.monotonic() - self.pushed_at] * len(answers)
         return replies
 
 

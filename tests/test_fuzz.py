@@ -802,7 +802,8 @@ def record_replies(draw):
     good = {
         "x": good_x(n, (64,)),
         "y": hnp.arrays(np.int64, n, elements=st.sampled_from(HARD)),
-        "indices": hnp.arrays(np.int64, n, elements=st.integers(0, 30), unique=True),
+        "positions": hnp.arrays(np.int64, n, elements=st.integers(0, 30), unique=True),
+        "proofs": hnp.arrays(np.uint8, (n, 5, 32)),
     }
     arrays_ = {
         k: draw(
@@ -882,12 +883,19 @@ def test_non_finite_local_size_is_rejected_not_a_crash(small_trainer, value):
 
 
 def take_flower_reply(trainer, reply, config):
-    """A node's reply as the engine takes it: decoded by the Flower transport, then checked."""
+    """A node's reply as the engine takes it: decoded by the Flower transport, then checked against
+    the commitment of an owner of 31 rows (proofs of depth 5)."""
+    from mycroft_fl.core.data import Dataset
+    from mycroft_fl.flower.protocol import decode_reply
     from mycroft_fl.flower.transport import FlowerOwners
+    from mycroft_fl.owner.holding import Holding
     from mycroft_fl.trainer.intake import take_reply
     from mycroft_fl.trainer.results import OwnerResult
 
-    answered = FlowerOwners(None, owners=1, reply_timeout=60.0)._decode(7, reply)
+    answered = FlowerOwners(None, owners=1, reply_timeout=60.0)._decode(7, reply, decode_reply)
     if isinstance(answered, OwnerResult):
         return answered
-    return take_reply(answered, config, trainer, audit=trainer.config.audit)
+    rng = np.random.default_rng(0)
+    owner = Dataset(rng.normal(size=(31, 64)).astype(np.float32), rng.integers(0, 10, 31))
+    commitment = Holding(owner, 10).commitment
+    return take_reply(answered, config, trainer, commitment=commitment, audit=np.arange(3))

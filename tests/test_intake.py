@@ -1,53 +1,123 @@
-"""The trainer's check of one owner's reply (`intake.take_reply`): what it counts as exposed, and the
-audit it asks for."""
+"""The trainer's check of one owner's reply (`intake.take_reply`): what it counts as exposed, and what
+an owner must open against the commitment it made before the query."""
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from mycroft_fl.owner.answer import answer_query, audit_positions_of
+from mycroft_fl.owner.holding import Holding
 from mycroft_fl.scenarios.spec import load_scenario
+from mycroft_fl.trainer.acquisition import strategy_query
 from mycroft_fl.trainer.intake import take_reply
 from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer, TrainerConfig
 from mycroft_fl.trainer.transport import Reply
 
+CONFIG = load_strategy("mycroft", budget=8)
+
 
 @pytest.fixture(scope="module")
 def trainer():
     sc = load_scenario("digits")
-    return Trainer(sc.trainer_data(), TrainerConfig(model="logreg", embedder="raw"), seed=0)
+    config = TrainerConfig(model="logreg", embedder="raw", hard_classes=(8, 9))
+    return Trainer(sc.trainer_data(), config, seed=0)
 
 
-def reply(trainer, n, *, y_shape=None):
-    hard = trainer.hard_query
-    x = hard.x[:n] + 0.5
-    y = hard.y[:n] if y_shape is None else np.zeros(y_shape, np.int64)
-    return x, y, np.arange(n, dtype=np.int64)
+@pytest.fixture(scope="module")
+def owner():
+    return load_scenario("digits").owner_data("specialist")
 
 
-def test_a_rejected_reply_counts_every_sample_that_left_the_owner(trainer):
-    config = load_strategy("mycroft", budget=8)
-    x, y, idx = reply(
-        trainer, 6, y_shape=(6, 2)
-    )  # y is 2-d: rejected, yet six samples left the owner
-    sent = Reply("a", x, y, idx, audit_x=x[:3], audit_y=y[:3, 0])
-    result = take_reply(sent, config, trainer, audit=32)
-    assert result.status == "rejected" and result.received == 6 + 3 and result.shared == 0
+@pytest.fixture(scope="module")
+def query(trainer):
+    return replace(strategy_query(trainer, CONFIG), audit_key=12345)
 
 
-def test_a_reply_without_the_audit_it_was_asked_for_is_rejected(trainer):
-    config = load_strategy("mycroft", budget=8)
-    x, y, idx = reply(trainer, 4)
-    result = take_reply(Reply("a", x, y, idx), config, trainer, audit=32)
-    assert result.status == "rejected"
-    assert result.reason == "audit sample: missing (the query asked for 32 random samples)"
-    ok = take_reply(Reply("a", x, y, idx, audit_x=x, audit_y=y), config, trainer, audit=32)
-    assert ok.status == "ok" and ok.received == 8 and len(ok.audit) == 4 and ok.shared == 4
+def honest(query, data) -> tuple[Reply, Holding]:
+    holding = Holding(data, 10)
+    sent = answer_query(query, holding)
+    return Reply("a", **sent._asdict(), local_size=len(data)), holding
 
 
-def test_an_audit_sample_nobody_asked_for_is_rejected(trainer):
-    config = load_strategy("mycroft", budget=8)
-    x, y, idx = reply(trainer, 4)
-    result = take_reply(Reply("a", x, y, idx, audit_x=x, audit_y=y), config, trainer, audit=0)
-    assert result.status == "rejected" and "audit sample: 4 samples exceed" in result.reason
-    empty = Reply("a", x, y, idx, audit_x=x[:0], audit_y=y[:0])
-    assert take_reply(empty, config, trainer, audit=0).status == "ok"
+def take(reply, holding, query, trainer):
+    drawn = audit_positions_of(query, holding.commitment)
+    return take_reply(reply, CONFIG, trainer, commitment=holding.commitment, audit=drawn)
+
+
+def test_an_honest_reply_opens_and_is_taken(trainer, owner, query):
+    reply, holding = honest(query, owner)
+    result = take(reply, holding, query, trainer)
+    assert result.status == "ok", result.reason
+    assert result.shared == len(reply.x) and len(result.audit) == 32
+    assert result.received == len(reply.x) + 32 and result.local_size == len(owner)
+
+
+def test_a_rejected_reply_counts_every_sample_that_left_the_owner(trainer, owner, query):
+    reply, holding = honest(query, owner)
+    bad = replace(reply, y=np.zeros((len(reply.y), 2), np.int64))  # y is 2-d: rejected
+    result = take(bad, holding, query, trainer)
+    assert result.status == "rejected" and result.shared == 0
+    assert result.received == len(reply.x) + 32  # yet its picks and its audit left the owner
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (lambda r: replace(r, audit_x=None, audit_y=None), "audit: missing"),
+        (
+            lambda r: replace(r, audit_positions=r.audit_positions[::-1] + 1),
+            "audit: opened 32 rows other than the 32 the trainer drew",
+        ),
+        (
+            lambda r: replace(
+                r, audit_y=17 - r.audit_y
+            ),  # 8s shown as 9s: not what it committed to
+            "audit: does not open",
+        ),
+        (
+            lambda r: replace(r, x=r.x + np.float32(0.25)),
+            "picks do not open against its commitment",
+        ),
+        (lambda r: replace(r, proofs=r.proofs[::-1]), "picks do not open against its commitment"),
+        (lambda r: replace(r, local_size=119), "declared 119 samples but committed to 120"),
+    ],
+)
+def test_what_does_not_open_against_the_commitment_is_rejected(
+    trainer, owner, query, change, reason
+):
+    reply, holding = honest(query, owner)
+    result = take(change(reply), holding, query, trainer)
+    assert result.status == "rejected" and reason in result.reason
+
+
+def test_rows_of_another_data_set_do_not_open(trainer, owner, query):
+    """An owner that commits to one data set and answers from another (`switch`)."""
+    _, committed = honest(query, owner)
+    other = replace(owner, x=owner.x + np.float32(0.01))
+    reply, _ = honest(query, other)
+    result = take(reply, committed, query, trainer)
+    assert result.status == "rejected" and "does not open" in result.reason
+
+
+def test_the_audit_draws_what_the_trainer_pays_for_and_the_key_decides_it(owner, query):
+    commitment = Holding(owner, 10).commitment
+    drawn = audit_positions_of(query, commitment)
+    classes = commitment.class_of(drawn)
+    assert len(drawn) == 32 and set(classes) == {8, 9}  # the hard classes, as the picks
+    counts = np.bincount(query.hard_y)
+    assert abs(np.sum(classes == 8) - 32 * counts[8] / counts.sum()) <= 1  # in their proportion
+    again = audit_positions_of(query, commitment)
+    other = audit_positions_of(replace(query, audit_key=54321), commitment)
+    assert np.array_equal(drawn, again) and not np.array_equal(drawn, other)
+
+
+def test_an_audit_sample_nobody_asked_for_is_rejected(trainer, owner, query):
+    reply, holding = honest(replace(query, audit=0), owner)
+    assert take(reply, holding, replace(query, audit=0), trainer).status == "ok"
+    padded, _ = honest(query, owner)  # it sends the 32 rows a query with an audit would draw
+    result = take(padded, holding, replace(query, audit=0), trainer)
+    assert (
+        result.status == "rejected" and "audit: 32 samples exceed the budget of 0" in result.reason
+    )

@@ -61,9 +61,9 @@ def test_interval_and_unsettled_order_in_the_table_and_the_plot():
     from mycroft_fl.trainer.report import unsettled_order
 
     owners = [
-        {**OWNERS[0], "utility_ci": [0.3, 0.7]},
-        {**OWNERS[2], "harmful": False, "utility": 0.4, "rank": 2, "utility_ci": [0.2, 0.6]},
-        {**OWNERS[1], "rank": 3, "utility_ci": [-0.1, 0.1]},
+        {**OWNERS[0], "value_ci": [0.3, 0.7]},
+        {**OWNERS[2], "harmful": False, "utility": 0.4, "rank": 2, "value_ci": [0.2, 0.6]},
+        {**OWNERS[1], "rank": 3, "value_ci": [-0.1, 0.1]},
     ]
     assert unsettled_order(owners) == {
         "good"

@@ -61,18 +61,21 @@ def figures(owners: dict[str, dict]) -> dict[str, tuple]:
 def test_shared_nodes_answer_for_their_owners_as_one_node_per_owner(scenario):
     grid, strategy = make(scenario, [client_app] * 2, nodes=2)
     shared = owners_of(strategy.run(grid))
-    assert [list(m.content["config"]["owners"]) for m in grid.sent] == [[0, 2, 4], [1, 3]]
+    owners = [list(m.content["config"]["owners"]) for m in grid.sent]
+    assert owners == [[0, 2, 4], [1, 3]] * 2  # each node commits, then answers, for its owners
     grid_alone, strategy_alone = make(scenario, [client_app] * len(scenario.owners), nodes=None)
     assert sorted(shared) == sorted(scenario.owner_ids)
     assert figures(shared) == figures(owners_of(strategy_alone.run(grid_alone)))
 
 
 def tamper(owner: int, change):
-    """A node that answers honestly, then alters owner number `owner`'s part of its reply."""
+    """A node that commits and answers honestly, then alters owner number `owner`'s part of its
+    reply to the query."""
 
     def handler(msg, ctx):
         reply = client_app(msg, ctx)
-        change(reply.content, f"owner-{owner}.")
+        if msg.metadata.message_type == "query.select":
+            change(reply.content, f"owner-{owner}.")
         return Message(reply.content, reply_to=msg)
 
     return handler
@@ -123,7 +126,7 @@ def test_a_failing_node_fails_each_of_its_owners_by_name(scenario):
 def test_shared_nodes_in_two_rounds_as_one_node_per_owner(scenario):
     grid, strategy = make(scenario, [client_app] * 2, nodes=2)
     strategy.start(grid, num_rounds=2)
-    later = grid.sent[2:]
+    later = grid.sent[4:]  # after each node's commit and first query
     assert later and all(len(m.content["config"]["owners"]) == 1 for m in later)
     grid_alone, alone = make(scenario, [client_app] * len(scenario.owners), nodes=None)
     alone.start(grid_alone, num_rounds=2)

@@ -22,10 +22,9 @@ from flwr.app import (
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import get_weights, predict, set_weights
 from mycroft_fl.flower.client_app import app as client_app
-from mycroft_fl.flower.protocol import reply_content, short_reason
+from mycroft_fl.flower.protocol import short_reason
 from mycroft_fl.flower.server_app import main as server_main
 from mycroft_fl.flower.strategy import MycroftStrategy
-from mycroft_fl.owner.answer import Answer
 from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.trainer import Trainer
 
@@ -41,46 +40,46 @@ def honest(msg, ctx):
     return client_app(msg, ctx)
 
 
+def as_owner(reply: Message, owner_id: str) -> Message:
+    """An owner's reply re-signed with another owner id."""
+    content = reply.content
+    content["info"] = ConfigRecord({**content["info"], "owner_id": owner_id})
+    return reply
+
+
 def tampered(change):
-    """An owner that selects honestly, then alters its reply with `change(x, y, idx) -> (x, y, idx)`
-    (its audit sample is left as it was)."""
+    """An owner ("cheat") that commits and selects honestly, then alters its reply with
+    `change(x, y, positions) -> (x, y, positions)` (its proofs and audit left as they were)."""
 
     def handler(msg, ctx):
-        good = client_app(msg, ctx).content["subset"]
-        arrays = dict(
+        reply = as_owner(client_app(msg, ctx), "cheat")
+        if msg.metadata.message_type != "query.select":
+            return reply
+        good = reply.content["subset"]
+        arrays = {k: good[k].numpy() for k in good}
+        arrays.update(
             zip(
-                "x y indices".split(),
-                change(good["x"].numpy(), good["y"].numpy(), good["indices"].numpy()),
+                ("x", "y", "positions"),
+                change(arrays["x"], arrays["y"], arrays["positions"]),
             )
         )
-        audit = {k: good[k].numpy() for k in ("audit_x", "audit_y")}
-        content = reply_content(
-            "cheat",
-            "mycroft",
-            Answer(
-                good["x"].numpy(),
-                good["y"].numpy(),
-                good["indices"].numpy(),
-                audit["audit_x"],
-                audit["audit_y"],
-            ),
-            local_size=120,
-            selection_s=0.1,
+        reply.content["subset"] = ArrayRecord(
+            {k: Array(np.ascontiguousarray(v)) for k, v in arrays.items() if v is not None}
         )
-        content["subset"] = ArrayRecord(
-            {
-                k: Array(np.ascontiguousarray(v))
-                for k, v in {**arrays, **audit}.items()
-                if v is not None
-            }
-        )
-        return Message(content, reply_to=msg)
+        return reply
 
     return handler
 
 
-def raw_reply(content):
-    return lambda msg, ctx: Message(content, reply_to=msg)
+def raw_reply(content, owner_id="cheat"):
+    """An owner that commits honestly (as `owner_id`), then answers the query with `content`."""
+
+    def handler(msg, ctx):
+        if msg.metadata.message_type == "query.select":
+            return Message(content, reply_to=msg)
+        return as_owner(client_app(msg, ctx), owner_id)
+
+    return handler
 
 
 def make(scenario, handlers: dict, **kwargs):
@@ -111,10 +110,13 @@ def run(scenario, handlers: dict, **kwargs):
     return grid, {o["id"]: o for o in report.to_dict()["owners"]}
 
 
-def test_honest_owners_are_queried_once_and_ranked(scenario):
+def test_honest_owners_commit_then_are_queried_once_and_ranked(scenario):
     grid, owners = run(scenario, {o: honest for o in scenario.owner_ids})
-    assert len(grid.sent) == len(scenario.owners)
-    assert {m.metadata.message_type for m in grid.sent} == {"query.select"}
+    kinds = [m.metadata.message_type for m in grid.sent]
+    n = len(scenario.owners)
+    assert kinds == ["query.commit"] * n + ["query.select"] * n  # commit first, then the query
+    assert all("query" not in m.content for m in grid.sent[:n])  # no hard sample before it
+    assert all(o["commitment"]["rows"] == 120 for o in owners.values())
     assert set(owners) == set(scenario.owner_ids)
     assert all(o["status"] == "ok" and o["shared"] <= BUDGET for o in owners.values())
     assert sorted(o["rank"] for o in owners.values())[0] == 1
@@ -141,6 +143,14 @@ BAD_REPLIES = {
     ),
     "inf": (tampered(lambda x, y, i: (np.full_like(x, np.inf), y, i)), "NaN or inf"),
     "duplicate indices": (tampered(lambda x, y, i: (x, y, np.zeros_like(i))), "duplicate indices"),
+    "a row changed after committing": (
+        tampered(lambda x, y, i: (x + np.float32(0.5), y, i)),
+        "picks do not open against its commitment",
+    ),
+    "a label changed after committing": (
+        tampered(lambda x, y, i: (x, 17 - y, i)),  # 8s sent as 9s and 9s as 8s
+        "picks do not open against its commitment",
+    ),
     "over budget": (
         tampered(lambda x, y, i: (np.repeat(x, 2, 0), np.repeat(y, 2), np.arange(2 * len(i)))),
         "exceed the budget of 8",
@@ -166,12 +176,11 @@ def test_malformed_reply_is_rejected_with_its_reason_and_others_still_ranked(sce
 
 def test_reply_without_owner_id_is_rejected(scenario):
     content = RecordDict({"subset": ArrayRecord({"x": Array(np.zeros((1, 64), np.float32))})})
-    _, owners = run(scenario, {"specialist": honest, "anon": raw_reply(content)})
+    anon = lambda msg, ctx: Message(content, reply_to=msg)  # noqa: E731 (it does not commit either)
+    _, owners = run(scenario, {"specialist": honest, "anon": anon})
     # the only expected owner left unaccounted for is named by elimination
     assert owners["anon"]["status"] == "rejected" and "which owner" in owners["anon"]["reason"]
-    _, owners = run(
-        scenario, {"specialist": honest, "anon": raw_reply(content), "quiet": lambda m, c: None}
-    )
+    _, owners = run(scenario, {"specialist": honest, "anon": anon, "quiet": lambda m, c: None})
     assert sorted(k for k in owners if k.startswith("node-")) == ["node-101", "node-102"]
 
 
@@ -195,10 +204,33 @@ def test_silent_owner_fails_after_the_timeout_and_is_named(scenario):
     assert owners["specialist"]["rank"] == 1
 
 
-def test_expected_owner_that_never_connects_is_reported(scenario):
+def test_expected_owner_that_never_connects_is_reported_with_the_true_reason(scenario):
+    # named, in the scenario, but its node never came up
+    _, owners = run(scenario, {"specialist": honest}, owners=["specialist", "generalist"])
+    assert owners["generalist"]["status"] == "failed"
+    assert "never connected" in owners["generalist"]["reason"]
+    # named but not an owner of the scenario: every node was up, none could be it
     _, owners = run(scenario, {"specialist": honest}, owners=["specialist", "ghost"])
-    assert owners["ghost"]["status"] == "failed" and "never connected" in owners["ghost"]["reason"]
+    assert owners["ghost"]["status"] == "failed"
+    assert "not in the scenario" in owners["ghost"]["reason"]
     assert owners["specialist"]["status"] == "ok"
+
+
+def test_only_invited_owners_are_queried_valued_or_combined(scenario):
+    handlers = {o: honest for o in scenario.owner_ids}  # every node of the scenario is up
+    grid, strategy = make(scenario, handlers, owners=["specialist", "sparse"])
+    report = strategy.run(grid).to_dict()
+    assert {o["id"] for o in report["owners"]} == {"specialist", "sparse"}
+    queried = {
+        m.metadata.dst_node_id for m in grid.sent if m.metadata.message_type == "query.select"
+    }
+    assert queried == {100, 102}  # the two named owners' nodes, nobody else saw a hard sample
+    assert set(report["combined"]["owners"]) <= {"specialist", "sparse"}
+    assert sorted(report["ignored"]) == [
+        "node 101 answered as 'generalist', an owner not invited",
+        "node 103 answered as 'unrelated', an owner not invited",
+        "node 104 answered as 'noisy', an owner not invited",
+    ]
 
 
 def test_two_nodes_claiming_one_owner_id_are_not_both_counted(scenario):
@@ -236,12 +268,13 @@ def test_every_missing_owner_is_reported_beside_an_anonymous_error(scenario):
     def boom(msg, ctx):
         raise RuntimeError("disk on fire")
 
-    _, owners = run(scenario, {"specialist": honest, "anon": boom}, owners=["specialist", "a", "b"])
+    named = ["specialist", "generalist", "sparse"]
+    _, owners = run(scenario, {"specialist": honest, "anon": boom}, owners=named)
     assert owners["specialist"]["status"] == "ok"
     assert (
         owners["node-101"]["status"] == "failed" and "disk on fire" in owners["node-101"]["reason"]
     )
-    for missing in ("a", "b"):
+    for missing in ("generalist", "sparse"):
         assert owners[missing]["status"] == "failed" and owners[missing]["rank"] is None
         assert "without naming its owner" in owners[missing]["reason"]
         assert "never connected" in owners[missing]["reason"]
@@ -281,7 +314,7 @@ def recording(sent: dict):
     def handler(msg, ctx):
         reply = client_app(msg, ctx)
         if "subset" in reply.content:
-            sent.setdefault(ctx.node_id, []).append(reply.content["subset"]["indices"].numpy())
+            sent.setdefault(ctx.node_id, []).append(reply.content["subset"]["positions"].numpy())
         return reply
 
     return handler
@@ -300,11 +333,9 @@ def test_start_runs_acquisition_rounds_and_returns_the_combined_model(scenario):
     assert final["hard_accuracy"] == report["combined"]["hard_accuracy"]
     assert final["received"] == report["exposure"]["total_received"]
     # round 1 goes to every node alike, round 2 to the useful owners only, one message each
-    first = [m for m in grid.sent if m.metadata.group_id == "mycroft-select"][
-        : len(scenario.owners)
-    ]
+    queries = [m for m in grid.sent if m.metadata.message_type == "query.select"]
+    first, later = queries[: len(scenario.owners)], queries[len(scenario.owners) :]
     assert {m.content["config"]["budget"] for m in first} == {budget // 2}
-    later = grid.sent[len(scenario.owners) :]
     assert later and len({m.metadata.dst_node_id for m in later}) == len(later)
     assert set(report["rounds"][1]["owners"]) <= {"specialist", "generalist", "sparse"}
     for parts in sent.values():  # no owner resends a sample, none exceeds its budget
@@ -344,7 +375,7 @@ def test_start_builds_on_the_initial_arrays_and_feeds_evaluate_fn(scenario):
 
     grid, strategy = make(scenario, {"specialist": honest})
     result = strategy.start(grid, initial, num_rounds=1, timeout=5.0, evaluate_fn=evaluate_fn)
-    query = grid.sent[0].content["query"]
+    query = next(m for m in grid.sent if m.metadata.message_type == "query.select").content["query"]
     assert all(np.array_equal(query[f"weights/{k}"].numpy(), v) for k, v in weights.items())
     assert [r for r, _ in seen] == [0, 1] and seen[0][1] == sorted(weights)
     assert result.evaluate_metrics_serverapp[1]["mine"] == 1.0

@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the hard samples with the trainer: owners get their gradient targets and embeddings",
     )
     sim.add_argument(
+        "--allow-revealing-embedder",
+        action="store_true",
+        help="with --private, send the hard samples' embeddings even when they give the samples "
+        "back (the raw embedder): refused otherwise, recorded in report.json",
+    )
+    sim.add_argument(
         "--ray-address",
         default=None,
         help="run on this existing Ray cluster (default: $RAY_ADDRESS, else a local Ray instance)",
@@ -159,6 +165,7 @@ def _simulate(args: argparse.Namespace) -> int:
         seed=seed,
         progress=None if args.quiet else ProgressLine(),
         private=args.private,
+        allow_revealing=args.allow_revealing_embedder,
         rounds=args.rounds,
         ray_address=args.ray_address,
     )

@@ -272,17 +272,24 @@ class MerkleTree:
     Parameters
     ----------
     x : array-like of numbers, shape (n, ...)
-        The owner's samples in committed order (``x[committed_order(y)]``); each is flattened and
-        committed to as float32.
+        The owner's samples in committed order (``x[committed_order(y)]``), or in its own order with
+        `order`; each is flattened and committed to as float32.
     y : array-like of int, shape (n,)
-        Their labels, sorted (``y[committed_order(y)]``), each in 0..n_classes-1.
+        Their labels, sorted (``y[committed_order(y)]``), or in the owner's order with `order`; each
+        in 0..n_classes-1.
     n_classes : int
         Classes the commitment counts (the task's, so that every owner's counts have one length).
+    order : array-like of int, optional
+        ``committed_order(y)`` of `x` and `y` given in the owner's own order: rows are then read a
+        chunk at a time in committed order, so `x` may be a memory map and is never copied whole.
     """
 
-    def __init__(self, x: Any, y: Any, n_classes: int) -> None:
+    def __init__(self, x: Any, y: Any, n_classes: int, order: Any = None) -> None:
         labels = _labels(y, "labels")
-        rows = np.asarray(x)
+        rows = x if isinstance(x, np.ndarray) else np.asarray(x)
+        if order is not None:
+            order = np.asarray(order, dtype=np.int64)
+            labels = labels[order]
         if rows.ndim < 1 or rows.shape[0] != labels.shape[0]:
             raise InputError(f"{labels.shape[0]} labels for samples of shape {rows.shape}")
         if rows.dtype.kind not in "biuf":
@@ -299,7 +306,8 @@ class MerkleTree:
         leaves = np.empty((n, HASH), dtype=np.uint8)
         for start in range(0, n, CHUNK):
             stop = min(start + CHUNK, n)
-            leaves[start:stop] = _leaf_hashes(start, labels[start:stop], rows[start:stop])
+            chunk = rows[start:stop] if order is None else rows[order[start:stop]]
+            leaves[start:stop] = _leaf_hashes(start, labels[start:stop], chunk)
         self.levels: list[np.ndarray] = [leaves]
         while len(self.levels[-1]) > 1:
             self.levels.append(_parents(self.levels[-1]))

@@ -30,7 +30,9 @@ _RADIUS = "clusters/radius"
 class Query:
     """Everything an owner needs to select its subset: the trainer's model, its hard query samples (or,
     private, their gradient targets and embeddings), the embedder, the selector's name and parameters,
-    the budget, and the indices of the owner's samples it already sent (`exclude`, in later rounds)."""
+    the budget, the audit's size and key (the rows it audits follow from the key and the owner's
+    commitment), and the committed positions of the owner's samples it already sent (`exclude`, in
+    later rounds)."""
 
     selector: str
     budget: int
@@ -43,11 +45,36 @@ class Query:
     selector_params: dict[str, float | str | bool] = field(default_factory=dict)
     seed: int = 0
     audit: int = 0
+    audit_key: int = 0
     private: bool = False
     hard_embeddings: np.ndarray | None = None
     targets: dict[int, np.ndarray] | None = None
     exclude: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     clusters: Clusters | None = None
+
+    def disclosure(self) -> dict:
+        """What this query reveals of the trainer's data to every owner, per hard class: its hard
+        samples themselves (a raw query), or their count, the sum of their last-layer gradients and
+        their embeddings (a private one), and whether the embedder's standardiser (the mean and scale
+        of the trainer's training inputs) went with them. The model's weights always go."""
+        classes, counts = np.unique(self.hard_y, return_counts=True)
+        embedded = self.hard_embeddings is not None
+        per_class = {
+            int(c): {
+                "hard_samples": int(n),
+                "raw_samples": 0 if self.private else int(n),
+                "gradient_sum": bool(self.targets and int(c) in self.targets),
+                "embeddings": int(n) if self.private and embedded else 0,
+            }
+            for c, n in zip(classes, counts)
+        }
+        return {
+            "private": bool(self.private),
+            "embedder": self.embedder,
+            "standardiser": bool({"mean", "std"} <= set(self.embedder_state)),
+            "model_weights": True,
+            "per_class": per_class,
+        }
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {"hard_y": self.hard_y}
@@ -76,6 +103,7 @@ class Query:
             "embedder": self.embedder,
             "private": bool(self.private),
             "audit": int(self.audit),
+            "audit_key": int(self.audit_key),
             **{_SELECTOR + k: v for k, v in self.selector_params.items()},
             **({} if self.clusters is None else {_RADIUS: float(self.clusters.radius)}),
         }
@@ -120,6 +148,7 @@ class Query:
                 k[len(_SELECTOR) :]: v for k, v in config.items() if k.startswith(_SELECTOR)
             },
             audit=int(config.get("audit", 0)),
+            audit_key=int(config.get("audit_key", 0)),
             private=private,
             hard_embeddings=np.asarray(arrays["hard_embeddings"])
             if "hard_embeddings" in arrays

@@ -1,4 +1,6 @@
-"""The data owner as a Flower ClientApp: answers a `query.select` message with its budgeted subset.
+"""The data owner as a Flower ClientApp: commits to its data (`query.commit`), then answers the
+trainer's query (`query.select`) with its budgeted subset and the audit's rows, opened against that
+commitment.
 
 Where the owner's data comes from:
 - a deployment: `flower-supernode ... --node-config 'data-path="owner.npz"'` (optionally
@@ -15,21 +17,31 @@ runs the code its scenario names: the scenario's author wrote both sides.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flwr.app import Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 
 from mycroft_fl.core.data import Dataset, load_npz
 from mycroft_fl.core.errors import InputError
-from mycroft_fl.core.query import Query
-from mycroft_fl.flower.protocol import error_content, owners_reply_content, reply_content
-from mycroft_fl.owner.answer import ANY_CODE
-from mycroft_fl.owner.selectors import make_selector
-from mycroft_fl.scenarios.spec import Scenario, load_scenario
-from mycroft_fl.trust.attacks import HONEST, respond
-from mycroft_fl.trust.replies import check_reply
+from mycroft_fl.flower.protocol import (
+    commitment_content,
+    error_content,
+    owners_reply_content,
+    reply_content,
+)
+from mycroft_fl.owner.code import ANY_CODE
+from mycroft_fl.owner.holding import Holding
+
+if TYPE_CHECKING:
+    from mycroft_fl.scenarios.spec import Scenario
+
+# In a deployment every message starts a ClientApp process: what only answering a query needs (torch,
+# the model and selection code, simulated owners' scenarios) is imported where it is used, so that a
+# commitment costs no more than reading the data and hashing it.
 
 app = ClientApp()
 
@@ -37,6 +49,8 @@ app = ClientApp()
 @lru_cache(maxsize=4)
 def _scenario(path: str, mtime: float) -> Scenario:
     """A parsed scenario, kept per process: simulated owners on one worker share its built data."""
+    from mycroft_fl.scenarios.spec import load_scenario
+
     return load_scenario(path)
 
 
@@ -86,34 +100,73 @@ def owner_data(
     raise InputError("no data: start the SuperNode with --node-config 'data-path=\"owner.npz\"'")
 
 
+@app.query("commit")
+def commit(msg: Message, context: Context) -> Message:
+    """Commit to this owner's data (a hash of all of it, and its rows per class) before any query
+    is seen; for every owner the message lists, when it lists them (simulation)."""
+    return _each(msg, context, _commit)
+
+
 @app.query("select")
 def select(msg: Message, context: Context) -> Message:
-    """Select at most the query's budget of this owner's samples and send only those; for every owner
-    the query lists, when it lists them (simulation)."""
+    """Select at most the query's budget of this owner's samples and send only those, with the
+    audit's rows, opened against its commitment; for every owner the query lists, when it lists
+    them (simulation)."""
+    return _each(msg, context, _answer)
+
+
+def _each(msg: Message, context: Context, reply: Callable[..., RecordDict]) -> Message:
+    """`reply` for this node's owner, or for each owner (by number) the message lists."""
     owners = msg.content["config"].get("owners")
     if owners is None:
-        return Message(_answer(msg.content, context), reply_to=msg)
-    parts = {int(i): _answer(msg.content, context, int(i)) for i in owners}
+        return Message(reply(msg.content, context), reply_to=msg)
+    parts = {int(i): reply(msg.content, context, int(i)) for i in owners}
     return Message(owners_reply_content(parts), reply_to=msg)
+
+
+def _owner_id(context: Context, owner: int | None) -> str:
+    """What an owner is called when it fails before it knows its id."""
+    if owner is not None:
+        return f"owner-{owner}"
+    return str(context.node_config.get("owner-id", f"node-{context.node_id}"))
+
+
+def _commit(content: RecordDict, context: Context, owner: int | None = None) -> RecordDict:
+    """One owner's commitment, or its error."""
+    config = content["config"]
+    owner_id = _owner_id(context, owner)
+    try:
+        n_classes = int(config["n_classes"])
+        owner_id, data, _, _ = owner_data(
+            context, str(config.get("scenario", "")), n_classes, owner
+        )
+        holding = Holding(data, n_classes)
+    except Exception as exc:  # reported to the trainer with this owner's id; the run goes on
+        return error_content(owner_id, f"{type(exc).__name__}: {exc}")
+    return commitment_content(owner_id, holding.commitment, local_size=len(data))
 
 
 def _answer(content: RecordDict, context: Context, owner: int | None = None) -> RecordDict:
     """One owner's reply to the query in `content`, or its error: owner number `owner` of the
     scenario, or this node's own owner."""
+    from mycroft_fl.core.query import Query
+    from mycroft_fl.owner.selectors import make_selector
+    from mycroft_fl.trust.attacks import HONEST, respond
+    from mycroft_fl.trust.replies import check_reply
+
     config = content["config"]
-    owner_id = str(context.node_config.get("owner-id", f"node-{context.node_id}"))
-    if owner is not None:
-        owner_id = f"owner-{owner}"
+    owner_id = _owner_id(context, owner)
     try:
         query = Query.from_parts({k: v.numpy() for k, v in content["query"].items()}, dict(config))
+        n_classes = query.model.n_classes
         owner_id, data, behaviour, named = owner_data(
-            context, str(config.get("scenario", "")), query.model.n_classes, owner
+            context, str(config.get("scenario", "")), n_classes, owner
         )
         allowed = allowed_code(context.node_config)
         start = time.perf_counter()
         sent = respond(
             query,
-            data,
+            Holding(data, n_classes),
             behaviour,
             seed=query.seed,
             allow_code=allowed if allowed == ANY_CODE else (*allowed, *named),
@@ -123,9 +176,9 @@ def _answer(content: RecordDict, context: Context, owner: int | None = None) -> 
             _, problem = check_reply(
                 sent.x,
                 sent.y,
-                sent.indices,
+                sent.positions,
                 sample_shape=query.model.sample_shape,
-                n_classes=query.model.n_classes,
+                n_classes=n_classes,
                 local_size=len(data),
                 **make_selector(query.selector, **query.selector_params).reply_rules(
                     query.budget, query.hard_y

@@ -1,21 +1,27 @@
-"""The wire protocol between trainer and owners: the query, an owner's reply and an owner's error as
-Flower records, each encoder beside its decoder."""
+"""The wire protocol between trainer and owners, as Flower records, each encoder beside its decoder:
+the request to commit and an owner's commitment (`query.commit`), the query and an owner's reply
+(`query.select`), and an owner's error."""
 
 from __future__ import annotations
 
 import math
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
-from mycroft_fl.core.query import Query
-from mycroft_fl.owner.answer import Answer
 from mycroft_fl.trainer.results import OwnerResult
-from mycroft_fl.trainer.transport import Answered, Reply
+from mycroft_fl.trainer.transport import Answered, Committed, Reply
+
+if TYPE_CHECKING:  # the records need numpy only: an owner committing loads no model code
+    from mycroft_fl.core.commitment import Commitment
+    from mycroft_fl.core.query import Query
+    from mycroft_fl.owner.answer import Answer
 
 MESSAGE_TYPE = "query.select"
+COMMIT_TYPE = "query.commit"
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -28,10 +34,61 @@ def query_content(query: Query, *, scenario: str = "") -> RecordDict:
     return RecordDict({"query": arrays, "config": config})
 
 
+def commit_content(n_classes: int, *, scenario: str = "") -> RecordDict:
+    """The request to commit: how many classes a commitment counts (and, for simulated owners, the
+    scenario their data comes from). It carries nothing of the trainer's data."""
+    return RecordDict({"config": ConfigRecord({"n_classes": int(n_classes), "scenario": scenario})})
+
+
+def commitment_content(owner_id: str, commitment: Commitment, *, local_size: int) -> RecordDict:
+    """An owner's commitment: its root and rows per class, the samples it holds, and who it is."""
+    arrays = {k: Array(v) for k, v in commitment.to_arrays().items()}
+    return RecordDict(
+        {
+            "commitment": ArrayRecord(arrays),
+            "metrics": MetricRecord({"local_size": int(local_size)}),
+            "info": ConfigRecord({"owner_id": owner_id}),
+        }
+    )
+
+
+def decode_commitment(content: RecordDict, fallback: str) -> Committed | OwnerResult:
+    """An owner's commitment records as the engine takes them (`commitment_content`'s inverse),
+    unchecked; or why there is none (as `decode_reply` says it)."""
+    owner_id, failure = _who(content, fallback)
+    if failure is not None:
+        return failure
+    record = content.array_records.get("commitment")
+    if record is None:
+        return OwnerResult(owner_id, status="rejected", reason="reply has no 'commitment' record")
+    try:
+        arrays = {k: record[k].numpy() for k in record}
+    except Exception as exc:  # a record Flower accepted but numpy cannot read
+        return OwnerResult(owner_id, status="rejected", reason=f"unreadable array ({exc})")
+    metrics = content.metric_records.get("metrics") or MetricRecord()
+    return Committed(owner_id, arrays, local_size=metrics.get("local_size"))
+
+
+def _who(content: RecordDict, fallback: str) -> tuple[str, OwnerResult | None]:
+    """The owner a reply names, or the result of a reply that names none (rejected, reported under
+    `fallback`) or carries the owner's error (failed)."""
+    info = content.config_records.get("info") or ConfigRecord()
+    owner_id = info.get("owner_id")
+    if not isinstance(owner_id, str) or not owner_id:
+        reason = "reply does not say which owner sent it"
+        return fallback, OwnerResult(fallback, status="rejected", reason=reason)
+    if "error" in info:
+        return owner_id, OwnerResult(
+            owner_id, status="failed", reason=short_reason(str(info["error"]))
+        )
+    return owner_id, None
+
+
 def for_owners(content: RecordDict, owners: Sequence[int]) -> RecordDict:
-    """A query for a simulated node that answers for several of the scenario's owners (by number)."""
+    """A message for a simulated node that answers for several of the scenario's owners (by
+    number)."""
     config = ConfigRecord({**content["config"], "owners": [int(i) for i in owners]})
-    return RecordDict({"query": content["query"], "config": config})
+    return RecordDict({**content, "config": config})
 
 
 def owners_reply_content(parts: dict[int, RecordDict]) -> RecordDict:
@@ -59,15 +116,18 @@ def reply_content(
     local_size: int,
     selection_s: float,
 ) -> RecordDict:
-    """An owner's reply: the selected samples, the audit sample (empty when the query asked for
-    none), the cluster histogram (when the query carried centres), how long selection took, and who
-    it is."""
+    """An owner's reply: its picks and the audit's rows opened against its commitment (positions and
+    proofs), the cluster histogram (when the query carried centres), how long selection took, and
+    who it is."""
     arrays = {
-        "x": Array(answer.x),
+        "x": Array(np.ascontiguousarray(answer.x)),
         "y": Array(answer.y.astype(np.int64)),
-        "indices": Array(answer.indices.astype(np.int64)),
+        "positions": Array(answer.positions.astype(np.int64)),
+        "proofs": Array(np.ascontiguousarray(answer.proofs)),
         "audit_x": Array(np.ascontiguousarray(answer.audit_x)),
         "audit_y": Array(answer.audit_y.astype(np.int64)),
+        "audit_positions": Array(answer.audit_positions.astype(np.int64)),
+        "audit_proofs": Array(np.ascontiguousarray(answer.audit_proofs)),
     }
     if answer.histogram is not None:
         arrays["histogram"] = Array(np.ascontiguousarray(answer.histogram, dtype=np.int64))
@@ -94,22 +154,15 @@ def decode_reply(content: RecordDict, fallback: str) -> Answered:
     fallback : str
         The id to report it under when it does not say which owner it is.
     """
-    info = content.config_records.get("info") or ConfigRecord()
-    owner_id = info.get("owner_id")
-    if not isinstance(owner_id, str) or not owner_id:
-        reason = "reply does not say which owner sent it"
-        return OwnerResult(fallback, status="rejected", reason=reason)
-    if "error" in info:
-        return OwnerResult(owner_id, status="failed", reason=short_reason(str(info["error"])))
+    owner_id, failure = _who(content, fallback)
+    if failure is not None:
+        return failure
     subset = content.array_records.get("subset")
     if subset is None:
         return OwnerResult(owner_id, status="rejected", reason="reply has no 'subset' record")
     metrics = content.metric_records.get("metrics") or MetricRecord()
     try:
-        arrays = {
-            k: subset[k].numpy() if k in subset else None
-            for k in ("x", "y", "indices", "audit_x", "audit_y", "histogram")
-        }
+        arrays = {k: subset[k].numpy() if k in subset else None for k in REPLY_ARRAYS}
     except Exception as exc:  # a record Flower accepted but numpy cannot read
         return OwnerResult(owner_id, status="rejected", reason=f"unreadable array ({exc})")
     return Reply(
@@ -118,6 +171,20 @@ def decode_reply(content: RecordDict, fallback: str) -> Answered:
         local_size=metrics.get("local_size"),
         selection_s=_number(metrics.get("selection_s")),
     )
+
+
+#: The arrays of a reply's `subset` record (`reply_content`), as `Reply` names them.
+REPLY_ARRAYS = (
+    "x",
+    "y",
+    "positions",
+    "proofs",
+    "audit_x",
+    "audit_y",
+    "audit_positions",
+    "audit_proofs",
+    "histogram",
+)
 
 
 def _number(value: object) -> float | None:

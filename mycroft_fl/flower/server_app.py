@@ -4,12 +4,16 @@ run_config keys (pyproject `[tool.flwr.app.config]`, override with `flwr run . -
 `scenario` (a shipped name, or a path: absolute, or relative to the app), `strategy` (preset name or file),
 `budget` (0 = the strategy's), `seed` (-1 = the scenario's), `out` (directory for the report),
 `wait-timeout` and `reply-timeout` (seconds), `private` (true: no raw hard sample leaves the trainer),
+`allow-revealing-embedder` (with `private`: send embeddings that give the samples back anyway),
+`audit-key` (the key the audit's rows are drawn with; -1: a secret one, drawn for the run and
+recorded in report.json),
 `rounds` (acquisition rounds sharing each owner's budget, `MycroftStrategy.start`; 1: one query round),
 `max-in-flight` (at most this many owners asked at once, the next as soon as one answers; 0: all at once).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -51,6 +55,8 @@ RUN_CONFIG = {
     "wait-timeout": POSITIVE,
     "reply-timeout": POSITIVE,
     "private": Boolean(),
+    "allow-revealing-embedder": Boolean(),
+    "audit-key": Interval(int, -1, 2**63 - 1),
     "rounds": POSITIVE_INT,
     "max-in-flight": NON_NEGATIVE_INT,
 }
@@ -63,6 +69,8 @@ RUN_DEFAULTS = {
     "wait-timeout": 120.0,
     "reply-timeout": 900.0,
     "private": False,
+    "allow-revealing-embedder": False,
+    "audit-key": -1,
     "rounds": 1,
     "max-in-flight": 0,
 }
@@ -78,15 +86,18 @@ def run_scenario(
     wait_timeout: float = 120.0,
     reply_timeout: float = 900.0,
     private: bool = False,
+    allow_revealing: bool = False,
     rounds: int = 1,
     nodes: int | None = None,
     map_fn: MapFunction = map,
     max_in_flight: int | None = None,
+    audit_key: int | None = None,
 ) -> Report:
     """Value the scenario's owners, who answer as Flower nodes on `grid`, in up to `rounds`
     acquisition rounds sharing each owner's budget (`MycroftStrategy.start`; 1: one query round);
     `nodes` simulated nodes serve all owners (None: one node per owner); owners' subsets are trained
-    through `map_fn`; at most `max_in_flight` owners are asked at once (None: all)."""
+    through `map_fn`; at most `max_in_flight` owners are asked at once (None: all); the audit draws
+    its rows with `audit_key` (None: derived from the seed)."""
     # The trainer's small models train several times faster on one thread than competing for the
     # cores with Flower's own processes (digits: valuation 40 s -> 14 s in simulation, 10.6 s -> 2.4 s
     # for the trainer on a loopback deployment).
@@ -103,6 +114,8 @@ def run_scenario(
         reply_timeout=reply_timeout,
         progress=progress,
         private=private,
+        allow_revealing=allow_revealing,
+        audit_key=audit_key,
         nodes=nodes,
         map_fn=map_fn,
         max_in_flight=max_in_flight,
@@ -177,6 +190,8 @@ def main(grid: Grid, context: Context) -> None:
         wait_timeout=float(cfg["wait-timeout"]),
         reply_timeout=float(cfg["reply-timeout"]),
         private=bool(cfg["private"]),
+        allow_revealing=bool(cfg["allow-revealing-embedder"]),
+        audit_key=secrets.randbits(63) if int(cfg["audit-key"]) < 0 else int(cfg["audit-key"]),
         rounds=int(cfg["rounds"]),
         max_in_flight=int(cfg["max-in-flight"]) or None,
     )

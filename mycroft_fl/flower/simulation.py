@@ -21,7 +21,7 @@ from typing import TypeVar
 from mycroft_fl.core.params import POSITIVE_INT, check_value
 from mycroft_fl.core.progress import Progress
 from mycroft_fl.scenarios.spec import Scenario
-from mycroft_fl.trainer.acquisition import check_owner_code
+from mycroft_fl.trainer.acquisition import check_query
 from mycroft_fl.trainer.report import Report
 from mycroft_fl.trainer.rounds import check_rounds
 from mycroft_fl.trainer.strategy_config import StrategyConfig
@@ -39,6 +39,7 @@ def simulate(
     actors: int = 2,
     reply_timeout: float = 3600.0,
     private: bool = False,
+    allow_revealing: bool = False,
     rounds: int = 1,
     max_nodes: int = 100,
     ray_address: str | None = None,
@@ -48,7 +49,7 @@ def simulate(
 
     Parameters
     ----------
-    scenario, strategy, seed, progress, reply_timeout, private, rounds
+    scenario, strategy, seed, progress, reply_timeout, private, allow_revealing, rounds
         As for `run_scenario`.
     actors : int
         CPUs of the local Ray instance, one client actor each (ignored on an existing cluster).
@@ -73,7 +74,12 @@ def simulate(
     )
     scenario.trainer_data()
     scenario.owners_data()  # every file is checked here, before the engine starts
-    check_owner_code(strategy, scenario.trainer.embedder)
+    check_query(
+        strategy,
+        scenario.trainer.embedder,
+        private=private,
+        allow_revealing=allow_revealing,
+    )
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     from flwr.serverapp import ServerApp
     from flwr.simulation import run_simulation
@@ -94,6 +100,7 @@ def simulate(
             progress=progress,
             reply_timeout=reply_timeout,
             private=private,
+            allow_revealing=allow_revealing,
             rounds=rounds,
             nodes=nodes,
             map_fn=ray_map,

@@ -74,6 +74,13 @@ class MycroftStrategy:
     private : bool
         Keep the hard samples with the trainer: the query carries their per-class gradient targets
         and embeddings instead.
+    allow_revealing : bool
+        Send a private query even with an embedder whose embeddings give the hard samples back
+        (refused otherwise; the report records it).
+    audit_key : int, optional
+        The key the audit's rows are drawn with, after the owners committed (recorded in the
+        report). None: derived from `seed`; give a secret one (`secrets.randbits(63)`) when owners
+        might guess the seed.
     nodes : int, optional
         Simulation only: the scenario's owners are served by this many nodes, the k-th node (by id)
         answering for owners k, k + nodes, ... of `owners` (named), each in its own part of the
@@ -111,6 +118,8 @@ class MycroftStrategy:
         poll_interval: float = 0.2,
         progress: Progress | None = None,
         private: bool = False,
+        allow_revealing: bool = False,
+        audit_key: int | None = None,
         nodes: int | None = None,
         map_fn: MapFunction = map,
         max_in_flight: int | None = None,
@@ -138,7 +147,7 @@ class MycroftStrategy:
             poll_interval,
         )
         self.progress = progress
-        self.private = private
+        self.private, self.allow_revealing, self.audit_key = private, allow_revealing, audit_key
         if nodes is not None:
             check_value(nodes, POSITIVE_INT, "MycroftStrategy: nodes")
             if not isinstance(self.owners, list):
@@ -230,15 +239,7 @@ class MycroftStrategy:
         initial = {k: v.numpy() for k, v in initial_arrays.items()} if initial_arrays else None
         self.summary()
         trainer = Trainer(self.trainer_data, self.trainer_config, seed=self.seed, initial=initial)
-        engine = Acquisition(
-            trainer,
-            self.config,
-            num_rounds,
-            private=self.private,
-            map_fn=self.map_fn,
-            progress=self.progress,
-            name=self.name,
-        )
+        engine = self._engine(trainer, num_rounds)
         result = Result()
         control = trainer.control
         result.evaluate_metrics_serverapp[0] = _evaluated(
@@ -299,17 +300,23 @@ class MycroftStrategy:
         """
         start = time.perf_counter()
         trainer = Trainer(self.trainer_data, self.trainer_config, seed=self.seed)
-        engine = Acquisition(
+        engine = self._engine(trainer, 1)
+        report = engine.run(self._transport(grid))
+        report.timings["total_s"] = time.perf_counter() - start
+        return report
+
+    def _engine(self, trainer: Trainer, num_rounds: int) -> Acquisition:
+        return Acquisition(
             trainer,
             self.config,
+            num_rounds,
             private=self.private,
+            allow_revealing=self.allow_revealing,
+            audit_key=self.audit_key,
             map_fn=self.map_fn,
             progress=self.progress,
             name=self.name,
         )
-        report = engine.run(self._transport(grid))
-        report.timings["total_s"] = time.perf_counter() - start
-        return report
 
     def _transport(self, grid: Grid, timeout: float | None = None) -> FlowerOwners:
         return FlowerOwners(

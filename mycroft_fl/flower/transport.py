@@ -1,18 +1,21 @@
 """The acquisition engine's Flower transport: owners are nodes of a ServerApp's Grid.
 
-It waits for the nodes (with a deadline), pushes each its query as a `query.select` message (at
-most `max_in_flight` awaiting replies at once), pulls the replies until all are in or the timeout
-passes, and decodes them (`protocol.decode_reply`) for the engine to check. A simulated node may
-answer for several owners (`nodes`), each in its own part of the node's reply, decoded on its own.
-An owner that raises, times out, never connects or replies under another owner's id is a `failed`
-or `rejected` result with its reason.
+It waits for the nodes (with a deadline), asks every node to commit (`query.commit`, which carries
+nothing of the trainer's data) and learns from the replies which owner each node is; owners the
+trainer did not name are left out (`ignored`) and never sent a query. It then pushes each invited
+owner its query (`query.select`; at most `max_in_flight` messages awaiting replies at once), pulls
+the replies until all are in or the timeout passes, and decodes them (`protocol`) for the engine
+to check. A simulated node may answer for several owners (`nodes`), each in its own part of the
+node's reply, decoded on its own; owners of one node given the same query share one message. An
+owner that raises, times out, never connects or replies under another owner's id is a `failed` or
+`rejected` result with its reason.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from flwr.app import Message, RecordDict
 from flwr.serverapp import Grid
@@ -20,15 +23,19 @@ from flwr.serverapp import Grid
 from mycroft_fl.core.progress import Progress
 from mycroft_fl.core.query import Query
 from mycroft_fl.flower.protocol import (
+    COMMIT_TYPE,
     MESSAGE_TYPE,
+    commit_content,
+    decode_commitment,
     decode_reply,
     for_owners,
     owner_parts,
     query_content,
     short_reason,
 )
+from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.results import OwnerResult
-from mycroft_fl.trainer.transport import Answered
+from mycroft_fl.trainer.transport import Answered, Committed
 
 _log = logging.getLogger("mycroft_fl")
 
@@ -81,41 +88,53 @@ class FlowerOwners:
             progress,
         )
         self.number = {o: i for i, o in enumerate(self.expected)}  # an owner's number
-        self.node_of: dict[str, int] = {}  # the node each owner answered from
+        self.node_of: dict[str, int] = {}  # the node each owner committed from
+        self.ignored: list[str] = []
+        self.owners_of_scenario: set[str] | None = (
+            set(load_scenario(scenario).owner_ids) if scenario and nodes is None else None
+        )
 
-    def ask_all(self, query: Query, stage: str) -> dict[str, Answered]:
-        """Wait for the nodes, send every one the query and decode every owner's reply: the
-        expected owners in their order first, then any other that answered."""
+    def commit_all(self, n_classes: int, stage: str) -> dict[str, Committed | OwnerResult]:
+        """Wait for the nodes, ask every one to commit and decode every owner's commitment: the
+        named owners in their order (one that never answered failed with its likeliest reason), or,
+        when the owners are not named, every owner that answered. Owners that answered but were not
+        named are left out and listed in `ignored`."""
         nodes = self._wait_for_nodes()
-        content = query_content(query, scenario=self.scenario)
+        content = commit_content(n_classes, scenario=self.scenario)
         served = self._served(nodes)
         messages = {
-            n: _message(for_owners(content, served[n]) if served else content, n) for n in nodes
+            n: _message(for_owners(content, served[n]) if served else content, n, COMMIT_TYPE)
+            for n in nodes
         }
         replies = self._send_and_receive(messages, stage)
         if served:
-            return self._shared_results(served, replies)
-        return self._node_results(nodes, replies)
+            return self._shared_results(served, replies, decode_commitment)
+        return self._node_results(nodes, replies, decode_commitment)
 
     def ask(self, queries: Mapping[str, Query], stage: str) -> dict[str, Answered]:
-        """Send each owner its query at the node it answered from; a reply under another owner's
-        name is rejected."""
-        messages = {}
+        """Send each owner its query at the node it committed from (owners of one shared node given
+        the same query in one message); a reply under another owner's name is rejected."""
+        groups: dict[tuple[int, int], list[str]] = {}  # (node, query) -> its owners
         for owner_id, query in queries.items():
-            content = query_content(query, scenario=self.scenario)
+            groups.setdefault((self.node_of[owner_id], id(query)), []).append(owner_id)
+        messages = {}
+        for key, owners in groups.items():
+            content = query_content(queries[owners[0]], scenario=self.scenario)
             if self.nodes is not None:
-                content = for_owners(content, [self.number[owner_id]])
-            messages[owner_id] = _message(content, self.node_of[owner_id])
+                content = for_owners(content, [self.number[o] for o in owners])
+            messages[key] = _message(content, key[0], MESSAGE_TYPE)
         replies = self._send_and_receive(messages, stage)
         out: dict[str, Answered] = {}
-        for owner_id in queries:
-            reply, node = replies.get(owner_id), self.node_of[owner_id]
-            if self.nodes is None:
-                out[owner_id] = _as_owner(owner_id, self._decode(node, reply))
-            else:
-                parts = _parts(reply)
-                out[owner_id] = self._part(node, reply, parts, self.number[owner_id])
-        return out
+        for (node, query), owners in groups.items():
+            reply = replies.get((node, query))
+            if self.nodes is None:  # one owner per node
+                out[owners[0]] = _as_owner(owners[0], self._decode(node, reply, decode_reply))
+                continue
+            parts = _parts(reply)
+            for owner_id in owners:
+                number = self.number[owner_id]
+                out[owner_id] = self._part(node, reply, parts, number, decode_reply)
+        return {o: out[o] for o in queries}
 
     def _wait_for_nodes(self) -> list[int]:
         """The nodes up once `num_owners` are (or `nodes`), or at the deadline; says at once when
@@ -178,25 +197,28 @@ class FlowerOwners:
                 time.sleep(self.poll_interval)
 
     def _shared_results(
-        self, served: dict[int, list[int]], replies: dict[int, Message]
-    ) -> dict[str, Answered]:
+        self, served: dict[int, list[int]], replies: dict[int, Message], decode: Decoder
+    ) -> dict[str, Decoded]:
         """Every named owner's part of its node's reply, in the owners' order."""
-        out: dict[str, Answered] = {}
+        out: dict[str, Decoded] = {}
         for node, owners in served.items():
             parts = _parts(replies.get(node))
             for owner in owners:
                 owner_id = self.expected[owner]
-                out[owner_id] = self._part(node, replies.get(node), parts, owner)
+                out[owner_id] = self._part(node, replies.get(node), parts, owner, decode)
                 self.node_of[owner_id] = node
         return {o: out[o] for o in self.expected if o in out}
 
-    def _node_results(self, nodes: list[int], replies: dict[int, Message]) -> dict[str, Answered]:
-        """Every node's reply under the owner id it gives; expected owners that gave none are
-        failed with the likeliest reason (a node that failed without naming its owner may be it)."""
-        results: dict[str, Answered] = {}
+    def _node_results(
+        self, nodes: list[int], replies: dict[int, Message], decode: Decoder
+    ) -> dict[str, Decoded]:
+        """Every node's reply under the owner id it gives; named owners that gave none are failed
+        with the likeliest reason (a node that failed without naming its owner may be it); owners
+        that were not named are left out, and said in `ignored`."""
+        results: dict[str, Decoded] = {}
         anonymous: list[OwnerResult] = []  # failed without saying which owner they are
         for node in nodes:
-            result = self._decode(node, replies.get(node))
+            result = self._decode(node, replies.get(node), decode)
             if result.id == f"node-{node}" and isinstance(result, OwnerResult):
                 anonymous.append(result)
             elif result.id in results:
@@ -205,6 +227,8 @@ class FlowerOwners:
                     status="rejected",
                     reason=f"owner id {result.id!r} already answered from another node",
                 )
+            elif self.expected and result.id not in self.number:
+                self.ignored.append(f"node {node} answered as {result.id!r}, an owner not invited")
             else:
                 results[result.id] = result
                 self.node_of[result.id] = node
@@ -213,6 +237,12 @@ class FlowerOwners:
             anonymous[0].id = missing.pop()
         results.update((r.id, r) for r in anonymous)
         never = f"never connected within {self.wait_timeout:g} s"
+        if self.owners_of_scenario is not None:
+            for owner_id in [o for o in missing if o not in self.owners_of_scenario]:
+                missing.remove(owner_id)
+                results[owner_id] = OwnerResult(
+                    owner_id, status="failed", reason=f"not in the scenario {self.scenario}"
+                )
         if anonymous:  # one of them may be this owner: say so, but report every owner missing
             named = ", ".join(r.id for r in anonymous)
             never = (
@@ -224,18 +254,23 @@ class FlowerOwners:
         return {o: results[o] for o in first + [o for o in results if o not in first]}
 
     def _part(
-        self, node: int, reply: Message | None, parts: dict[int, RecordDict], owner: int
-    ) -> Answered:
+        self,
+        node: int,
+        reply: Message | None,
+        parts: dict[int, RecordDict],
+        owner: int,
+        decode: Decoder,
+    ) -> Decoded:
         """Owner number `owner`'s part of a shared node's reply: one owner's malformed part
         concerns only that owner."""
         owner_id = self.expected[owner]
         if reply is None or reply.has_error():
-            return _as_owner(owner_id, self._decode(node, reply))
+            return _as_owner(owner_id, self._decode(node, reply, decode))
         if owner not in parts:
             return OwnerResult(owner_id, status="rejected", reason="reply has no part for it")
-        return _as_owner(owner_id, decode_reply(parts[owner], owner_id))
+        return _as_owner(owner_id, decode(parts[owner], owner_id))
 
-    def _decode(self, node: int, reply: Message | None) -> Answered:
+    def _decode(self, node: int, reply: Message | None, decode: Decoder) -> Decoded:
         """A node's reply decoded, or why there is none (reported as `node-<id>` when it does not
         say which owner it is)."""
         fallback = f"node-{node}"
@@ -244,11 +279,16 @@ class FlowerOwners:
             return OwnerResult(fallback, status="failed", reason=reason)
         if reply.has_error():
             return OwnerResult(fallback, status="failed", reason=short_reason(reply.error.reason))
-        return decode_reply(reply.content, fallback)
+        return decode(reply.content, fallback)
 
 
-def _message(content: RecordDict, node: int) -> Message:
-    return Message(content, dst_node_id=node, message_type=MESSAGE_TYPE, group_id="mycroft-select")
+#: What a decoder gives: a commitment or a reply as the engine takes them, or why there is none.
+Decoded = Committed | Answered
+Decoder = Callable[[RecordDict, str], Decoded]
+
+
+def _message(content: RecordDict, node: int, message_type: str) -> Message:
+    return Message(content, dst_node_id=node, message_type=message_type, group_id="mycroft")
 
 
 def _parts(reply: Message | None) -> dict[int, RecordDict]:
@@ -256,7 +296,7 @@ def _parts(reply: Message | None) -> dict[int, RecordDict]:
     return {} if reply is None or reply.has_error() else owner_parts(reply.content)
 
 
-def _as_owner(owner_id: str, answered: Answered) -> Answered:
+def _as_owner(owner_id: str, answered: Decoded) -> Decoded:
     """A reply reported under the owner it was asked of: a reply under another name is rejected,
     a failure keeps its reason."""
     if answered.id == owner_id:

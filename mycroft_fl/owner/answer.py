@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
 
+from mycroft_fl.core.commitment import Commitment
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.embedders import make_embedder
-from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import Classifier, set_weights
 from mycroft_fl.core.params import as_count, as_matrix
 from mycroft_fl.core.query import Query
 from mycroft_fl.owner.budget import interleave, share_budget
+from mycroft_fl.owner.code import check_code
 from mycroft_fl.owner.gradients import factors_in_batches
+from mycroft_fl.owner.holding import Holding, Opening, audit_positions, hard_counts
 from mycroft_fl.owner.selectors import HardView, OwnerView, Selector, make_selector
 
 
@@ -39,42 +42,9 @@ def hard_view(
     return HardView(y=hard.y, embeddings=embeddings, targets=targets)
 
 
-ANY_CODE = "*"
 #: Owner samples embedded or given gradients per pass through the model: memory follows the batch,
 #: not the owner.
 BATCH_ROWS = 4096
-#: Separates the audit's random stream from every other draw seeded by the query's seed.
-AUDIT_STREAM = 0xA0D17
-
-
-def check_code(names: dict[str, str], allow_code: Collection[str] | str) -> None:
-    """Refuse to run user code ("package.module:factory") that the owner has not allowed.
-
-    A query names the model and embedder its owners build; any name but a built-in one is code the
-    owner would import and run, so an owner runs only the names it allowed.
-
-    Parameters
-    ----------
-    names : dict of str to str
-        What will be built, by kind: {"model": "mlp", "embedder": "pkg.mod:make"}.
-    allow_code : collection of str, or "*"
-        The "package.module:factory" names the owner allows, or "*" for any.
-
-    Raises
-    ------
-    InputError
-        Naming the refused code and how an owner allows it.
-    """
-    if allow_code == ANY_CODE:
-        return
-    refused = [(k, n) for k, n in names.items() if ":" in n and n not in allow_code]
-    if refused:
-        what = ", ".join(f"{kind} {name!r}" for kind, name in refused)
-        allow = ",".join(name for _, name in refused)
-        raise InputError(
-            f"this owner runs only built-in models and embedders, not the query's {what}: "
-            f'allow it in the owner\'s node config, allow-code="{allow}" (or "*" for any)'
-        )
 
 
 def select_for_query(
@@ -227,29 +197,50 @@ def _embed_in_batches(
 
 
 class Answer(NamedTuple):
-    """What an owner sends for a query: its picks (`x`, `y` and their indices in its data), apart the
-    audit sample (`audit_x`, `audit_y`: drawn at random, for the trainer's label audit) and, when the
-    query carries cluster centres, its `histogram` over them (else None)."""
+    """What an owner sends for a query, opened against its commitment: its picks (`x`, `y`, their
+    `positions` in the committed order and `proofs`), apart the audit's rows the trainer drew
+    (`audit_x`, `audit_y`, `audit_positions`, `audit_proofs`), and, when the query carries cluster
+    centres, its `histogram` over them (else None)."""
 
     x: np.ndarray
     y: np.ndarray
-    indices: np.ndarray
+    positions: np.ndarray
+    proofs: np.ndarray
     audit_x: np.ndarray
     audit_y: np.ndarray
+    audit_positions: np.ndarray
+    audit_proofs: np.ndarray
     histogram: np.ndarray | None = None
 
+    @classmethod
+    def of(cls, picks: Opening, audit: Opening, histogram: np.ndarray | None) -> Answer:
+        """The answer of these openings."""
+        return cls(
+            picks.x,
+            picks.y,
+            picks.positions,
+            picks.proofs,
+            audit.x,
+            audit.y,
+            audit.positions,
+            audit.proofs,
+            histogram,
+        )
 
-def answer_query(query: Query, data: Dataset, *, allow_code: Collection[str] | str = ()) -> Answer:
-    """What an honest owner sends for `query`: its picks (`select_for_query`), the random audit
-    sample the query asks for (`audit_sample`) and its cluster histogram when the query carries
-    centres (`cluster_histogram`).
+
+def answer_query(
+    query: Query, holding: Holding, *, allow_code: Collection[str] | str = ()
+) -> Answer:
+    """What an honest owner sends for `query`: its picks (`select_for_query`) and the rows of the
+    trainer's audit (`audit_positions`), both opened against its commitment, and its cluster
+    histogram when the query carries centres (`cluster_histogram`).
 
     Parameters
     ----------
     query : Query
-        The trainer's query.
-    data : Dataset
-        The owner's data.
+        The trainer's query (`exclude` and the audit name rows by committed position).
+    holding : Holding
+        The owner's data and its commitment.
     allow_code : collection of str, or "*"
         User code the owner agrees to run (see `select_for_query`).
 
@@ -258,16 +249,36 @@ def answer_query(query: Query, data: Dataset, *, allow_code: Collection[str] | s
     Answer
         Its reply's arrays.
     """
-    picked = select_for_query(query, data, allow_code=allow_code)
-    audit = audit_sample(query, data)
-    return Answer(
-        data.x[picked],
-        data.y[picked],
-        picked,
-        data.x[audit],
-        data.y[audit],
+    data = holding.data
+    own = replace(query, exclude=holding.rows(query.exclude)) if len(query.exclude) else query
+    picked = select_for_query(own, data, allow_code=allow_code)
+    return Answer.of(
+        holding.open(picked),
+        holding.open(holding.rows(audit_positions_of(query, holding.commitment))),
         cluster_histogram(query, data),
     )
+
+
+def audit_positions_of(query: Query, commitment: Commitment) -> np.ndarray:
+    """The positions of the audit `query` asks for: `query.audit` rows drawn with its key from the
+    commitment (`holding.audit_positions`), weighted as its hard samples are; none for an
+    unbudgeted selector (whose reply is all of that data anyway).
+
+    Parameters
+    ----------
+    query : Query
+        The trainer's query (its audit size and key, hard samples, selector).
+    commitment : Commitment
+        The owner's commitment.
+
+    Returns
+    -------
+    numpy.ndarray
+        Committed positions (int64), ascending.
+    """
+    if not query.audit or not make_selector(query.selector, **query.selector_params).budgeted:
+        return np.empty(0, dtype=np.int64)
+    return audit_positions(query.audit_key, commitment, hard_counts(query.hard_y), query.audit)
 
 
 def cluster_histogram(query: Query, data: Dataset) -> np.ndarray | None:
@@ -293,29 +304,3 @@ def cluster_histogram(query: Query, data: Dataset) -> np.ndarray | None:
         part = mine[start : start + BATCH_ROWS]
         counts += query.clusters.histogram(embed(data.x[part]), data.y[part], classes)
     return counts
-
-
-def audit_sample(query: Query, data: Dataset) -> np.ndarray:
-    """Indices of the owner's audit sample: `query.audit` of its samples of the hard classes drawn at
-    random (seeded by the query), never chosen for being useful, so the trainer can judge the owner's
-    labels as a whole. Empty when the query asks for none, or for an unbudgeted selector (whose reply
-    is all of that data anyway).
-
-    Parameters
-    ----------
-    query : Query
-        The trainer's query (its `audit` size, hard classes, selector and seed).
-    data : Dataset
-        The owner's data.
-
-    Returns
-    -------
-    numpy.ndarray
-        Owner indices (int64), ascending.
-    """
-    if not query.audit or not make_selector(query.selector, **query.selector_params).budgeted:
-        return np.empty(0, dtype=np.int64)
-    candidates = np.flatnonzero(np.isin(data.y, np.unique(query.hard_y)))
-    rng = np.random.default_rng([query.seed, len(data), AUDIT_STREAM])
-    picked = rng.choice(candidates, size=min(query.audit, len(candidates)), replace=False)
-    return np.sort(picked).astype(np.int64)

@@ -30,6 +30,9 @@ class OwnerSpec:
     classes: tuple[int, ...] | None = None
     shares: dict[int, float] = field(default_factory=dict)
     label_noise: float = 0.0
+    noise_from: tuple[int, ...] | None = None
+    noise_to: tuple[int, ...] | None = None
+    label_swap: tuple[int, ...] | None = None
     where: dict[str, tuple[str, ...]] = field(default_factory=dict)
     counter: float = 0.0
     trainer_copies: bool = False
@@ -38,6 +41,7 @@ class OwnerSpec:
     corrupt_fraction: float = 1.0
     corrupt_columns: tuple[str, ...] = ()
     behaviour: str = "honest"
+    twin_of: str | None = None
 
 
 def build_from_source(
@@ -144,6 +148,8 @@ class _Builder:
         for spec in self.owners:
             used = [*(spec.classes or ()), *spec.shares]
             self._check_within(used, n_classes, f"owner {spec.id!r}: classes")
+            for key in ("noise_from", "noise_to", "label_swap"):
+                self._check_within(getattr(spec, key) or (), n_classes, f"owner {spec.id!r}: {key}")
             base = set(spec.classes) if spec.classes is not None else set(range(n_classes))
             if (
                 spec.data is None
@@ -250,9 +256,9 @@ class _Builder:
                 f"{at}: corrupt {spec.corrupt!r}",
                 columns,
             )
-        y = data.y.copy()
-        flip = own.random(len(y)) < spec.label_noise
-        y[flip] = (y[flip] + own.integers(1, self.n_classes, size=int(flip.sum()))) % self.n_classes
+        y = flip_labels(data.y, spec, self.n_classes, own)
+        if spec.label_swap is not None:
+            y = swap_labels(y, spec.label_swap, self.n_classes, own)
         return Dataset(data.x, y)
 
     def column(self, name: str, at: str) -> np.ndarray:
@@ -269,6 +275,43 @@ class _Builder:
 
 def _describe(where: dict[str, tuple[str, ...]]) -> str:
     return " and ".join(f"{k} = {' or '.join(v)}" for k, v in where.items())
+
+
+def flip_labels(
+    y: np.ndarray, spec: OwnerSpec, n_classes: int, rng: np.random.Generator
+) -> np.ndarray:
+    """`y` with each label of `spec.noise_from`'s classes (default: all) flipped with probability
+    `spec.label_noise`, to another class of `spec.noise_to` (default: any other class)."""
+    y = y.copy()
+    flip = rng.random(len(y)) < spec.label_noise
+    if spec.noise_from is not None:
+        flip &= np.isin(y, spec.noise_from)
+    if spec.noise_to is None:
+        y[flip] = (y[flip] + rng.integers(1, n_classes, size=int(flip.sum()))) % n_classes
+        return y
+    targets = np.asarray(spec.noise_to)
+    for i in np.flatnonzero(flip):
+        others = targets[targets != y[i]]
+        if len(others):
+            y[i] = rng.choice(others)
+    return y
+
+
+def swap_labels(
+    y: np.ndarray, classes: Sequence[int], n_classes: int, rng: np.random.Generator
+) -> np.ndarray:
+    """`y` with every label of `classes` moved to a class outside them, and as many labels from
+    outside moved into them: the owner claims as many samples of those classes as it holds, and
+    every one of its claims there is wrong."""
+    y = y.copy()
+    inside = np.isin(y, classes)
+    outside = np.setdiff1d(np.arange(n_classes), classes)
+    into = rng.choice(
+        np.flatnonzero(~inside), size=min(int(inside.sum()), int((~inside).sum())), replace=False
+    )
+    y[inside] = rng.choice(outside, size=int(inside.sum()))
+    y[into] = rng.choice(np.asarray(classes), size=len(into))
+    return y
 
 
 def _owner_class_counts(spec: OwnerSpec, n_classes: int) -> dict[int, int]:

@@ -38,15 +38,22 @@ and then, in this order:
   (Gaussian, sigma = image side / 20), `"erase"` (a rectangle of 20-40% of the image, aspect 1:2 to 2:1,
   set to 0), `"rotate"` (by 45 to 135 degrees either way) on images; `"shuffle"` on tabular sources,
   which permutes the values of the columns `corrupt_columns` among the corrupted rows;
-- `label_noise`: each label flipped to another class with this probability.
+- `label_noise`: each label flipped to another class with this probability; `noise_from = [8, 9]`
+  flips only labels of these classes (noise away from them), `noise_to = [8, 9]` flips labels only
+  to these classes (noise toward them);
+- `label_swap = [8, 9]`: every label of these classes moved to a class outside them, and as many
+  labels from outside moved into them (as many claims of these classes as it holds, every one wrong).
 The cue, `cross_domain` and the image corruptions need image samples: (H, W) or flat squares.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
+
+import numpy as np
 
 from mycroft_fl.core.data import Dataset, TrainerData, load_npz
 from mycroft_fl.core.errors import InputError
@@ -72,7 +79,7 @@ from mycroft_fl.scenarios.build import OwnerSpec, build_from_source
 from mycroft_fl.scenarios.perturb import CORRUPTIONS, CROSS_DOMAINS, CUES
 from mycroft_fl.scenarios.sources import load_source
 from mycroft_fl.trainer.trainer import TrainerConfig
-from mycroft_fl.trust.attacks import BEHAVIOURS
+from mycroft_fl.trust.attacks import BEHAVIOURS, HELD, held_data
 
 _CLASSES = ListOf(NON_NEGATIVE_INT)  # class numbers
 #: A group filter's values for one column: a value or a non-empty list of values.
@@ -116,6 +123,9 @@ _DATA_RULES: dict[str, Constraint] = {
 _OWNER_RULES: dict[str, Constraint] = {
     "classes": _CLASSES,
     "label_noise": FRACTION,
+    "noise_from": ListOf(NON_NEGATIVE_INT, minimum=1, distinct=True),
+    "noise_to": ListOf(NON_NEGATIVE_INT, minimum=1, distinct=True),
+    "label_swap": ListOf(NON_NEGATIVE_INT, minimum=1, distinct=True),
     "counter": FRACTION,
     "trainer_copies": Boolean(),
     "cross_domain": Options(CROSS_DOMAINS),
@@ -123,7 +133,17 @@ _OWNER_RULES: dict[str, Constraint] = {
     "corrupt_fraction": Interval(float, 0, 1, closed="right"),
     "corrupt_columns": ListOf(Text()),
 }
-_OWNER_KEYS = {"id", "data", "size", "shares", "description", "where", "behaviour", *_OWNER_RULES}
+_OWNER_KEYS = {
+    "id",
+    "data",
+    "size",
+    "shares",
+    "description",
+    "where",
+    "behaviour",
+    "twin_of",
+    *_OWNER_RULES,
+}
 
 
 @dataclass
@@ -160,9 +180,34 @@ class Scenario:
         return self._built[0]
 
     def owner_data(self, owner_id: str) -> Dataset:
+        """What owner `owner_id` holds (and commits to): its data, as a scripted cheat in what it
+        holds has it (`trust.attacks.held_data`; a twin holds a copy of another owner's)."""
+        spec = self._spec(owner_id)
+        if spec.behaviour not in HELD:
+            return self._own_data(spec)
+        return held_data(
+            spec.behaviour,
+            self._own_data(spec if spec.twin_of is None else self._spec(spec.twin_of)),
+            targets=self.thin_classes(),
+            seed=zlib.crc32(f"{self.seed}:{spec.id}".encode()),
+        )
+
+    def thin_classes(self) -> list[int]:
+        """The classes the trainer is thin in, which a scripted cheater is taken to know: those it
+        names hard, else those its training set holds fewest of."""
+        if self.trainer.hard_classes is not None:
+            return list(self.trainer.hard_classes)
+        counts = np.bincount(self.trainer_data().train.y, minlength=self.trainer_data().n_classes)
+        return np.flatnonzero(counts == counts.min()).tolist()
+
+    def _spec(self, owner_id: str) -> OwnerSpec:
         spec = next((o for o in self.owners if o.id == owner_id), None)
         if spec is None:
             raise InputError(f"{self.path}: no owner {owner_id!r}")
+        return spec
+
+    def _own_data(self, spec: OwnerSpec) -> Dataset:
+        """The owner's data from its file or the source, before any cheat."""
         if spec.data is not None:
             trainer = self.trainer_data()
             data = load_npz(spec.data, n_classes=trainer.n_classes)
@@ -172,7 +217,7 @@ class Scenario:
                     f"{trainer.train.sample_shape}"
                 )
             return data
-        return self._built[1][owner_id]
+        return self._built[1][spec.id]
 
     def owners_data(self) -> dict[str, Dataset]:
         return {o.id: self.owner_data(o.id) for o in self.owners}
@@ -248,6 +293,13 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
         raise InputError(f"{where}: duplicate owner id {dup[0]!r}")
+    twins = {o.id: o.twin_of for o in specs if o.twin_of is not None}
+    for owner_id, copied in twins.items():
+        if copied not in ids or copied == owner_id or copied in twins:
+            raise InputError(
+                f"{where}: owner {owner_id!r}: twin_of must name another owner that is no twin, "
+                f"got {copied!r}"
+            )
     split = _split_options(trainer, where, cue)
     _check_given(trainer, _TRAINER_RULES, f"{where}: [trainer] ")
     try:
@@ -323,16 +375,23 @@ def _owner(doc: object, i: int, path: Path, source: object, cue: str | None) -> 
     behaviour = check_value(
         doc.get("behaviour", "honest"), Options(BEHAVIOURS), f"{where}: behaviour"
     )
+    twin_of = doc.get("twin_of")
+    if (behaviour == "twin") != (twin_of is not None):
+        raise InputError(f'{where}: behaviour "twin" and twin_of (the owner it copies) go together')
+    if twin_of is not None:
+        check_value(twin_of, Text(), f"{where}: twin_of")
+        extra = sorted(set(doc) - {"id", "description", "behaviour", "twin_of"})
+        if extra:
+            raise InputError(f"{where}: {extra[0]!r} does not apply to a twin (it holds a copy)")
+        return OwnerSpec(owner_id, behaviour=behaviour, twin_of=twin_of)
     if "data" in doc:
-        extra = sorted(set(doc) - {"id", "data", "description", "behaviour"})
+        extra = sorted(set(doc) - {"id", "data", "description", "behaviour", "twin_of"})
         if extra:
             raise InputError(
                 f"{where}: {extra[0]!r} applies to built-in owners, not to a data file"
             )
         return OwnerSpec(
-            owner_id,
-            data=_file(doc["data"], path, f"owner {owner_id!r} data"),
-            behaviour=behaviour,
+            owner_id, data=_file(doc["data"], path, f"owner {owner_id!r} data"), behaviour=behaviour
         )
     if source is None:
         raise InputError(
@@ -348,6 +407,7 @@ def _owner(doc: object, i: int, path: Path, source: object, cue: str | None) -> 
         classes=None if classes is None else tuple(classes),
         shares=_shares(doc.get("shares", {}), f"{where}: shares"),
         label_noise=float(doc.get("label_noise", 0.0)),
+        **{k: tuple(doc[k]) for k in ("noise_from", "noise_to", "label_swap") if k in doc},
         where=_where(doc["where"], f"{where}: where") if "where" in doc else {},
         counter=float(doc.get("counter", 0.0)),
         trainer_copies=doc.get("trainer_copies", False),

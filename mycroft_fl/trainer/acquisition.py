@@ -16,6 +16,7 @@ valuer, the combined model, a later round), through one `map` (the builtin, or R
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,12 +25,15 @@ from dataclasses import replace
 import numpy as np
 
 from mycroft_fl.core.clusters import Clusters
+from mycroft_fl.core.commitment import Commitment
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.embedders import require_embedder
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import Classifier, get_weights, predict
+from mycroft_fl.core.params import Interval, check_value
 from mycroft_fl.core.progress import Progress
 from mycroft_fl.core.query import Query
+from mycroft_fl.owner.answer import audit_positions_of
 from mycroft_fl.trainer.coalitions import Coalitions, MapFunction
 from mycroft_fl.trainer.intake import take_reply
 from mycroft_fl.trainer.report import Report
@@ -37,7 +41,7 @@ from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.rounds import OwnerLedger, allocate, check_rounds, first_ask, round_pool
 from mycroft_fl.trainer.strategy_config import StrategyConfig
 from mycroft_fl.trainer.trainer import Trainer
-from mycroft_fl.trainer.transport import Answered, Transport
+from mycroft_fl.trainer.transport import Answered, Committed, Transport
 from mycroft_fl.trainer.valuation import value_round
 
 _log = logging.getLogger("mycroft_fl")
@@ -46,10 +50,35 @@ _log = logging.getLogger("mycroft_fl")
 RoundHook = Callable[[dict], None]
 
 
-def check_owner_code(config: StrategyConfig, embedder: str) -> None:
-    """Refuse a run whose query asks owners to run code the trainer cannot run itself: an embedder
-    whose optional extra is missing here, or whose factory does not import. That failure is the
-    trainer's to fix, not every owner's to report (InputError, one line).
+#: An audit key: what Flower's records and numpy's seeds carry (a non-negative int64).
+AUDIT_KEY = Interval(int, 0, 2**63 - 1)
+
+
+def seed_audit_key(seed: int) -> int:
+    """The audit key a run of `seed` uses unless given one: reproducible from the seed."""
+    digest = hashlib.sha256(b"mycroft-fl audit key" + int(seed).to_bytes(16, "little", signed=True))
+    return int.from_bytes(digest.digest()[:8], "little") >> 1
+
+
+#: Embedders the trainer can vouch for in a private query: features of a network trained on other
+#: data, from which a hard sample is not recovered exactly. The `raw` embedder's embeddings and
+#: standardiser give the samples back (x = embedding * std + mean); the trainer's own model's features
+#: come with its weights, and a factory's are the user's to vouch for.
+VOUCHED_EMBEDDERS = ("efficientnet-lite0",)
+
+
+def check_query(
+    config: StrategyConfig,
+    embedder: str,
+    *,
+    private: bool = False,
+    allow_revealing: bool = False,
+) -> None:
+    """Refuse a query the trainer should not send, before any owner is asked (InputError, one line):
+    one asking owners to run an embedder the trainer cannot build itself (an optional extra missing,
+    a factory that does not import: that failure is the trainer's to fix, not every owner's to
+    report), or a private one whose embeddings give the hard samples back, unless `allow_revealing`
+    (recorded in the report).
 
     Parameters
     ----------
@@ -57,9 +86,25 @@ def check_owner_code(config: StrategyConfig, embedder: str) -> None:
         The strategy: only a budgeted selector that needs embeddings makes owners embed.
     embedder : str
         The trainer's embedder (`TrainerConfig.embedder`).
+    private : bool
+        Whether the query is to keep the hard samples with the trainer.
+    allow_revealing : bool
+        Send a private query with an embedder the trainer cannot vouch for anyway.
     """
-    if config.selector.budgeted and config.selector.needs_embeddings:
+    embeds = config.selector.budgeted and config.selector.needs_embeddings
+    if embeds:
         require_embedder(embedder)
+    if private and embeds and embedder not in VOUCHED_EMBEDDERS and not allow_revealing:
+        how = (
+            "its embeddings and standardiser give them back (x = embedding * std + mean)"
+            if embedder == "raw"
+            else "the trainer cannot vouch that its embeddings do not give them back"
+        )
+        raise InputError(
+            f"a private query with embedder {embedder!r} reveals the hard samples: {how}; use an "
+            f"embedder the trainer can vouch for ({', '.join(VOUCHED_EMBEDDERS)}) or allow it "
+            "explicitly (allow_revealing / --allow-revealing-embedder), which the report records"
+        )
 
 
 def strategy_query(
@@ -107,6 +152,14 @@ class Acquisition:
         Called as `progress(stage, done, total)`.
     name : str
         The run's name in the report.
+    audit_key : int, optional
+        The key the audit's rows are drawn with (sent to owners after they committed, recorded in
+        the report so the draw can be replayed). None: derived from the trainer's seed, so a run is
+        reproducible from its seed; an owner who could guess the seed could then grind its
+        commitment, so a real deployment should give a secret key (`secrets.randbits(63)`).
+    allow_revealing : bool
+        Send a private query even with an embedder whose embeddings give the hard samples back
+        (`check_query`); the report records it.
     """
 
     def __init__(
@@ -119,10 +172,18 @@ class Acquisition:
         map_fn: MapFunction = map,
         progress: Progress | None = None,
         name: str = "in-process",
+        audit_key: int | None = None,
+        allow_revealing: bool = False,
     ):
         check_rounds(config, num_rounds)
+        check_query(
+            config, trainer.config.embedder, private=private, allow_revealing=allow_revealing
+        )
+        if audit_key is not None:
+            check_value(audit_key, AUDIT_KEY, "audit_key")
         self.trainer, self.config, self.num_rounds = trainer, config, num_rounds
         self.private, self.progress, self.name = private, progress, name
+        self.allow_revealing = private and allow_revealing
         self.round = 0
         self.ledgers: dict[str, OwnerLedger] = {}
         self.asks: dict[str, int] = {}
@@ -134,8 +195,12 @@ class Acquisition:
         self.warnings: list[str] = []
         self.coalitions = Coalitions(trainer, map_fn=map_fn)
         self.clusters: Clusters | None = config.valuer.query_clusters(trainer)
+        self.audit_key = seed_audit_key(trainer.seed) if audit_key is None else int(audit_key)
+        self.commitments: dict[str, Commitment] = {}
+        self.ignored: list[str] = []
         self._first = first_ask(config.budget, num_rounds)
-        self._query = self._make_query(self._first)
+        self._query = replace(self._make_query(self._first), audit_key=self.audit_key)
+        self._first_disclosure = self._query.disclosure()
 
     @property
     def done(self) -> bool:
@@ -159,18 +224,53 @@ class Acquisition:
             return self._query
         return replace(self._query, budget=self.asks[owner], exclude=self.ledgers[owner].sent)
 
+    def commit(self, committed: Mapping[str, Committed | OwnerResult]) -> list[OwnerResult]:
+        """Take the owners' commitments (`commitments`); those that failed or sent a malformed
+        one are returned as results with their reason, to be booked with round 1's."""
+        failed = []
+        n_classes = self.trainer.data.n_classes
+        for owner_id, c in committed.items():
+            if isinstance(c, OwnerResult):
+                failed.append(c)
+                continue
+            try:
+                commitment = Commitment.from_arrays(c.commitment)
+            except InputError as exc:
+                failed.append(OwnerResult(owner_id, status="rejected", reason=f"commitment: {exc}"))
+                continue
+            problem = None
+            if len(commitment.counts) != n_classes:
+                problem = f"counts {len(commitment.counts)} classes, the task has {n_classes}"
+            elif c.local_size != commitment.n:
+                problem = f"declared {c.local_size} samples but committed to {commitment.n}"
+            if problem is not None:
+                failed.append(
+                    OwnerResult(owner_id, status="rejected", reason=f"commitment {problem}")
+                )
+            else:
+                self.commitments[owner_id] = commitment
+        return failed
+
     def take(self, answered: Mapping[str, Answered]) -> list[OwnerResult]:
-        """This round's replies checked (`intake.take_reply`); a transport's failures as they are."""
+        """This round's replies checked (`intake.take_reply`) against each owner's commitment and
+        the audit drawn from it; a transport's failures as they are."""
         results = []
         for owner_id, reply in answered.items():
             if isinstance(reply, OwnerResult):
                 results.append(reply)
                 continue
+            commitment = self.commitments[owner_id]
             config = replace(self.config, budget=self.budget_of(owner_id))
-            audit = self._query.audit if self.round == 0 else 0
-            results.append(
-                take_reply(reply, config, self.trainer, audit=audit, clusters=self.clusters)
+            result = take_reply(
+                reply,
+                config,
+                self.trainer,
+                commitment=commitment,
+                audit=audit_positions_of(self.query(owner_id), commitment),
+                clusters=self.clusters,
             )
+            result.commitment = commitment
+            results.append(result)
         return results
 
     def run(self, transport: Transport, on_round: RoundHook | None = None) -> Report:
@@ -196,7 +296,10 @@ class Acquisition:
             optional extra is missing), or when every owner failed for the same reason.
         """
         start = time.perf_counter()
-        self.check_own_code()
+        committed = transport.commit_all(self.trainer.data.n_classes, "owners committing")
+        self.ignored = list(transport.ignored)
+        failed = self.commit(committed)
+        commit_s = time.perf_counter() - start
         query_s = 0.0
         while not self.done:
             t0 = time.perf_counter()
@@ -205,19 +308,16 @@ class Acquisition:
                 if self.num_rounds == 1
                 else f"querying owners, round {self.round + 1}/{self.num_rounds}"
             )
-            if self.round == 0:
-                answered = transport.ask_all(self._query, stage)
-            else:
-                answered = transport.ask({o: self.query(o) for o in self.asks}, stage)
+            asked = list(self.commitments) if self.round == 0 else list(self.asks)
+            answered = transport.ask({o: self.query(o) for o in asked}, stage)
             query_s += time.perf_counter() - t0
-            record = self.receive(self.take(answered))
+            results = self.take(answered) + (failed if self.round == 0 else [])
+            record = self.receive(results)
             if on_round is not None:
                 on_round(record)
-        return self.report({"total_s": time.perf_counter() - start, "query_s": query_s})
-
-    def check_own_code(self) -> None:
-        """`check_owner_code` for this run: before any owner is asked."""
-        check_owner_code(self.config, self.trainer.config.embedder)
+        return self.report(
+            {"total_s": time.perf_counter() - start, "commit_s": commit_s, "query_s": query_s}
+        )
 
     def receive(self, results: Sequence[OwnerResult]) -> dict:
         """Record a round's checked replies, value every owner's data so far and plan the next round.
@@ -233,7 +333,8 @@ class Acquisition:
         dict
             The round's record (also appended to `records`).
         """
-        asked = {r.id: self.budget_of(r.id) for r in results}
+        queried = set(self.commitments) if self.round == 0 else set(self.asks)
+        asked = {r.id: self.budget_of(r.id) if r.id in queried else 0 for r in results}
         hard_query = len(self._query.hard_y)
         self.round += 1
         entries = {r.id: self._book(r, asked[r.id]) for r in results}
@@ -258,6 +359,7 @@ class Acquisition:
             "received": sum(e["received"] for e in entries.values()),
             "owners": entries,
             "combined": dict(self.combined),
+            "disclosure": self._query.disclosure(),
         }
         self.records.append(record)
         if self.round < self.num_rounds:
@@ -300,6 +402,7 @@ class Acquisition:
         if self.round == 1:
             ledger.status, ledger.reason = result.status, result.reason
             ledger.local_size = result.local_size
+            ledger.commitment = self.commitments.get(result.id)
             held = result.local_size
             if self.config.budgeted and held is not None and held < self.config.budget:
                 ledger.notes.append(
@@ -373,5 +476,11 @@ class Acquisition:
             timings={**timings, "valuation_s": self.valuation["seconds"]},
             rounds=self.records if self.num_rounds > 1 else [],
             warnings=list(self.warnings),
+            audit={"key": self.audit_key, "rows": self._query.audit},
+            disclosure={
+                **self._first_disclosure,
+                **({"revealing_embedder_allowed": True} if self.allow_revealing else {}),
+            },
+            ignored=list(self.ignored),
             fit_combined=lambda: get_weights(self.combined_model()) if self.records else None,
         )

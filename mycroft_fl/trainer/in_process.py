@@ -9,24 +9,26 @@ from mycroft_fl.core.data import Dataset, TrainerData
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.progress import Progress
 from mycroft_fl.core.query import Query
+from mycroft_fl.owner.holding import Holding
 from mycroft_fl.trainer.acquisition import Acquisition
 from mycroft_fl.trainer.coalitions import MapFunction
 from mycroft_fl.trainer.report import Report
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.strategy_config import StrategyConfig, resolve_strategy
 from mycroft_fl.trainer.trainer import Trainer, TrainerConfig
-from mycroft_fl.trainer.transport import Answered, Reply
-from mycroft_fl.trust.attacks import respond
+from mycroft_fl.trainer.transport import Answered, Committed, Reply
+from mycroft_fl.trust.attacks import HONEST, respond
 
 
 class InProcessOwners:
-    """A transport to owners whose data are in this process: each answers as an honest owner would
-    (or as its scripted `behaviour` cheats, `trust.attacks`), one after the other.
+    """A transport to owners whose data are in this process: each commits to its data, then
+    answers as an honest owner would (or as its scripted `behaviour` cheats, `trust.attacks`), one
+    after the other.
 
     Parameters
     ----------
     owners : mapping of str to Dataset
-        Each owner's data, by id.
+        Each owner's data, by id (what it holds: a cheat in what it holds is already applied).
     behaviours : mapping of str to str, optional
         Owners scripted to cheat (default: every owner honest).
     seed : int
@@ -50,20 +52,34 @@ class InProcessOwners:
             raise InputError("no owners to value")
         self.owners, self.behaviours = owners, dict(behaviours or {})
         self.seed, self.allow_code, self.progress = seed, allow_code, progress
+        self.ignored: list[str] = []
+        self._holdings: dict[str, Holding] = {}
 
-    def ask_all(self, query: Query, stage: str) -> dict[str, Answered]:
-        return self.ask(dict.fromkeys(self.owners, query), stage)
+    def commit_all(self, n_classes: int, stage: str) -> dict[str, Committed | OwnerResult]:
+        out: dict[str, Committed | OwnerResult] = {}
+        for i, (owner_id, data) in enumerate(self.owners.items()):
+            try:
+                self._holdings[owner_id] = holding = Holding(data, n_classes)
+            except Exception as exc:  # an owner's failure is its own; the run goes on
+                reason = f"{type(exc).__name__}: {exc}"
+                out[owner_id] = OwnerResult(owner_id, status="failed", reason=reason)
+            else:
+                arrays = holding.commitment.to_arrays()
+                out[owner_id] = Committed(owner_id, arrays, local_size=len(data))
+            if self.progress:
+                self.progress(stage, i + 1, len(self.owners))
+        return out
 
     def ask(self, queries: Mapping[str, Query], stage: str) -> dict[str, Answered]:
         out: dict[str, Answered] = {}
         for i, (owner_id, query) in enumerate(queries.items()):
-            data = self.owners[owner_id]
+            holding = self._holdings[owner_id]
             t0 = time.perf_counter()
             try:
                 sent = respond(
                     query,
-                    data,
-                    self.behaviours.get(owner_id, "honest"),
+                    holding,
+                    self.behaviours.get(owner_id, HONEST),
                     seed=self.seed,
                     allow_code=self.allow_code,
                 )
@@ -74,7 +90,7 @@ class InProcessOwners:
                 out[owner_id] = Reply(
                     owner_id,
                     **sent._asdict(),
-                    local_size=len(data),
+                    local_size=len(holding.data),
                     selection_s=time.perf_counter() - t0,
                 )
             if self.progress:
@@ -90,6 +106,8 @@ def acquire(
     rounds: int = 1,
     behaviours: Mapping[str, str] | None = None,
     private: bool = False,
+    allow_revealing: bool = False,
+    audit_key: int | None = None,
     progress: Progress | None = None,
     scenario: str = "in-process",
     map_fn: MapFunction = map,
@@ -111,6 +129,10 @@ def acquire(
         Owners scripted to cheat (`trust.attacks`), to test the trainer's defences.
     private : bool
         Keep the hard samples with the trainer (the query carries gradient targets and embeddings).
+    allow_revealing : bool
+        Send a private query even with an embedder whose embeddings give the hard samples back.
+    audit_key : int, optional
+        The key the audit's rows are drawn with (None: derived from the trainer's seed).
     progress : callable, optional
         Called as `progress(stage, done, total)`.
     scenario : str
@@ -135,6 +157,8 @@ def acquire(
         config,
         rounds,
         private=private,
+        allow_revealing=allow_revealing,
+        audit_key=audit_key,
         map_fn=map_fn,
         progress=progress,
         name=scenario,
@@ -153,6 +177,7 @@ def value_owners(
     scenario: str = "in-process",
     progress: Progress | None = None,
     private: bool = False,
+    allow_revealing: bool = False,
     rounds: int = 1,
 ) -> Report:
     """Value `owners` for the trainer, in-process, with the very selection, checks and valuation the
@@ -180,6 +205,8 @@ def value_owners(
         Called as `progress(stage, done, total)`.
     private : bool
         No raw hard sample leaves the trainer (owners get gradient targets and embeddings).
+    allow_revealing : bool
+        Send a private query even with an embedder whose embeddings give the hard samples back.
     rounds : int
         Acquisition rounds sharing each owner's budget (1: one query round).
 
@@ -197,6 +224,7 @@ def value_owners(
         config,
         rounds=rounds,
         private=private,
+        allow_revealing=allow_revealing,
         progress=progress,
         scenario=scenario,
     )

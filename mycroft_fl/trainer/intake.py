@@ -1,11 +1,13 @@
 """What the trainer accepts of an owner's reply: its form, the selector's rules, the trainer's value
-range, the audit sample and the cluster histogram, each checked before anything of it is used."""
+range, the openings of its picks and of the audit against its commitment, and its cluster
+histogram, each checked before anything of it is used."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from mycroft_fl.core.clusters import Clusters
+from mycroft_fl.core.commitment import Commitment, verify_openings
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.strategy_config import StrategyConfig
@@ -19,7 +21,8 @@ def take_reply(
     config: StrategyConfig,
     trainer: Trainer,
     *,
-    audit: int = 0,
+    commitment: Commitment,
+    audit: np.ndarray,
     clusters: Clusters | None = None,
 ) -> OwnerResult:
     """Check one owner's reply to a `config` query; a bad one becomes a `rejected` result with its
@@ -27,11 +30,11 @@ def take_reply(
 
     Besides its form, a reply must keep to the selector's rules (`Selector.reply_rules`: the budget
     and the hard classes, unless unbudgeted or all data), the trainer's value range (out-of-domain
-    data is rejected), its declared local size, and must not be padded with copies. A budgeted reply
-    carries the audit sample the query asked for (at most `audit` samples of the hard classes, none
-    when it asked for none), checked alike. When the query carried cluster centres (`clusters`, EcoVal), the reply
-    carries the owner's histogram over them. `received` counts every sample that left the owner,
-    whatever its form: the longest of the reply's arrays plus the audit.
+    data is rejected), the local size it committed to, and must not be padded with copies. Its
+    picks must open against its commitment, and it must open exactly the `audit` positions the
+    trainer drew (checked alike, but for padding). When the query carried cluster centres
+    (`clusters`, EcoVal), the reply carries the owner's histogram over them. `received` counts
+    every sample that left the owner, whatever its form.
 
     Parameters
     ----------
@@ -41,8 +44,10 @@ def take_reply(
         The strategy, with the budget this reply is held to.
     trainer : Trainer
         The trainer (its data's shape and classes, hard classes and value range).
-    audit : int
-        Random samples the query asked for beside the picks, for the label audit.
+    commitment : Commitment
+        What the owner committed to before the query.
+    audit : numpy.ndarray
+        The committed positions the trainer's audit drew (`owner.answer.audit_positions_of`).
     clusters : Clusters, optional
         The cluster centres the query carried.
 
@@ -54,18 +59,24 @@ def take_reply(
     subset, reason = check_reply(
         reply.x,
         reply.y,
-        reply.indices,
+        reply.positions,
         sample_shape=trainer.data.train.sample_shape,
         n_classes=trainer.data.n_classes,
         local_size=reply.local_size,
         **config.selector.reply_rules(config.budget, trainer.hard_classes),
         **trainer.reply_limits,
     )
-    audit_sample, problem = _check_audit(config, trainer, audit, reply.audit_x, reply.audit_y)
+    checked = trainer.config.defences  # without defences only a reply's form is checked
+    if reason is None and checked and reply.local_size != commitment.n:
+        reason = f"declared {reply.local_size} samples but committed to {commitment.n}"
+    if reason is None and checked:
+        problem = verify_openings(commitment, reply.positions, subset.x, subset.y, reply.proofs)
+        reason = None if problem is None else f"picks do not open against its commitment: {problem}"
+    sample, problem = _check_audit(config, trainer, commitment if checked else None, audit, reply)
     if reason is None and problem is not None:
-        subset, reason = None, f"audit sample: {problem}"
+        subset, reason = None, f"audit: {problem}"
     counts = None
-    if clusters is not None and subset is not None:
+    if clusters is not None and reason is None:
         classes = np.unique(trainer.hard_query.y)
         counts, problem = check_histogram(
             reply.histogram,
@@ -74,47 +85,56 @@ def take_reply(
             sent=subset.y,
             local_size=reply.local_size,
         )
-        if reason is None and problem is not None:
-            subset, reason = None, problem
-    size = reply.local_size
-    declared = isinstance(size, (int, float, np.integer)) and not isinstance(size, (bool, np.bool_))
+        if problem is not None:
+            reason = problem
     common = dict(
         received=reply.received,
         selection_s=reply.selection_s,
-        local_size=int(size) if declared and reason is None else None,
+        local_size=commitment.n if reason is None else None,
     )
     if reason is not None:
         return OwnerResult(reply.id, status="rejected", reason=reason, **common)
     return OwnerResult(
         reply.id,
         subset=subset,
-        audit=audit_sample,
+        audit=sample,
         histogram=counts,
-        indices=np.asarray(reply.indices, dtype=np.int64),
+        indices=np.asarray(reply.positions, dtype=np.int64),
         **common,
     )
 
 
 def _check_audit(
-    config: StrategyConfig, trainer: Trainer, size: int, x: object, y: object
+    config: StrategyConfig,
+    trainer: Trainer,
+    commitment: Commitment | None,
+    drawn: np.ndarray,
+    reply: Reply,
 ) -> tuple[Dataset | None, str | None]:
-    """The audit sample of a reply to a budgeted query that asked for `size` random samples, checked
-    like the reply itself (no padding check: a random sample may hold copies), or the reason to
-    reject it. None, None when none is due and none came."""
+    """The audit's rows of a reply to a budgeted query, checked like the picks (no padding check: a
+    random sample may hold copies), at exactly the positions drawn and opening against the
+    commitment (None: not checked against it); or the reason to reject the reply. None, None when
+    none is due and none came."""
+    x, y, at = reply.audit_x, reply.audit_y, reply.audit_positions
+    n = max((len(a) for a in (x, y, at) if isinstance(a, np.ndarray) and a.ndim >= 1), default=0)
+    if not len(drawn) and n == 0:
+        return None, None
     if not config.budgeted:
-        return None, None
-    if size and x is None and y is None:
-        return None, f"missing (the query asked for {size} random samples)"
-    n = max((len(a) for a in (x, y) if isinstance(a, np.ndarray) and a.ndim >= 1), default=0)
-    if not size and n == 0:
-        return None, None
-    return check_reply(
+        return None, f"{n} audit samples sent, none asked for"
+    if x is None and y is None:
+        return None, f"missing (the query asked for the {len(drawn)} rows it drew)"
+    sample, problem = check_reply(
         x,
         y,
-        np.arange(n, dtype=np.int64),
+        at,
         sample_shape=trainer.data.train.sample_shape,
         n_classes=trainer.data.n_classes,
-        budget=size,
-        allowed_labels=config.selector.allowed_labels(trainer.hard_classes),
+        budget=len(drawn),
         **{**trainer.reply_limits, "max_padding": None},
     )
+    if problem is not None or commitment is None:
+        return sample, problem
+    if not np.array_equal(np.sort(np.asarray(at)), drawn):
+        return None, f"opened {n} rows other than the {len(drawn)} the trainer drew"
+    problem = verify_openings(commitment, at, sample.x, sample.y, reply.audit_proofs)
+    return (sample, None) if problem is None else (None, f"does not open: {problem}")

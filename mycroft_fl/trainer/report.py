@@ -22,7 +22,10 @@ class Report:
     """What a run found: the trainer's control, every owner's outcome and rank, the combined model
     (its figures, and its weights in `weights`: load them with `core.models.set_weights` into the
     trainer's model; `fit_combined` gives them, training the model when valuing it did not keep
-    it), what valuing cost, how long it took, and what went wrong on the way (`warnings`).
+    it), what valuing cost, how long it took, what went wrong on the way (`warnings`), how the
+    audit drew its rows (`audit`: the key and the rows per owner; with each owner's commitment the
+    draw can be replayed), which owners answered uninvited and were left out (`ignored`), and what
+    the (first round's) query revealed of the trainer's data (`disclosure`, `Query.disclosure`).
     `to_dict()` is report.json."""
 
     scenario: str
@@ -36,6 +39,9 @@ class Report:
     private: bool = False
     rounds: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    audit: dict = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+    disclosure: dict = field(default_factory=dict)
     fit_combined: Callable[[], dict[str, np.ndarray] | None] | None = field(
         default=None, repr=False, compare=False
     )
@@ -47,8 +53,9 @@ class Report:
 
     @property
     def by_value(self) -> bool:
-        """Whether owners are ranked by a value other than their own utility (a coalition valuer)."""
-        return self.strategy.valuer.name != "retrain"
+        """Whether some owner's value, by which owners are ranked, is not its utility (a valuer
+        of coalitions, or samples shared with other owners)."""
+        return any(o.status == "ok" and o.value != o.utility for o in self.owners)
 
     def to_dict(self) -> dict:
         s = self.strategy
@@ -81,6 +88,9 @@ class Report:
                 "timings": {k: round(v, 3) for k, v in self.timings.items()},
                 **({"rounds": self.rounds} if self.rounds else {}),
                 **({"warnings": list(self.warnings)} if self.warnings else {}),
+                **({"audit": dict(self.audit)} if self.audit else {}),
+                **({"disclosure": self.disclosure} if self.disclosure else {}),
+                **({"ignored": list(self.ignored)} if self.ignored else {}),
             }
         )
 
@@ -110,13 +120,13 @@ class Report:
                 "hard acc",
                 "test acc",
                 "utility",
+                *(["value"] if self.by_value else []),
                 "95% interval",
                 "other classes",
-                *(["value"] if self.by_value else []),
             )
         ]
         owners = self.to_dict()["owners"]
-        unsettled = set() if self.by_value else unsettled_order(owners)
+        unsettled = unsettled_order(owners)
         for d in owners:
             if d["status"] != "ok":
                 rows.append(
@@ -129,7 +139,7 @@ class Report:
                     )
                 )
                 continue
-            ci = d.get("utility_ci")
+            ci = d.get("value_ci")
             rows.append(
                 (
                     str(d["rank"]) + ("~" if d["id"] in unsettled else ""),
@@ -139,9 +149,9 @@ class Report:
                     f"{d['hard_accuracy']:.3f}",
                     f"{d['test_accuracy']:.3f}",
                     f"{d['utility']:+.3f}",
+                    *([f"{d['value']:+.3f}"] if self.by_value else []),
                     "" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]",
                     f"{0.0 - 100 * d['other_accuracy_drop']:+.1f} pts",
-                    *([f"{d['value']:+.3f}"] if self.by_value else []),
                 )
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -167,6 +177,17 @@ class Report:
         )
         return "\n".join(lines)
 
+    def _privacy_phrase(self) -> str:
+        """How the strategy line ends: what the query kept of the hard samples."""
+        if not self.private:
+            return "."
+        if self.disclosure.get("revealing_embedder_allowed"):
+            return (
+                ", private query, but with an embedder whose embeddings give the hard samples back "
+                "(allowed explicitly)."
+            )
+        return ", private query (no raw hard sample left the trainer)."
+
     def markdown(self) -> str:
         d = self.to_dict()
         return "\n".join(
@@ -175,11 +196,7 @@ class Report:
                 "",
                 f"Strategy `{d['strategy']}` (selector `{d['selector']}`, valuer `{d['valuer']}`), "
                 f"{self.strategy.selector.scope(self.strategy.budget)}, seed {d['seed']}"
-                + (
-                    ", private query (no raw hard sample left the trainer)."
-                    if self.private
-                    else "."
-                ),
+                + self._privacy_phrase(),
                 "Hard accuracy is measured on held-out hard samples that owners never saw; utility is an owner's",
                 "hard accuracy minus the trainer's control (the same retraining with no owner data), with its 95%",
                 "paired-bootstrap interval over the held-out hard samples. `other classes` is the change in test",
@@ -215,9 +232,11 @@ class Report:
                 ],
                 *[f"- `{o['id']}`: {note}." for o in d["owners"] for note in o.get("notes", [])],
                 *[f"- Warning: {w}." for w in self.warnings],
+                *[f"- Not invited, not queried: {line}." for line in self.ignored],
                 *(
                     [""]
                     if self.warnings
+                    or self.ignored
                     or any(
                         o.get("harmful") or o.get("replayed") or o.get("notes") for o in d["owners"]
                     )
@@ -329,14 +348,14 @@ def ranking_bars(owners: list[dict], *, by_value: bool = False) -> list[Bar]:
     ranked = [d for d in owners if d["status"] == "ok"]
     if len(ranked) > 40:
         ranked = ranked[:20] + ranked[-20:]
-    unsettled = set() if by_value else unsettled_order(ranked)
+    unsettled = unsettled_order(ranked)
     bars = [
         Bar(
             f"{d['rank']}{'~' if d['id'] in unsettled else ''}. {d['id']}"
             + ("" if owner_status(d) == "ok" else f" ({owner_status(d)})"),
             d["value" if by_value else "utility"],
             "tab:red" if d.get("harmful") else "tab:blue",
-            interval=None if by_value or d.get("utility_ci") is None else tuple(d["utility_ci"]),
+            interval=None if d.get("value_ci") is None else tuple(d["value_ci"]),
         )
         for d in ranked
     ]
@@ -347,12 +366,12 @@ def ranking_bars(owners: list[dict], *, by_value: bool = False) -> list[Bar]:
 
 
 def unsettled_order(owners: list[dict]) -> set[str]:
-    """The ids of valued owners (in rank order) whose utility interval overlaps the next owner's."""
-    ranked = [d for d in owners if d["status"] == "ok" and d.get("utility_ci")]
+    """The ids of valued owners (in rank order) whose value's interval overlaps the next owner's."""
+    ranked = [d for d in owners if d["status"] == "ok" and d.get("value_ci")]
     return {
         a["id"]
         for a, b in zip(ranked, ranked[1:])
-        if overlapping([a["utility_ci"], b["utility_ci"]])[0]
+        if overlapping([a["value_ci"], b["value_ci"]])[0]
     }
 
 

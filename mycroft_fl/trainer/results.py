@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 
+from mycroft_fl.core.commitment import Commitment
 from mycroft_fl.core.data import Dataset
 
 #: An owner's outcome: valued, rejected (its reply failed a check) or failed (no usable reply).
@@ -19,12 +20,17 @@ class OwnerResult:
 
     `received` counts the samples that left the owner, whatever became of them; `shared` those the
     trainer kept and used (none for a rejected reply; replays of its own hard samples removed);
-    `indices` the owner's indices of the samples it sent, as it sent them.
+    `indices` the committed positions of the samples it sent, as it sent them; `commitment` what it
+    committed to before the query (its root and its rows per class).
+    `near_copies` counts the samples it sent that repeat another of its own (counted once); `credit`
+    is the share of its samples' worth that is its own (1: no other owner sent a copy of any of
+    them; 1/2 for samples two owners sent).
     `utility` is always its subset's measured gain: held-out hard accuracy after training with its
     subset alone minus the control's, `utility_ci` its 95% paired-bootstrap interval. `value` is the
     valuer's output, by which owners are ranked (the utility itself under `retrain`; what it means
     under another valuer is `Valuer.meaning`), `value_se` its standard error when the valuer samples
-    (Monte Carlo Shapley), else None. `notes` say what the report should not leave silent (e.g. a
+    (Monte Carlo Shapley), else None, `value_ci` its 95% interval when it is the utility scaled by
+    the owner's `credit` (under `retrain`), else None. `notes` say what the report should not leave silent (e.g. a
     budget larger than the owner's data).
     `audit` is the random sample of its data the owner sent for the label audit (counted in
     `received`, never used for training); `label_audit` what the audit found.
@@ -40,6 +46,8 @@ class OwnerResult:
     local_size: int | None = None
     received: int = 0
     replayed: int = 0
+    near_copies: int = 0
+    credit: float = 1.0
     label_agreement: float | None = None
     label_agreement_expected: float | None = None
     hard_accuracy: float | None = None
@@ -48,6 +56,7 @@ class OwnerResult:
     utility_ci: tuple[float, float] | None = None
     value: float | None = None
     value_se: float | None = None
+    value_ci: tuple[float, float] | None = None
     other_accuracy_drop: float | None = None
     audit: Dataset | None = field(default=None, repr=False)
     label_audit: dict | None = None
@@ -57,6 +66,7 @@ class OwnerResult:
     histogram: np.ndarray | None = field(default=None, repr=False)
     indices: np.ndarray | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
+    commitment: Commitment | None = field(default=None, repr=False)
 
     @property
     def shared(self) -> int:
@@ -82,9 +92,12 @@ class OwnerResult:
                 **({} if self.utility_ci is None else {"utility_ci": list(self.utility_ci)}),
                 value=self.value,
                 **({} if self.value_se is None else {"value_se": self.value_se}),
+                **({} if self.value_ci is None else {"value_ci": list(self.value_ci)}),
                 other_accuracy_drop=self.other_accuracy_drop,
                 harmful=self.harmful,
                 replayed=self.replayed,
+                near_copies=self.near_copies,
+                credit=self.credit,
                 label_agreement=self.label_agreement,
                 label_agreement_expected=self.label_agreement_expected,
                 label_audit=self.label_audit,
@@ -103,4 +116,10 @@ class OwnerResult:
             out["selection_s"] = round(self.selection_s, 4)
         if self.notes:
             out["notes"] = list(self.notes)
+        if self.commitment is not None:
+            out["commitment"] = {
+                "root": self.commitment.root.hex(),
+                "rows": self.commitment.n,
+                "class_counts": list(self.commitment.counts),
+            }
         return out

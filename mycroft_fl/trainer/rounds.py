@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mycroft_fl.core.commitment import Commitment
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.params import POSITIVE_INT, check_value
@@ -130,9 +131,9 @@ def allocate(pool: int, utility: Mapping[str, float], room: Mapping[str, int]) -
 
 @dataclass
 class OwnerLedger:
-    """What one owner sent over the rounds: its checked subsets, their indices in its data, its round-1
-    audit sample and cluster histogram, every sample that left it (`received`), and why it is asked
-    nothing more (`stopped`)."""
+    """What one owner sent over the rounds: its commitment, its checked subsets, their committed
+    positions, its round-1 audit sample and cluster histogram, every sample that left it
+    (`received`), and why it is asked nothing more (`stopped`)."""
 
     id: str
     status: str = "ok"
@@ -146,6 +147,7 @@ class OwnerLedger:
     local_size: int | None = None
     stopped: str | None = None
     notes: list[str] = field(default_factory=list)
+    commitment: Commitment | None = None
 
     def result(self) -> OwnerResult:
         """A fresh result holding everything the owner sent so far, to be valued."""
@@ -161,4 +163,5 @@ class OwnerLedger:
             audit=self.audit if ok else None,
             histogram=self.histogram if ok else None,
             notes=list(self.notes),
+            commitment=self.commitment,
         )

@@ -15,15 +15,15 @@ from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.strategy_config import StrategyConfig
 from mycroft_fl.trainer.trainer import Trainer
 from mycroft_fl.trainer.uncertainty import PairedBootstrap
+from mycroft_fl.trainer.valuers import Retrain
 from mycroft_fl.trust.harm import LabelAudit, PairedChange, judge_harm
 
 SHOWN = 4 * CHUNK  # owners scored between two progress updates: a few chunks for the map to spread
 
 
-def screen_owner(trainer: Trainer, owner: OwnerResult, *, budgeted: bool) -> LabelAudit | None:
-    """Drop the replays of the trainer's own hard samples from an owner's subset, measure its labels,
-    and audit them on a random sample of its data: the audit sample it sent, or, when it sent all its
-    data (an unbudgeted selector), that data itself. None when there is nothing random to audit."""
+def screen_owner(trainer: Trainer, owner: OwnerResult) -> None:
+    """Drop the replays of the trainer's own hard samples from an owner's subset (counted in
+    `replayed`)."""
     replayed = (
         trainer.screen.replays(owner.subset)
         if trainer.config.defences
@@ -31,6 +31,34 @@ def screen_owner(trainer: Trainer, owner: OwnerResult, *, budgeted: bool) -> Lab
     )
     owner.replayed = int(replayed.sum())
     owner.subset = owner.subset.subset(np.flatnonzero(~replayed))
+
+
+def share_copies(trainer: Trainer, owners: Sequence[OwnerResult]) -> dict[tuple[str, str], int]:
+    """Count each sample once: drop the near-copies within an owner's subset (`near_copies`), and
+    give each owner the share of its samples' credit that is its own (`credit`: the mean over its
+    samples of 1 / the owners that sent a copy of it), so owners who copy one another share the
+    value of what they copied instead of each being paid for it in full.
+
+    Returns
+    -------
+    dict
+        For each ordered pair of owners (a, b), how many of a's samples b sent a copy of.
+    """
+    if not trainer.config.defences:
+        return {}
+    found = trainer.screen.copies([o.subset for o in owners])
+    for owner, within, holders in zip(owners, found.within, found.holders):
+        owner.near_copies = int(within.sum())
+        owner.subset = owner.subset.subset(np.flatnonzero(~within))
+        kept = holders[~within]
+        owner.credit = float(np.mean(1.0 / kept)) if len(kept) else 1.0
+    return {(owners[a].id, owners[b].id): n for (a, b), n in found.shared.items()}
+
+
+def label_audit(trainer: Trainer, owner: OwnerResult, *, budgeted: bool) -> LabelAudit | None:
+    """Measure an owner's labels on what it sent, and audit them on the rows the trainer drew from
+    its data (the audit sample) or, when it sent all its data (an unbudgeted selector), on that data
+    itself. None when there is nothing drawn to audit."""
     sent = trainer.screen.audit(owner.subset)
     owner.label_agreement = None if sent is None else sent.agreement
     owner.label_agreement_expected = None if sent is None else sent.clean
@@ -40,6 +68,33 @@ def screen_owner(trainer: Trainer, owner: OwnerResult, *, budgeted: bool) -> Lab
         audit = sent
     owner.label_audit = None if audit is None else audit.to_dict()
     return audit
+
+
+def combined_owners(
+    owners: Sequence[OwnerResult], shared: dict[tuple[str, str], int], top: int
+) -> list[OwnerResult]:
+    """The owners whose subsets the combined model takes: the `top` best ranked of positive value
+    and not harmful, passing over an owner most of whose samples are copies of an owner already
+    taken (a copy adds nothing; the next distinct owner does).
+
+    Parameters
+    ----------
+    owners : sequence of OwnerResult
+        The valued owners, ranked.
+    shared : dict
+        For each ordered pair (a, b), how many of a's samples b sent a copy of (`share_copies`).
+    top : int
+        Owners to take at most.
+    """
+    best: list[OwnerResult] = []
+    for o in sorted(
+        (o for o in owners if o.value > 0 and not o.harmful), key=lambda o: (o.rank, o.id)
+    ):
+        if len(best) == top:
+            break
+        if all(2 * shared.get((o.id, b.id), 0) <= o.shared for b in best):
+            best.append(o)
+    return best
 
 
 def value_round(
@@ -81,7 +136,10 @@ def value_round(
     # reported, not judged on: the test accuracy outside the hard classes (all of it when every class is hard)
     other = ~np.isin(trainer.data.test.y, trainer.hard_classes)
     other = other if other.any() else np.ones_like(other)
-    audits = {owner.id: screen_owner(trainer, owner, budgeted=strategy.budgeted) for owner in ok}
+    for owner in ok:
+        screen_owner(trainer, owner)
+    shared = share_copies(trainer, ok)
+    audits = {o.id: label_audit(trainer, o, budgeted=strategy.budgeted) for o in ok}
     coalitions.with_owners(ok)
     control = trainer.control
     bootstrap = PairedBootstrap(len(trainer.hard_eval), seed=trainer.seed)
@@ -106,10 +164,15 @@ def value_round(
         if progress:
             progress("valuing owners", i + 1, len(ok))
     result = strategy.valuer.value(coalitions, seed=trainer.seed, progress=progress)
+    alone = not strategy.valuer.on_coalitions  # a game over coalitions shares copies itself
+    share = {o.id: o.credit if alone else 1.0 for o in ok}
+    solo = isinstance(strategy.valuer, Retrain)  # the value is the utility times the credit
     for owner in ok:
-        owner.value = result.values[owner.id]
-        owner.value_se = None if result.stderr is None else result.stderr[owner.id]
-    scores = result.ranking_scores()
+        c = share[owner.id]
+        owner.value = result.values[owner.id] * c
+        owner.value_se = None if result.stderr is None else result.stderr[owner.id] * c
+        owner.value_ci = (c * owner.utility_ci[0], c * owner.utility_ci[1]) if solo else None
+    scores = {k: v * share[k] for k, v in result.ranking_scores().items()}
     ranks = rank_owners(
         {o.id: scores.get(o.id) for o in owners},
         harmful={o.id: o.harmful for o in owners},
@@ -117,9 +180,7 @@ def value_round(
     )
     for o in owners:
         o.rank = ranks[o.id]
-    best = sorted((o for o in ok if o.value > 0 and not o.harmful), key=lambda o: (o.rank, o.id))[
-        : trainer.config.combine_top
-    ]
+    best = combined_owners(ok, shared, trainer.config.combine_top)
     s = coalitions.combined(frozenset(o.id for o in best))
     if progress:
         progress("combined model", 1, 1)

@@ -1,12 +1,15 @@
-"""Trainer-side screening of what owners send: replays of the trainer's own hard samples, and how
-far the received labels agree with the trainer's own labelled data."""
+"""Trainer-side screening of what owners send: replays of the trainer's own hard samples, near-copies
+within and across owners' subsets, and how far the received labels agree with the trainer's own
+labelled data."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.neighbors import NearestNeighbors
 
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.standardise import fit_standardisation
@@ -14,6 +17,16 @@ from mycroft_fl.trust.harm import FOREST, NEIGHBOURS, LabelAudit, PairedChange
 
 FOREST_TREES = 100
 CHUNK = 256  # rows whose distances to every trainer sample are held at once
+
+
+class Copies(NamedTuple):
+    """Near-copies among owners' subsets (`Screen.copies`): per subset, which samples repeat an
+    earlier one of the same subset (`within`), how many owners sent a copy of each (`holders`), and
+    for each ordered pair of subsets (i, j) how many of i's samples j holds a copy of (`shared`)."""
+
+    within: list[np.ndarray]
+    holders: list[np.ndarray]
+    shared: dict[tuple[int, int], int]
 
 
 class Screen:
@@ -113,6 +126,46 @@ class Screen:
         if len(subset) == 0 or len(self.hard) == 0:
             return np.zeros(len(subset), dtype=bool)
         return _distances(self._standardise(subset.x), self.hard).min(axis=1) <= self.radius
+
+    def copies(self, subsets: Sequence[Dataset]) -> Copies:
+        """Near-copies among what owners sent: a sample and another of the same label within the
+        replay radius of each other (a copy, however slightly jittered, of one sample). Within one
+        owner's subset only the first of such samples counts (`within`: the later ones); across
+        owners each sample counts once, shared among the owners that sent it (`holders`: how
+        many owners sent a copy of it, itself included).
+
+        Parameters
+        ----------
+        subsets : sequence of Dataset
+            Each owner's subset.
+
+        Returns
+        -------
+        Copies
+            Per subset, the mask of its own near-copies and the holders of each sample.
+        """
+        sizes = [len(d) for d in subsets]
+        owner = np.repeat(np.arange(len(subsets)), sizes)
+        within = [np.zeros(n, dtype=bool) for n in sizes]
+        holders = [np.ones(n, dtype=np.int64) for n in sizes]
+        shared: dict[tuple[int, int], int] = {}
+        if sum(sizes) < 2:
+            return Copies(within, holders, shared)
+        z = self._standardise(np.concatenate([d.x for d in subsets if len(d)]))
+        y = np.concatenate([d.y for d in subsets if len(d)])
+        start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        neighbours = (
+            NearestNeighbors(radius=self.radius).fit(z).radius_neighbors(z, return_distance=False)
+        )
+        for i, near in enumerate(neighbours):
+            near = near[y[near] == y[i]]
+            o, k = owner[i], i - start[owner[i]]
+            within[o][k] = bool(np.any((owner[near] == o) & (near < i)))
+            others = np.unique(owner[near])
+            holders[o][k] = len(others)
+            for j in others[others != o].tolist():
+                shared[(int(o), j)] = shared.get((int(o), j), 0) + 1
+        return Copies(within, holders, shared)
 
     def audit(self, sample: Dataset) -> LabelAudit | None:
         """The voter's agreement with the labels of `sample` (an owner's random audit sample, or what it
