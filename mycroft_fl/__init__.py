@@ -7,6 +7,19 @@ ClientApp committing to its data, say) does not load torch and the trainer's cod
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what type checkers and the API reference see; `_PUBLIC` loads them at run time
+    from mycroft_fl.core.data import Dataset, TrainerData, check_dataset, load_npz, save_npz
+    from mycroft_fl.core.errors import InputError
+    from mycroft_fl.core.models import TrainConfig
+    from mycroft_fl.flower.strategy import MycroftStrategy
+    from mycroft_fl.scenarios.spec import load_scenario
+    from mycroft_fl.trainer.in_process import value_owners
+    from mycroft_fl.trainer.report import Report
+    from mycroft_fl.trainer.results import OwnerResult
+    from mycroft_fl.trainer.strategy_config import StrategyConfig, load_strategy
+    from mycroft_fl.trainer.trainer import Trainer, TrainerConfig
 
 __version__ = "0.1.0"
 
@@ -30,7 +43,24 @@ _PUBLIC = {
     "MycroftStrategy": "mycroft_fl.flower.strategy",
 }
 
-__all__ = sorted(_PUBLIC)
+__all__ = [
+    "Dataset",
+    "InputError",
+    "MycroftStrategy",
+    "OwnerResult",
+    "Report",
+    "StrategyConfig",
+    "TrainConfig",
+    "Trainer",
+    "TrainerConfig",
+    "TrainerData",
+    "check_dataset",
+    "load_npz",
+    "load_scenario",
+    "load_strategy",
+    "save_npz",
+    "value_owners",
+]
 
 
 def __getattr__(name: str) -> object:
