@@ -64,8 +64,8 @@ def test_cheaters_in_what_they_send_are_rejected_with_the_reason(owners, cheater
 
 def test_flipping_labels_toward_the_hard_classes_is_harmful_and_ranked_last(owners):
     o = owners["flipper"]
-    assert o["harmful"] and o["other_accuracy_drop"] > 0
-    assert "its data contradicts the trainer's" in o["harm_reason"]
+    assert o["harmful"] and "its data contradicts the trainer's" in o["harm_reason"]
+    assert o["unbought"] > 0 and o["shared"] < o["unbought"]  # its 8s and 9s are not bought
     assert o["label_agreement"] < o["label_agreement_expected"] / 2  # other digits labelled 8, 9
     assert all(rank(o) > owners[i]["rank"] for i in HONEST)
 

@@ -73,7 +73,8 @@ def test_simulated_owner_replies_with_its_budgeted_subset(trainer, scenario, met
     holding = Holding(data, 10)
     query = strategy_query(trainer, load_strategy(method, budget=8))
     drawn = subset["audit_positions"].numpy()
-    np.testing.assert_array_equal(drawn, audit_positions_of(query, holding.commitment))
+    picked_y = subset["y"].numpy()
+    np.testing.assert_array_equal(drawn, audit_positions_of(query, holding.commitment, picked_y))
     assert len(drawn) == 32 and set(subset["audit_y"].numpy()) <= set(trainer.hard_classes)
     np.testing.assert_array_equal(subset["audit_x"].numpy(), data.x[rows_of(data, drawn)])
     for at, proofs, x, y in (

@@ -13,7 +13,7 @@ from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.query import Query
 from mycroft_fl.flower.protocol import decode_reply, reply_content
-from mycroft_fl.owner.answer import Answer, answer_query, audit_positions_of, cluster_histogram
+from mycroft_fl.owner.answer import Answer, answer_query, cluster_histogram
 from mycroft_fl.owner.holding import Holding
 from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.acquisition import strategy_query
@@ -133,7 +133,7 @@ def honest_reply(trainer, ecoval, data, histogram):
     holding = Holding(data, 10)
     sent = answer_query(query, holding)._replace(histogram=histogram)
     reply = Reply("o", **sent._asdict(), local_size=len(data))
-    return reply, holding.commitment, audit_positions_of(query, holding.commitment)
+    return reply, holding.commitment, query
 
 
 @pytest.mark.parametrize("kind", BAD)
@@ -143,9 +143,9 @@ def test_a_malformed_histogram_rejects_the_reply_with_its_reason(digits, ecoval,
     clusters = ecoval.valuer.query_clusters(trainer)
 
     def collect(counts):
-        reply, commitment, drawn = honest_reply(trainer, ecoval, owners["specialist"], counts)
+        reply, commitment, query = honest_reply(trainer, ecoval, owners["specialist"], counts)
         return take_reply(
-            reply, ecoval, trainer, commitment=commitment, audit=drawn, clusters=clusters
+            reply, ecoval, trainer, commitment=commitment, query=query, clusters=clusters
         )
 
     result = collect(histogram)
@@ -163,12 +163,12 @@ def test_the_flower_reply_carries_the_histogram_and_the_strategy_checks_it(digit
     clusters = ecoval.valuer.query_clusters(trainer)
     good = np.array([[20, 10, 0, 0, 1], [10, 5, 5, 0, 0]])
     for histogram, status in ((good, "ok"), (good[:, :3].copy(), "rejected")):
-        reply, commitment, drawn = honest_reply(trainer, ecoval, owners["specialist"], histogram)
+        reply, commitment, query = honest_reply(trainer, ecoval, owners["specialist"], histogram)
         answer = Answer(*(getattr(reply, k) for k in Answer._fields))
         content = reply_content("o", "mycroft", answer, local_size=120, selection_s=0.1)
         sent = decode_reply(content, "node-1")
         result = take_reply(
-            sent, ecoval, trainer, commitment=commitment, audit=drawn, clusters=clusters
+            sent, ecoval, trainer, commitment=commitment, query=query, clusters=clusters
         )
         assert result.status == status
     assert "cluster histogram has shape (2, 3)" in result.reason

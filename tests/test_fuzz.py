@@ -898,4 +898,9 @@ def take_flower_reply(trainer, reply, config):
     rng = np.random.default_rng(0)
     owner = Dataset(rng.normal(size=(31, 64)).astype(np.float32), rng.integers(0, 10, 31))
     commitment = Holding(owner, 10).commitment
-    return take_reply(answered, config, trainer, commitment=commitment, audit=np.arange(3))
+    from dataclasses import replace
+
+    from mycroft_fl.trainer.acquisition import strategy_query
+
+    query = replace(strategy_query(trainer, config), audit=3, audit_key=1)
+    return take_reply(answered, config, trainer, commitment=commitment, query=query)

@@ -112,7 +112,48 @@ def test_flipped_labels_are_caught_by_the_audit_whether_or_not_hard_classes_are_
     owners = {o["id"]: o for o in report.to_dict()["owners"]}
     noisy = owners["noisy"]
     assert noisy["harmful"] and "its data contradicts the trainer's" in noisy["harm_reason"]
-    assert noisy["label_audit"]["samples"] == 32 and noisy["received"] == noisy["shared"] + 32
+    assert noisy["label_audit"]["samples"] == 32
+    # its picks of the classes whose audit rows are mostly wrong are not bought, and say so
+    assert noisy["unbought"] > 0 and "left out" in " ".join(noisy["notes"])
+    assert noisy["received"] == noisy["shared"] + noisy["unbought"] + 32
     assert noisy["id"] not in report.combined["owners"]
     honest = [o for k, o in owners.items() if k != "noisy" and o["label_audit"]]
     assert honest and not any(o["harmful"] for o in honest)
+
+
+@pytest.fixture(scope="module")
+def digits_trainer():
+    sc = load_scenario("digits").without_hard_classes()
+    return Trainer(sc.trainer_data(), sc.trainer, seed=0), sc.owner_data("generalist")
+
+
+def _mislabelled_in(classes, data, wrong_class: int, rng) -> tuple:
+    """Rows of `classes` with right labels, and as many other rows claiming `wrong_class`."""
+    from mycroft_fl.core.data import Dataset
+
+    right = np.flatnonzero(np.isin(data.y, classes))
+    others = rng.choice(np.flatnonzero(~np.isin(data.y, [*classes, wrong_class])), 24, replace=False)
+    y = np.concatenate([data.y[right], np.full(24, wrong_class)])
+    return Dataset(np.concatenate([data.x[right], data.x[others]]), y)
+
+
+@pytest.mark.parametrize("wrong_class", [8, 3])
+def test_picks_of_a_class_whose_audit_is_mostly_wrong_are_not_bought(digits_trainer, wrong_class):
+    """Wrong labels concentrated in one class the owner is paid for, its other class clean: that
+    class's picks are left out (and counted), the clean class's kept; a clean owner loses none."""
+    from mycroft_fl.trainer.results import OwnerResult
+    from mycroft_fl.trainer.valuation import leave_out_mislabelled
+
+    trainer, data = digits_trainer
+    rng = np.random.default_rng(0)
+    held = _mislabelled_in([9], data, wrong_class, rng)
+    picks = held.subset(rng.permutation(len(held))[:16])
+    audit = held.subset(rng.permutation(len(held))[:32])
+    owner = OwnerResult("o", subset=picks, audit=audit)
+    leave_out_mislabelled(trainer, owner)
+    assert owner.unbought == int(np.sum(picks.y == wrong_class)) > 0
+    assert set(owner.subset.y) == {9} and "left out" in owner.notes[0]
+    clean = data.subset(np.flatnonzero(np.isin(data.y, [9, wrong_class])))
+    honest = OwnerResult("h", subset=clean.subset(np.arange(16)), audit=clean)
+    leave_out_mislabelled(trainer, honest)
+    assert honest.unbought == 0 and honest.shared == 16

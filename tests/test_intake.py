@@ -42,8 +42,7 @@ def honest(query, data) -> tuple[Reply, Holding]:
 
 
 def take(reply, holding, query, trainer):
-    drawn = audit_positions_of(query, holding.commitment)
-    return take_reply(reply, CONFIG, trainer, commitment=holding.commitment, audit=drawn)
+    return take_reply(reply, CONFIG, trainer, commitment=holding.commitment, query=query)
 
 
 def test_an_honest_reply_opens_and_is_taken(trainer, owner, query):
@@ -103,14 +102,16 @@ def test_rows_of_another_data_set_do_not_open(trainer, owner, query):
 
 def test_the_audit_draws_what_the_trainer_pays_for_and_the_key_decides_it(owner, query):
     commitment = Holding(owner, 10).commitment
-    drawn = audit_positions_of(query, commitment)
+    picked_y = np.array([8] * 12 + [9] * 4)  # the picks' classes, in their proportion
+    drawn = audit_positions_of(query, commitment, picked_y)
     classes = commitment.class_of(drawn)
-    assert len(drawn) == 32 and set(classes) == {8, 9}  # the hard classes, as the picks
-    counts = np.bincount(query.hard_y)
-    assert abs(np.sum(classes == 8) - 32 * counts[8] / counts.sum()) <= 1  # in their proportion
-    again = audit_positions_of(query, commitment)
-    other = audit_positions_of(replace(query, audit_key=54321), commitment)
+    assert len(drawn) == 32 and np.sum(classes == 8) == 24 and np.sum(classes == 9) == 8
+    only_nines = commitment.class_of(audit_positions_of(query, commitment, np.array([9] * 5)))
+    assert set(only_nines) == {9}
+    again = audit_positions_of(query, commitment, picked_y)
+    other = audit_positions_of(replace(query, audit_key=54321), commitment, picked_y)
     assert np.array_equal(drawn, again) and not np.array_equal(drawn, other)
+    assert len(audit_positions_of(query, commitment, np.empty(0, np.int64))) == 0
 
 
 def test_an_audit_sample_nobody_asked_for_is_rejected(trainer, owner, query):

@@ -17,7 +17,7 @@ from mycroft_fl.core.query import Query
 from mycroft_fl.owner.budget import interleave, share_budget
 from mycroft_fl.owner.code import check_code
 from mycroft_fl.owner.gradients import factors_in_batches
-from mycroft_fl.owner.holding import Holding, Opening, audit_positions, hard_counts
+from mycroft_fl.owner.holding import Holding, Opening, audit_positions, label_counts
 from mycroft_fl.owner.selectors import HardView, OwnerView, Selector, make_selector
 
 
@@ -232,7 +232,8 @@ def answer_query(
     query: Query, holding: Holding, *, allow_code: Collection[str] | str = ()
 ) -> Answer:
     """What an honest owner sends for `query`: its picks (`select_for_query`) and the rows of the
-    trainer's audit (`audit_positions`), both opened against its commitment, and its cluster
+    trainer's audit in its picks' classes (`audit_positions_of`), both opened against its
+    commitment, and its cluster
     histogram when the query carries centres (`cluster_histogram`).
 
     Parameters
@@ -254,22 +255,25 @@ def answer_query(
     picked = select_for_query(own, data, allow_code=allow_code)
     return Answer.of(
         holding.open(picked),
-        holding.open(holding.rows(audit_positions_of(query, holding.commitment))),
+        holding.open(holding.rows(audit_positions_of(query, holding.commitment, data.y[picked]))),
         cluster_histogram(query, data),
     )
 
 
-def audit_positions_of(query: Query, commitment: Commitment) -> np.ndarray:
+def audit_positions_of(query: Query, commitment: Commitment, picked_y: np.ndarray) -> np.ndarray:
     """The positions of the audit `query` asks for: `query.audit` rows drawn with its key from the
-    commitment (`holding.audit_positions`), weighted as its hard samples are; none for an
-    unbudgeted selector (whose reply is all of that data anyway).
+    commitment (`holding.audit_positions`), weighted as the owner's picks are over their classes
+    (the trainer pays for those); none for no picks, or for an unbudgeted selector (whose reply is
+    all of that data anyway).
 
     Parameters
     ----------
     query : Query
-        The trainer's query (its audit size and key, hard samples, selector).
+        The trainer's query (its audit size and key, selector).
     commitment : Commitment
         The owner's commitment.
+    picked_y : numpy.ndarray
+        The labels of the owner's picks.
 
     Returns
     -------
@@ -278,7 +282,7 @@ def audit_positions_of(query: Query, commitment: Commitment) -> np.ndarray:
     """
     if not query.audit or not make_selector(query.selector, **query.selector_params).budgeted:
         return np.empty(0, dtype=np.int64)
-    return audit_positions(query.audit_key, commitment, hard_counts(query.hard_y), query.audit)
+    return audit_positions(query.audit_key, commitment, label_counts(picked_y), query.audit)
 
 
 def cluster_histogram(query: Query, data: Dataset) -> np.ndarray | None:

@@ -87,9 +87,11 @@ def audit_positions(
     the owner holds of each), drawn uniformly without replacement inside each class's committed
     range, from a stream seeded by the trainer's `key` and the commitment's root.
 
-    The audit thus looks where the trainer pays: at the classes its picks come from, in their
-    proportions. An owner learns the key only after it committed, so it cannot place clean rows
-    where the audit will look.
+    Weighted by the owner's picks (`label_counts` of their labels), the audit looks where the
+    trainer pays: at the classes its picks claim, in their proportions, so an owner whose labels
+    are wrong in those classes cannot hide behind clean data of others. An owner learns the key
+    only after it committed, so it cannot place clean rows where the audit will look; it chooses
+    only which classes its picks claim, and with them where it is audited.
 
     Parameters
     ----------
@@ -98,7 +100,7 @@ def audit_positions(
     commitment : Commitment
         The owner's commitment.
     wanted : mapping of int to int
-        The weight of each class (the trainer's hard query samples per class).
+        The weight of each class (the owner's picks per class).
     size : int
         Rows to draw (fewer when the owner holds fewer of those classes).
 
@@ -119,7 +121,7 @@ def audit_positions(
     return np.sort(np.concatenate(drawn)).astype(np.int64) if drawn else np.empty(0, np.int64)
 
 
-def hard_counts(hard_y: np.ndarray) -> dict[int, int]:
-    """The hard query samples per class: the audit's weights."""
-    classes, counts = np.unique(np.asarray(hard_y, dtype=np.int64), return_counts=True)
+def label_counts(y: np.ndarray) -> dict[int, int]:
+    """Samples per label (the audit's weights: an owner's picks per class)."""
+    classes, counts = np.unique(np.asarray(y, dtype=np.int64), return_counts=True)
     return dict(zip(classes.tolist(), counts.tolist()))

@@ -33,7 +33,6 @@ from mycroft_fl.core.models import Classifier, get_weights, predict
 from mycroft_fl.core.params import Interval, check_value
 from mycroft_fl.core.progress import Progress
 from mycroft_fl.core.query import Query
-from mycroft_fl.owner.answer import audit_positions_of
 from mycroft_fl.trainer.coalitions import Coalitions, MapFunction
 from mycroft_fl.trainer.intake import take_reply
 from mycroft_fl.trainer.report import Report
@@ -253,7 +252,7 @@ class Acquisition:
 
     def take(self, answered: Mapping[str, Answered]) -> list[OwnerResult]:
         """This round's replies checked (`intake.take_reply`) against each owner's commitment and
-        the audit drawn from it; a transport's failures as they are."""
+        the audit drawn from it in the classes of its picks; a transport's failures as they are."""
         results = []
         for owner_id, reply in answered.items():
             if isinstance(reply, OwnerResult):
@@ -266,7 +265,7 @@ class Acquisition:
                 config,
                 self.trainer,
                 commitment=commitment,
-                audit=audit_positions_of(self.query(owner_id), commitment),
+                query=self.query(owner_id),
                 clusters=self.clusters,
             )
             result.commitment = commitment

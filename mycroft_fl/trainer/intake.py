@@ -9,6 +9,8 @@ import numpy as np
 from mycroft_fl.core.clusters import Clusters
 from mycroft_fl.core.commitment import Commitment, verify_openings
 from mycroft_fl.core.data import Dataset
+from mycroft_fl.core.query import Query
+from mycroft_fl.owner.answer import audit_positions_of
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.strategy_config import StrategyConfig
 from mycroft_fl.trainer.trainer import Trainer
@@ -22,7 +24,7 @@ def take_reply(
     trainer: Trainer,
     *,
     commitment: Commitment,
-    audit: np.ndarray,
+    query: Query,
     clusters: Clusters | None = None,
 ) -> OwnerResult:
     """Check one owner's reply to a `config` query; a bad one becomes a `rejected` result with its
@@ -31,8 +33,9 @@ def take_reply(
     Besides its form, a reply must keep to the selector's rules (`Selector.reply_rules`: the budget
     and the hard classes, unless unbudgeted or all data), the trainer's value range (out-of-domain
     data is rejected), the local size it committed to, and must not be padded with copies. Its
-    picks must open against its commitment, and it must open exactly the `audit` positions the
-    trainer drew (checked alike, but for padding). When the query carried cluster centres
+    picks must open against its commitment, and it must open exactly the audit positions the
+    trainer drew from the commitment with the query's key, in the classes its picks claim
+    (`audit_positions_of`; checked alike, but for padding). When the query carried cluster centres
     (`clusters`, EcoVal), the reply carries the owner's histogram over them. `received` counts
     every sample that left the owner, whatever its form.
 
@@ -46,8 +49,8 @@ def take_reply(
         The trainer (its data's shape and classes, hard classes and value range).
     commitment : Commitment
         What the owner committed to before the query.
-    audit : numpy.ndarray
-        The committed positions the trainer's audit drew (`owner.answer.audit_positions_of`).
+    query : Query
+        The query the owner answered (its audit size and key).
     clusters : Clusters, optional
         The cluster centres the query carried.
 
@@ -72,7 +75,9 @@ def take_reply(
     if reason is None and checked:
         problem = verify_openings(commitment, reply.positions, subset.x, subset.y, reply.proofs)
         reason = None if problem is None else f"picks do not open against its commitment: {problem}"
-    sample, problem = _check_audit(config, trainer, commitment if checked else None, audit, reply)
+    picked_y = subset.y if subset is not None else np.empty(0, np.int64)
+    drawn = audit_positions_of(query, commitment, picked_y)
+    sample, problem = _check_audit(config, trainer, commitment if checked else None, drawn, reply)
     if reason is None and problem is not None:
         subset, reason = None, f"audit: {problem}"
     counts = None

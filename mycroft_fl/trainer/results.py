@@ -23,6 +23,8 @@ class OwnerResult:
     `indices` the committed positions of the samples it sent, as it sent them; `commitment` what it
     committed to before the query (its root and its rows per class).
     `near_copies` counts the samples it sent that repeat another of its own (counted once); `credit`
+    `unbought` counts its picks left out because the audit's rows of their class are mostly wrong
+    (the trainer does not buy labels it has seen to be wrong); `credit`
     is the share of its samples' worth that is its own (1: no other owner sent a copy of any of
     them; 1/2 for samples two owners sent).
     `utility` is always its subset's measured gain: held-out hard accuracy after training with its
@@ -47,6 +49,7 @@ class OwnerResult:
     received: int = 0
     replayed: int = 0
     near_copies: int = 0
+    unbought: int = 0
     credit: float = 1.0
     label_agreement: float | None = None
     label_agreement_expected: float | None = None
@@ -97,6 +100,7 @@ class OwnerResult:
                 harmful=self.harmful,
                 replayed=self.replayed,
                 near_copies=self.near_copies,
+                unbought=self.unbought,
                 credit=self.credit,
                 label_agreement=self.label_agreement,
                 label_agreement_expected=self.label_agreement_expected,

@@ -57,17 +57,47 @@ def share_copies(trainer: Trainer, owners: Sequence[OwnerResult]) -> dict[tuple[
 
 def label_audit(trainer: Trainer, owner: OwnerResult, *, budgeted: bool) -> LabelAudit | None:
     """Measure an owner's labels on what it sent, and audit them on the rows the trainer drew from
-    its data (the audit sample) or, when it sent all its data (an unbudgeted selector), on that data
-    itself. None when there is nothing drawn to audit."""
+    its data in the classes of its picks (the audit sample; `leave_out_mislabelled` acts on each
+    class of it) or, when it sent all its data (an unbudgeted selector), on that data itself. None
+    when there is nothing drawn to audit."""
     sent = trainer.screen.audit(owner.subset)
     owner.label_agreement = None if sent is None else sent.agreement
     owner.label_agreement_expected = None if sent is None else sent.clean
     if budgeted:
         audit = None if owner.audit is None else trainer.screen.audit(owner.audit)
+        if audit is not None and trainer.config.defences:
+            leave_out_mislabelled(trainer, owner)
     else:  # an unbudgeted reply is all of that data: its vote is the audit, not taken twice
         audit = sent
     owner.label_audit = None if audit is None else audit.to_dict()
     return audit
+
+
+def leave_out_mislabelled(trainer: Trainer, owner: OwnerResult) -> None:
+    """Leave out of an owner's subset its picks of every class whose audit rows are mostly wrong
+    beyond chance (`LabelAudit.mislabelled` on that class's rows alone), counted in `unbought`.
+
+    The audit draws its rows in the classes of the picks, so each class the owner is paid for is
+    audited on its own: mostly wrong labels there are not bought because its other classes are
+    clean, and a class judged alone is judged by the same rule (and the same noise allowance) as an
+    owner's whole audit.
+    """
+    sample = owner.audit
+    wrong = [
+        int(c)
+        for c in np.unique(sample.y)
+        if trainer.screen.audit(sample.subset(np.flatnonzero(sample.y == c))).mislabelled
+    ]
+    drop = np.isin(owner.subset.y, wrong)
+    if not drop.any():
+        return
+    owner.unbought = int(drop.sum())
+    owner.subset = owner.subset.subset(np.flatnonzero(~drop))
+    owner.notes.append(
+        f"{owner.unbought} picks of class{'es' if len(wrong) > 1 else ''} "
+        f"{', '.join(map(str, wrong))} left out: the audit's rows of "
+        f"{'those classes' if len(wrong) > 1 else 'that class'} are mostly wrong beyond chance"
+    )
 
 
 def combined_owners(

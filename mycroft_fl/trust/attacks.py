@@ -113,32 +113,55 @@ def respond(
             axis=0
         )
         positions = np.arange(n, dtype=np.int64)
-        return sent._replace(
-            x=x.astype(np.float32),
-            y=query.hard_y[:n].copy(),
-            positions=positions,
-            proofs=holding.tree.prove(positions),
+        return _audited(
+            query,
+            holding,
+            sent._replace(
+                x=x.astype(np.float32),
+                y=query.hard_y[:n].copy(),
+                positions=positions,
+                proofs=holding.tree.prove(positions),
+            ),
         )
     if behaviour == "out-of-domain":
         return sent._replace(x=sent.x * 1000.0)
     if behaviour == "pad" and len(sent.positions):
         n = query.budget
-        return sent._replace(
-            x=np.repeat(sent.x[:1], n, axis=0),
-            y=np.repeat(sent.y[:1], n),
-            positions=np.arange(n, dtype=np.int64),
-            proofs=np.repeat(sent.proofs[:1], n, axis=0),
+        return _audited(
+            query,
+            holding,
+            sent._replace(
+                x=np.repeat(sent.x[:1], n, axis=0),
+                y=np.repeat(sent.y[:1], n),
+                positions=np.arange(n, dtype=np.int64),
+                proofs=np.repeat(sent.proofs[:1], n, axis=0),
+            ),
         )
     if behaviour == "clean-audit" and len(sent.audit_positions):
-        return sent._replace(**_agreeable_audit(query, holding, len(sent.audit_positions)))
+        return sent._replace(**_agreeable_audit(query, holding, sent.y, len(sent.audit_positions)))
     return sent
 
 
-def _agreeable_audit(query: Query, holding: Holding, size: int) -> dict[str, np.ndarray]:
+def _audited(query: Query, holding: Holding, sent: Answer) -> Answer:
+    """`sent` with the audit the trainer draws for the picks it now claims, opened honestly (a
+    cheat in the picks alone, not in the audit)."""
+    drawn = holding.rows(audit_positions_of(query, holding.commitment, sent.y))
+    opened = holding.open(drawn)
+    return sent._replace(
+        audit_x=opened.x,
+        audit_y=opened.y,
+        audit_positions=opened.positions,
+        audit_proofs=opened.proofs,
+    )
+
+
+def _agreeable_audit(
+    query: Query, holding: Holding, picked_y: np.ndarray, size: int
+) -> dict[str, np.ndarray]:
     """An audit of the owner's own choosing: `size` of its rows of the audited classes whose labels
     the query's model predicts, opened (instead of the rows the trainer drew)."""
     data = holding.data
-    drawn = holding.rows(audit_positions_of(query, holding.commitment))
+    drawn = holding.rows(audit_positions_of(query, holding.commitment, picked_y))
     candidates = np.flatnonzero(np.isin(data.y, data.y[drawn]))
     model = set_weights(query.model.build(), query.weights)
     agree = candidates[predict(model, data.x[candidates]) == data.y[candidates]]
