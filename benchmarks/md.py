@@ -116,7 +116,9 @@ def provenances(entries: list[dict]) -> list[str]:
                 **first,
                 "measured": {
                     **first["measured"],
-                    "finished": last["measured"]["finished"],
+                    # the group may be in the section's order, not the order it was measured in
+                    "date": min(e["measured"]["date"] for e in group),
+                    "finished": max(e["measured"]["finished"] for e in group),
                     "wall_s": sum(e["measured"]["wall_s"] for e in group),
                     "load_after": last["measured"]["load_after"],
                 },

@@ -1,12 +1,16 @@
 """BENCHMARKS.md from the results files (benchmarks/results/*.json) and the readings
-(benchmarks/readings/*.md): one section per benchmark with results, in `BENCHMARKS`' order."""
+(benchmarks/readings/*.md): one section per benchmark with results, in `BENCHMARKS`' order.
+
+Besides entries of figures, a results file may hold transcripts: `{"key", "recorded", "markdown"}`, a
+section's text or a table that a script this suite replaced wrote into BENCHMARKS.md, kept verbatim
+with where it came from until this runner re-measures it (a module's `section` only reads figures)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from benchmarks import BENCHMARKS
-from benchmarks.md import Reading
+from benchmarks.md import Reading, provenance
 from benchmarks.runner import RESULTS, module, read_entries
 
 OUT = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
@@ -18,9 +22,20 @@ HEAD = (
 )
 
 
+def is_transcript(entry: dict) -> bool:
+    """Whether `entry` is a transcript of what an earlier script wrote (not figures)."""
+    return "markdown" in entry
+
+
 def section_of(name: str, entries: list[dict]) -> str:
-    """Benchmark `name`'s section from its entries."""
-    return module(name).section(entries, Reading.load(name)).strip("\n")
+    """Benchmark `name`'s section from its entries: the module's section of the figures, then each
+    transcript with its provenance (under the module's heading alone when there are no figures)."""
+    mod = module(name)
+    figures = [e for e in entries if not is_transcript(e)]
+    parts = [mod.section(figures, Reading.load(name)).strip("\n") if figures else mod.TITLE]
+    for t in filter(is_transcript, entries):
+        parts += [t["markdown"].strip("\n"), provenance(t)]
+    return "\n\n".join(parts)
 
 
 def build(results: Path = RESULTS) -> str:
