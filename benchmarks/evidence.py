@@ -5,12 +5,14 @@ For each scenario (and its variant `Scenario.without_hard_classes()` where that 
 `mycroft_fl.evaluation.comparison.compare` runs, in-process, Mycroft and random at a small budget and at
 5% and 10% of an owner's data, full information as the reference, and the data-valuation baselines
 `loo` and `shapley` where they are cheap (digits). Each comparison is one part of the results, keyed
-`LABEL/SEEDS`; its compare.json, compare.md and plots also go to runs/evidence/LABEL/. `--quick`: 2 seeds
-and the 5% budget, on digits and credit unless `--scenarios` says otherwise.
+`LABEL/SEEDS`; its compare.json, compare.md and plots also go to runs/evidence/LABEL/ (`--plots` copies
+the plots to docs/evidence/, where the section shows them). `--quick`: 2 seeds and the 5% budget, on
+digits and credit unless `--scenarios` says otherwise.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +27,8 @@ QUICK = ("digits", "credit")
 VARIANT = "-all-classes"  # Scenario.without_hard_classes()'s name suffix
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "runs" / "evidence"
-PLOTS = "docs/evidence"  # the recorded comparisons' plots, as LABEL_accuracy_vs_budget.png
+PLOTS = "docs/evidence"  # the shown comparisons' plots, as LABEL_accuracy_vs_budget.png
+PLOT_FILES = ("accuracy_vs_budget.png", "ranking_mycroft.png")  # of compare's, kept in PLOTS
 
 BASE_STRATEGIES = ("mycroft", "random")
 VALUATION_STRATEGIES = ("loo", "shapley")
@@ -76,6 +79,12 @@ def add_options(parser) -> None:
     parser.add_argument("--no-valuation", action="store_true", help="leave out loo and shapley")
     parser.add_argument(
         "--out", type=Path, default=OUT, help=f"compare's files, per comparison (default {OUT})"
+    )
+    parser.add_argument(
+        "--plots",
+        action="store_true",
+        help=f"copy each comparison's plots to {PLOTS}/ as LABEL_<plot> (for the comparison the "
+        "section shows: its main plot appears there)",
     )
 
 
@@ -143,7 +152,17 @@ def comparison(
     return doc
 
 
+def copy_plots(source: Path, label: str, docs: Path = ROOT / PLOTS) -> None:
+    """Copy a comparison's plots (compare's files in `source`) to `docs` as LABEL_<plot>, where the
+    section and the documentation show them."""
+    docs.mkdir(parents=True, exist_ok=True)
+    for plot in PLOT_FILES:
+        shutil.copyfile(source / plot, docs / f"{label}_{plot}")
+
+
 def measure(options) -> Iterator[tuple[str, dict]]:
+    if options.plots and options.no_write:
+        raise SystemExit("--plots needs compare's files: leave out --no-write")
     default = options.scenarios == list(SCENARIOS)
     names = list(QUICK) if options.quick and default else options.scenarios
     unknown = [n for n in names if n not in BUDGETS]
@@ -165,6 +184,8 @@ def measure(options) -> Iterator[tuple[str, dict]]:
                 out=None if options.no_write else options.out,
                 log=lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True),
             )
+            if options.plots:
+                copy_plots(options.out / doc["scenario"], doc["scenario"])
             yield f"{doc['scenario']}/{seeds}", doc
 
 
