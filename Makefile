@@ -31,8 +31,8 @@ run: $(STAMP)
 
 # ruff (pinned in constraints.txt) keeps the code formatted and linted; then the suite.
 lint: $(STAMP)
-	$(BIN)/ruff format --check mycroft_fl tests scripts conftest.py docs/hooks.py
-	$(BIN)/ruff check mycroft_fl tests scripts conftest.py docs/hooks.py
+	$(BIN)/ruff format --check mycroft_fl tests benchmarks conftest.py docs/hooks.py
+	$(BIN)/ruff check mycroft_fl tests benchmarks conftest.py docs/hooks.py
 
 # The documentation site, into site/: strict, so a broken link, page or API reference fails the build.
 docs: $(STAMP)
@@ -43,8 +43,14 @@ docs: $(STAMP)
 test: lint docs fashion-mnist
 	$(BIN)/python -m pytest -q
 
+# The benchmark suite (benchmarks/; hours on 2 cores): each benchmark of BENCH with its defaults, its
+# results kept in benchmarks/results/, then BENCHMARKS.md rendered from every results file.
+# `make bench BENCH="selection simulate"` runs those only; see docs/development.md.
+BENCH ?= $(shell $(BIN)/python -c 'from benchmarks import BENCHMARKS; print(*BENCHMARKS)')
+
 bench: $(STAMP)
-	$(BIN)/python scripts/bench_selection.py
+	for name in $(BENCH); do $(BIN)/python -m benchmarks run $$name || exit 1; done
+	$(BIN)/python -m benchmarks render
 
 clean:
 	rm -rf $(VENV) runs site

@@ -361,7 +361,7 @@ def wait_log(
 
 
 # ---------------------------------------------------------------------------------------------
-# Many SuperNodes on loopback (tests/test_deployment_scale.py, scripts/bench_deployment.py).
+# Many SuperNodes on loopback (tests/test_deployment_scale.py, benchmarks/deployment.py).
 
 
 def many_owners(n: int) -> dict[str, dict[int, int]]:

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_clinics_files_are_the_digits_scenario_exported():
     spec = importlib.util.spec_from_file_location(
-        "make_file_example", REPO / "scripts" / "make_file_example.py"
+        "file_example", REPO / "benchmarks" / "file_example.py"
     )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
