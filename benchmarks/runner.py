@@ -14,7 +14,7 @@ measured (as asv and pytest-benchmark separate them). A results file holds entri
 run replaces the entry of the same key and keeps the others, so parts measured at different times (one
 scenario today, another tomorrow) make one section, each with its own stamp. An entry is either
 `measured` (stamped by this runner) or `recorded` (figures measured by an earlier script, transcribed,
-with where they came from).
+with where they came from; with `markdown` instead of `data`, the text it wrote: `render.py`).
 """
 
 from __future__ import annotations
