@@ -12,8 +12,10 @@ Two kinds of harm, each judged on data the owner never saw and did not help sele
   is voted on by the trainer's own labelled data. Clean labels of those classes reach a known
   agreement (calibrated on the trainer's data), labels flipped to another class a known lower one.
   An owner is mislabelled when its audit's agreement lies below clean labels' by more than chance
-  allows (3 binomial standard errors, as the McNemar test uses 3) and below halfway between clean
-  and wrong labels' (most of its labels wrong): significant and large. Inputs unlike anything of the
+  allows (clean labels would agree as rarely with a probability below a 3-standard-deviation tail,
+  as the McNemar test uses 3, by the exact binomial tail, which holds for the few rows one class of
+  an audit may have) and below halfway between clean and wrong labels' (most of its labels wrong):
+  significant and large. Inputs unlike anything of the
   trainer's (rotated, inverted images) fail the vote too. This holds whether or not the trainer
   names hard classes.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import binom, norm
 
 #: Standard deviations beyond which a paired change on held-out samples is more than noise.
 Z = 3.0
@@ -93,12 +96,12 @@ class LabelAudit:
 
     @property
     def mislabelled(self) -> bool:
-        """Whether most of the owner's labels look wrong, beyond chance."""
+        """Whether most of the owner's labels look wrong, beyond chance: below the midpoint, and
+        clean labels would agree as rarely with a probability below the normal tail beyond `Z`."""
         if not self.n or self.midpoint is None:
             return False
-        below = self.clean - self.agreement
-        chance = Z * np.sqrt(self.clean * (1 - self.clean) / self.n)
-        return self.agreement < self.midpoint and below > chance
+        tail = binom.cdf(self.agreeing, self.n, self.clean)
+        return self.agreement < self.midpoint and tail < norm.sf(Z)
 
     def wrong_fraction(self) -> tuple[float, float, float] | None:
         """The fraction of wrong labels the audit suggests, with its interval (clipped to [0, 1]):
