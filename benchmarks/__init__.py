@@ -27,6 +27,7 @@ BENCHMARKS = (
     "selection_mix",
     "audit",
     "fill",
+    "clean_audit",
 )
 #: Benchmarks whose section belongs to another document (`run` prints it; `render` leaves it out).
 ELSEWHERE = ("attacks",)  # RELIABILITY.md's "## Attacks"
