@@ -98,6 +98,7 @@ def test_two_rounds_in_process_keep_every_owner_within_its_budget_and_never_rese
         assert total == len(ledger.sent)
     d = report.to_dict()
     assert [r["round"] for r in d["rounds"]] == [1, 2] and d["combined"] == r2["combined"]
+    assert d["audit"]["rows"] == trainer.config.audit  # the first round's audit, recorded
     assert {o["id"]: o["received"] for o in d["owners"]} == {
         o: sum(r["owners"].get(o, {}).get("received", 0) for r in report.rounds) for o in owners
     }

@@ -200,6 +200,7 @@ class Acquisition:
         self._first = first_ask(config.budget, num_rounds)
         self._query = replace(self._make_query(self._first), audit_key=self.audit_key)
         self._first_disclosure = self._query.disclosure()
+        self._audit_rows = self._query.audit  # later rounds ask for no audit: the first one's
 
     @property
     def done(self) -> bool:
@@ -475,7 +476,7 @@ class Acquisition:
             timings={**timings, "valuation_s": self.valuation["seconds"]},
             rounds=self.records if self.num_rounds > 1 else [],
             warnings=list(self.warnings),
-            audit={"key": self.audit_key, "rows": self._query.audit},
+            audit={"key": self.audit_key, "rows": self._audit_rows},
             disclosure={
                 **self._first_disclosure,
                 **({"revealing_embedder_allowed": True} if self.allow_revealing else {}),
