@@ -21,7 +21,7 @@ from typing import Protocol
 
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.errors import InputError
-from mycroft_fl.core.progress import Progress
+from mycroft_fl.core.progress import Progress, shows_progress
 from mycroft_fl.evaluation.plots import plot_accuracy, plot_ranking
 from mycroft_fl.evaluation.protocol import (
     DEFINITIONS,
@@ -305,6 +305,7 @@ class Comparison:
         return out / "compare.json"
 
 
+@shows_progress
 def compare(
     scenario: Scenario,
     strategies: Iterable[str | StrategyConfig] = DEFAULT_STRATEGIES,
@@ -312,7 +313,7 @@ def compare(
     seeds: int = 3,
     *,
     k: int = TOP_K,
-    progress: Progress | None = None,
+    progress: bool | Progress | None = None,
     driver: Driver = acquire,
 ) -> Comparison:
     """Run every strategy at every budget (unbudgeted ones once) and the reference, for `seeds` seeds
@@ -332,7 +333,8 @@ def compare(
         Owners bought in the regret@k, precision@k and NDCG@k figures; every coalition of k owners is
         retrained once a seed on full information's subsets.
     progress
-        Shown each step.
+        True: progress bars on stderr while it runs (as `value_owners`); a callable is called as
+        `progress(stage, done, total)` each step. Default: none.
     driver
         Runs each strategy on the seed's fitted trainer, the reference included (`Driver`); by default
         the acquisition engine in-process, `acquire`.

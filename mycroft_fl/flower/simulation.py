@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from mycroft_fl.core.params import POSITIVE_INT, check_value
-from mycroft_fl.core.progress import Progress
+from mycroft_fl.core.progress import Progress, shows_progress
 from mycroft_fl.scenarios.spec import Scenario
 from mycroft_fl.trainer.acquisition import check_query
 from mycroft_fl.trainer.report import Report
@@ -30,12 +30,13 @@ T, R = TypeVar("T"), TypeVar("R")
 TRAINER = "trainer"  # the Ray resource of the nodes where the trainer's scoring tasks run
 
 
+@shows_progress
 def simulate(
     scenario: Scenario,
     strategy: StrategyConfig,
     *,
     seed: int,
-    progress: Progress | None = None,
+    progress: bool | Progress | None = None,
     actors: int = 2,
     reply_timeout: float = 3600.0,
     private: bool = False,
@@ -49,8 +50,11 @@ def simulate(
 
     Parameters
     ----------
-    scenario, strategy, seed, progress, reply_timeout, private, allow_revealing, rounds
+    scenario, strategy, seed, reply_timeout, private, allow_revealing, rounds
         As for `run_scenario`.
+    progress : bool or callable, optional
+        True: progress bars on stderr while it runs (as `value_owners`); a callable is called as
+        `progress(stage, done, total)`. Default: none.
     actors : int
         CPUs of the local Ray instance, one client actor each (ignored on an existing cluster).
     max_nodes : int

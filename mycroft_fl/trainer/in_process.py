@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping
 
 from mycroft_fl.core.data import Dataset, TrainerData
 from mycroft_fl.core.errors import InputError
-from mycroft_fl.core.progress import Progress
+from mycroft_fl.core.progress import Progress, shows_progress
 from mycroft_fl.core.query import Query
 from mycroft_fl.owner.holding import Holding
 from mycroft_fl.trainer.acquisition import Acquisition
@@ -166,6 +166,7 @@ def acquire(
     return engine.run(transport)
 
 
+@shows_progress
 def value_owners(
     trainer_data: TrainerData,
     owners: Mapping[str, Dataset],
@@ -175,7 +176,7 @@ def value_owners(
     seed: int = 0,
     trainer: TrainerConfig | None = None,
     scenario: str = "in-process",
-    progress: Progress | None = None,
+    progress: bool | Progress | None = None,
     private: bool = False,
     allow_revealing: bool = False,
     rounds: int = 1,
@@ -201,8 +202,9 @@ def value_owners(
         How the trainer trains, embeds and judges (default TrainerConfig()).
     scenario : str
         The name the report carries.
-    progress : callable, optional
-        Called as `progress(stage, done, total)`.
+    progress : bool or callable, optional
+        True: progress bars on stderr while it runs (rich's, on a terminal or in a notebook; plain
+        lines in a log). A callable is called as `progress(stage, done, total)`. Default: none.
     private : bool
         No raw hard sample leaves the trainer (owners get gradient targets and embeddings).
     allow_revealing : bool
@@ -214,7 +216,8 @@ def value_owners(
     -------
     Report
         `Report.to_dict()` is report.json; `Report.write(dir)` writes it with report.md and
-        ranking.png; `Report.weights` are the combined model's weights.
+        ranking.png; `Report.weights` are the combined model's weights (what `Result.arrays` of
+        `MycroftStrategy.start` holds, as NumPy arrays by parameter name).
     """
     start = time.perf_counter()
     config = resolve_strategy(strategy, budget)
