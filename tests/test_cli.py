@@ -109,6 +109,18 @@ def test_simulate_writes_report_with_the_contract_fields(two_runs):
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
+def test_a_simulated_report_loads_back_and_writes_the_same_report_json(two_runs, tmp_path):
+    from mycroft_fl import Report
+
+    _, (report, _), (out, _) = two_runs
+    loaded = Report.load(out / "report.json")
+    assert loaded.to_dict() == report and loaded.scenario == "digits"
+    again = loaded.write(tmp_path)
+    assert again.read_text() == (out / "report.json").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_same_seed_gives_the_same_report(two_runs):
     _, (a, b), _ = two_runs
     a.pop("timings"), b.pop("timings")

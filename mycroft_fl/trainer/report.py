@@ -6,15 +6,26 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
+from importlib.resources import files
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from mycroft_fl.core.errors import InputError
+from mycroft_fl.owner.selectors import SELECTORS, Selector
 from mycroft_fl.trainer.results import OwnerResult
 from mycroft_fl.trainer.strategy_config import StrategyConfig
 from mycroft_fl.trainer.uncertainty import overlapping
+from mycroft_fl.trainer.valuers import VALUERS, Valuer
+
+if TYPE_CHECKING:
+    from pydvl.valuation.result import ValuationResult as DvlValuationResult
+
+#: The version of report.json's structure (`report.schema.json`); it changes whenever a field is
+#: added, renamed or removed (docs/reference/report-json.md keeps the history).
+SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -26,7 +37,8 @@ class Report:
     audit drew its rows (`audit`: the key and the rows per owner; with each owner's commitment the
     draw can be replayed), which owners answered uninvited and were left out (`ignored`), and what
     the (first round's) query revealed of the trainer's data (`disclosure`, `Query.disclosure`).
-    `to_dict()` is report.json."""
+    `to_dict()` is report.json, whose structure `report_schema()` describes; `Report.load` reads
+    one back."""
 
     scenario: str
     strategy: StrategyConfig
@@ -57,10 +69,110 @@ class Report:
         of coalitions, or samples shared with other owners)."""
         return any(o.status == "ok" and o.value != o.utility for o in self.owners)
 
+    @classmethod
+    def load(cls, path: str | Path) -> Report:
+        """Read a report.json back into a Report (the inverse of `write`'s report.json).
+
+        Parameters
+        ----------
+        path : str or Path
+            A report.json, or the directory `write` wrote it into.
+
+        Returns
+        -------
+        Report
+            The report as it was written: `to_dict()` gives the file's document back. What
+            report.json does not carry stays empty: the owners' subsets, audit samples and
+            indices, and `weights` (None). The strategy has the named selector and valuer with
+            their default parameters (report.json does not record parameters).
+
+        Raises
+        ------
+        InputError
+            One line naming the file and what is wrong: unreadable, not JSON, or not a report of
+            this schema version (the first field that breaks `report_schema()`).
+        """
+        path = Path(path)
+        if path.is_dir():
+            path = path / "report.json"
+        try:
+            doc = json.loads(path.read_text())
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: not a JSON document ({exc})") from None
+        try:
+            return cls.from_dict(doc)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> Report:
+        """A Report from report.json's document (as `to_dict()` gives it); a document that breaks
+        `report_schema()` or whose totals do not add up is an InputError saying where."""
+        problem = schema_problem(doc)
+        if problem:
+            raise InputError(problem)
+        report = cls(
+            scenario=doc["scenario"],
+            strategy=_recorded_strategy(doc),
+            seed=doc["seed"],
+            trainer=doc["trainer"],
+            owners=[OwnerResult.from_dict(o) for o in doc["owners"]],
+            combined=doc["combined"],
+            valuation=doc["valuation"],
+            timings={k: math.nan if v is None else v for k, v in doc["timings"].items()},
+            private=doc["private"],
+            rounds=doc.get("rounds", []),
+            warnings=doc.get("warnings", []),
+            audit=doc.get("audit", {}),
+            ignored=doc.get("ignored", []),
+            disclosure=doc.get("disclosure", {}),
+        )
+        exposure = report.to_dict()["exposure"]
+        if exposure != doc["exposure"]:
+            wrong = next(k for k in exposure if exposure[k] != doc["exposure"][k])
+            raise InputError(
+                f"exposure.{wrong} is {doc['exposure'][wrong]} but its owners add up to "
+                f"{exposure[wrong]}"
+            )
+        return report
+
+    def to_valuation_result(self) -> DvlValuationResult:
+        """The valued owners' values as a pyDVL `ValuationResult` (pyDVL must be installed).
+
+        Returns
+        -------
+        pydvl.valuation.result.ValuationResult
+            One entry per valued owner (status ok), in rank order: `data_names` the owner ids,
+            `values` their `value`, `variances` the square of `value_se` (0 when the valuer does not
+            sample), `algorithm` "mycroft-fl:" and the valuer's name, `status` Converged when the
+            valuation converged, else Pending. Rejected and failed owners have no value and are left
+            out.
+        """
+        try:
+            from pydvl.utils.status import Status
+            from pydvl.valuation.result import ValuationResult
+        except ImportError as exc:
+            raise InputError(
+                f"to_valuation_result needs pyDVL ({exc.name} is missing): pip install 'pydvl>=0.10'"
+            ) from None
+        valued = [d for d in self.to_dict()["owners"] if d["status"] == "ok"]
+        return ValuationResult(
+            values=np.array([np.nan if d["value"] is None else d["value"] for d in valued], float),
+            variances=np.array([d.get("value_se", 0.0) ** 2 for d in valued], dtype=float),
+            indices=np.arange(len(valued)),
+            data_names=np.array([d["id"] for d in valued], dtype=object),
+            algorithm=f"mycroft-fl:{self.strategy.valuer.name}",
+            status=Status.Converged if self.valuation.get("converged", True) else Status.Pending,
+        )
+
     def to_dict(self) -> dict:
+        """report.json as a dict, exactly as the file reads back (keys are strings, as in JSON)."""
         s = self.strategy
-        return clean_json(
+        document = clean_json(
             {
+                "schema_version": SCHEMA_VERSION,
                 "scenario": self.scenario,
                 "strategy": s.name,
                 "selector": s.selector.name,
@@ -93,6 +205,7 @@ class Report:
                 **({"ignored": list(self.ignored)} if self.ignored else {}),
             }
         )
+        return json.loads(json.dumps(document))  # e.g. disclosure's classes become "8", "9"
 
     def rounds_lines(self) -> list[str]:
         """One line per round of a multi-round run: what was asked and sent, the combined model."""
@@ -382,6 +495,55 @@ def owner_status(owner: dict) -> str:
     if owner.get("replayed"):
         words.append(f"replayer ({owner['replayed']} replayed)")
     return ", ".join(words) or "ok"
+
+
+@cache
+def report_schema() -> dict:
+    """report.json's JSON Schema (draft 2020-12), shipped as `mycroft_fl/trainer/report.schema.json`:
+    every field, which are required, and no others."""
+    return json.loads(files("mycroft_fl.trainer").joinpath("report.schema.json").read_text())
+
+
+def schema_problem(doc: Any) -> str | None:
+    """Where `doc` breaks report.json's schema, in one line (None: it is a report of this schema
+    version)."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    if isinstance(doc, dict) and doc.get("schema_version") != SCHEMA_VERSION:
+        found = doc.get("schema_version")
+        return (
+            f"schema_version is {found}, not {SCHEMA_VERSION}: this mycroft-fl reads reports of "
+            f"schema version {SCHEMA_VERSION}"
+            if found is not None
+            else f"no schema_version: not a report.json of schema version {SCHEMA_VERSION}"
+        )
+    error = best_match(Draft202012Validator(report_schema()).iter_errors(doc))
+    if error is None:
+        return None
+    where = error.json_path.removeprefix("$").removeprefix(".") or "the document"
+    message = " ".join(error.message.split())
+    return f"{where}: {message[:200] + '...' if len(message) > 200 else message}"
+
+
+def _recorded_strategy(doc: dict) -> StrategyConfig:
+    """The strategy report.json names: its selector and valuer with default parameters, or, for a
+    name this version does not know or a valuer whose meaning reads otherwise, one that carries the
+    recorded name and meaning."""
+    selector_class = SELECTORS.get(doc["selector"], Selector)
+    if selector_class.name != doc["selector"]:
+        selector_class = _recorded(selector_class, name=doc["selector"])
+    valuer_class = VALUERS.get(doc["valuer"], Valuer)
+    if valuer_class.name != doc["valuer"] or valuer_class.meaning != doc["value_meaning"]:
+        valuer_class = _recorded(valuer_class, name=doc["valuer"], meaning=doc["value_meaning"])
+    return StrategyConfig(
+        doc["strategy"], selector=selector_class(), valuer=valuer_class(), budget=doc["budget"]
+    )
+
+
+def _recorded(base: type, **class_vars: str) -> type:
+    """A subclass of `base` whose name (and meaning) are what a report recorded."""
+    return dataclass(frozen=True)(type(base.__name__, (base,), {**class_vars}))
 
 
 def clean_json(value):

@@ -9,6 +9,7 @@ import numpy as np
 
 from mycroft_fl.core.commitment import Commitment
 from mycroft_fl.core.data import Dataset
+from mycroft_fl.core.errors import InputError
 
 #: An owner's outcome: valued, rejected (its reply failed a check) or failed (no usable reply).
 Status = Literal["ok", "rejected", "failed"]
@@ -38,6 +39,8 @@ class OwnerResult:
     `received`, never used for training); `label_audit` what the audit found.
     `histogram` is the count of its samples per hard class and cluster cell it reported (EcoVal's
     query, else None): what it revealed beyond samples, `revealed` entries of it.
+    `recorded_shared` is `shared` as a report read back gives it (`from_dict`: report.json does not
+    carry the subset itself).
     """
 
     id: str
@@ -70,10 +73,74 @@ class OwnerResult:
     indices: np.ndarray | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
     commitment: Commitment | None = field(default=None, repr=False)
+    recorded_shared: int | None = field(default=None, repr=False)
 
     @property
     def shared(self) -> int:
-        return 0 if self.subset is None else len(self.subset)
+        """Samples the trainer kept and used."""
+        if self.subset is not None:
+            return len(self.subset)
+        return self.recorded_shared or 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> OwnerResult:
+        """An owner's entry of report.json (as `to_dict` writes it) read back; what report.json does
+        not carry (its subset, audit sample and indices) stays None. A commitment whose rows are not
+        its class counts' sum is an InputError."""
+        commitment = None
+        if "commitment" in d:
+            c = d["commitment"]
+            commitment = Commitment(bytes.fromhex(c["root"]), tuple(c["class_counts"]))
+            if commitment.n != c["rows"]:
+                raise InputError(
+                    f"owner {d['id']!r}: commitment rows {c['rows']} are not the sum of its "
+                    f"class_counts ({commitment.n})"
+                )
+        histogram = None
+        if "histogram" in d:
+            try:
+                histogram = np.array(d["histogram"], dtype=np.int64)
+            except (TypeError, ValueError):
+                raise InputError(f"owner {d['id']!r}: histogram is not a table of counts") from None
+            if histogram.size != d["revealed"]:
+                raise InputError(
+                    f"owner {d['id']!r}: revealed is {d['revealed']} but its histogram has "
+                    f"{histogram.size} entries"
+                )
+
+        def interval(key: str) -> tuple[float, float] | None:
+            return None if d.get(key) is None else tuple(d[key])
+
+        return cls(
+            id=d["id"],
+            status=d["status"],
+            reason=d.get("reason"),
+            selection_s=d.get("selection_s"),
+            local_size=d.get("local_size"),
+            received=d["received"],
+            replayed=d.get("replayed", 0),
+            near_copies=d.get("near_copies", 0),
+            unbought=d.get("unbought", 0),
+            credit=d.get("credit", 1.0),
+            label_agreement=d.get("label_agreement"),
+            label_agreement_expected=d.get("label_agreement_expected"),
+            hard_accuracy=d.get("hard_accuracy"),
+            test_accuracy=d.get("test_accuracy"),
+            utility=d.get("utility"),
+            utility_ci=interval("utility_ci"),
+            value=d.get("value"),
+            value_se=d.get("value_se"),
+            value_ci=interval("value_ci"),
+            other_accuracy_drop=d.get("other_accuracy_drop"),
+            label_audit=d.get("label_audit"),
+            harmful=d.get("harmful", False),
+            harm_reason=d.get("harm_reason"),
+            rank=d["rank"],
+            histogram=histogram,
+            notes=list(d.get("notes", [])),
+            commitment=commitment,
+            recorded_shared=d["shared"],
+        )
 
     @property
     def revealed(self) -> int:
