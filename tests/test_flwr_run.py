@@ -32,6 +32,7 @@ from flwr.app import Context, RecordDict
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.tomlfile import read_toml
 from mycroft_fl.flower.server_app import APP_DIR, RUN_DEFAULTS, main, scenario_location
+from mycroft_fl.trainer.report import schema_problem
 
 
 @pytest.mark.timeout(60)
@@ -129,6 +130,7 @@ def _finish(procs, name: str, timeout: float) -> str:
 
 def _check_report(path: Path, scenario: str, owners: set[str], budget: int) -> None:
     report = json.loads(path.read_text())
+    assert schema_problem(report) is None, schema_problem(report)  # written outside tmp_path too
     assert report["scenario"] == scenario and report["budget"] == budget
     assert {o["id"] for o in report["owners"]} == owners, report["owners"]
     assert all(o["status"] == "ok" for o in report["owners"]), report["owners"]
