@@ -13,10 +13,11 @@ if TYPE_CHECKING:  # what type checkers and the API reference see; `_PUBLIC` loa
     from mycroft_fl.core.data import Dataset, TrainerData, check_dataset, load_npz, save_npz
     from mycroft_fl.core.errors import InputError
     from mycroft_fl.core.models import TrainConfig
+    from mycroft_fl.core.progress import ProgressBars, ProgressLine
     from mycroft_fl.flower.strategy import MycroftStrategy
     from mycroft_fl.scenarios.spec import load_scenario
     from mycroft_fl.trainer.in_process import value_owners
-    from mycroft_fl.trainer.report import Report
+    from mycroft_fl.trainer.report import Report, report_schema
     from mycroft_fl.trainer.results import OwnerResult
     from mycroft_fl.trainer.strategy_config import StrategyConfig, load_strategy
     from mycroft_fl.trainer.trainer import Trainer, TrainerConfig
@@ -31,10 +32,13 @@ _PUBLIC = {
     "load_npz": "mycroft_fl.core.data",
     "save_npz": "mycroft_fl.core.data",
     "InputError": "mycroft_fl.core.errors",
+    "ProgressBars": "mycroft_fl.core.progress",
+    "ProgressLine": "mycroft_fl.core.progress",
     "TrainConfig": "mycroft_fl.core.models",
     "load_scenario": "mycroft_fl.scenarios.spec",
     "value_owners": "mycroft_fl.trainer.in_process",
     "Report": "mycroft_fl.trainer.report",
+    "report_schema": "mycroft_fl.trainer.report",
     "OwnerResult": "mycroft_fl.trainer.results",
     "StrategyConfig": "mycroft_fl.trainer.strategy_config",
     "load_strategy": "mycroft_fl.trainer.strategy_config",
@@ -48,6 +52,8 @@ __all__ = [
     "InputError",
     "MycroftStrategy",
     "OwnerResult",
+    "ProgressBars",
+    "ProgressLine",
     "Report",
     "StrategyConfig",
     "TrainConfig",
@@ -58,6 +64,7 @@ __all__ = [
     "load_npz",
     "load_scenario",
     "load_strategy",
+    "report_schema",
     "save_npz",
     "value_owners",
 ]

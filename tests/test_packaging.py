@@ -39,6 +39,7 @@ def test_installed_wheel_finds_presets_and_scenarios_by_name(tmp_path):
     assert "absent from the `packages` configuration" not in built.stdout + built.stderr
     wheel = next((tmp_path / "dist").glob("mycroft_fl-*.whl"))
     assert "mycroft_fl/py.typed" in zipfile.ZipFile(wheel).namelist()  # PEP 561 marker shipped
+    assert "mycroft_fl/trainer/report.schema.json" in zipfile.ZipFile(wheel).namelist()
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = (
@@ -49,7 +50,8 @@ def test_installed_wheel_finds_presets_and_scenarios_by_name(tmp_path):
         "for d in shipped_dirs(k)[:1]), shipped_dirs('simulations'); "
         "print(sorted(load_strategy(n).selector.name for n in "
         "['mycroft', 'gradmatch', 'retrieval', 'random', 'full-information'])); "
-        "print(len(load_scenario('digits').owners), len(load_scenario('clinics').owners_data()))"
+        "print(len(load_scenario('digits').owners), len(load_scenario('clinics').owners_data())); "
+        "print(mycroft_fl.report_schema()['title'])"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(site)],
@@ -61,6 +63,7 @@ def test_installed_wheel_finds_presets_and_scenarios_by_name(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "['full-information', 'gradmatch', 'mycroft', 'random', 'retrieval']" in out.stdout
+    assert "mycroft-fl report.json" in out.stdout  # the schema, read from the installed package
 
 
 def test_the_wheel_carries_the_py_typed_marker_and_the_package_declares_it():
@@ -102,3 +105,25 @@ def test_version_falls_back_to_the_package_when_not_installed(monkeypatch, capsy
         main(["--version"])
     assert done.value.code == 0
     assert capsys.readouterr().out == f"mycroft-fl {mycroft_fl.__version__}\n"
+
+
+def test_type_checkers_and_the_api_docs_see_every_public_name():
+    """mycroft_fl loads its public names lazily (`_PUBLIC`); its `if TYPE_CHECKING:` imports and its
+    `__all__` name the same ones (from the same modules), so mypy and mkdocstrings see them all."""
+    import ast
+
+    import mycroft_fl
+
+    tree = ast.parse((REPO / "mycroft_fl" / "__init__.py").read_text())
+    guarded = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+    )
+    seen = {
+        alias.name: node.module
+        for node in guarded.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert seen == mycroft_fl._PUBLIC and sorted(mycroft_fl.__all__) == sorted(mycroft_fl._PUBLIC)
