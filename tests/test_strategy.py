@@ -427,3 +427,27 @@ def test_server_app_run_config_rounds_reaches_start(scenario, tmp_path):
 
 def server_context(run_config: dict) -> Context:
     return Context(run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config=run_config)
+
+
+def test_value_owners_gives_the_combined_model_start_gives(scenario):
+    """`value_owners(...).weights` are the weights `start()`'s Result.arrays carries for the same
+    run, and they are the model the report's combined figures were measured on."""
+    from mycroft_fl import value_owners
+
+    grid, strategy = make(scenario, {o: honest for o in scenario.owner_ids})
+    result = strategy.start(grid, num_rounds=1)
+    report = value_owners(
+        scenario.trainer_data(),
+        scenario.owners_data(),
+        budget=BUDGET,
+        seed=0,
+        trainer=scenario.trainer,
+    )
+    assert report.to_dict()["combined"] == strategy.report.to_dict()["combined"]
+    arrays = {k: a.numpy() for k, a in result.arrays.items()}
+    assert list(report.weights) == list(arrays)
+    assert all(np.array_equal(report.weights[k], v) for k, v in arrays.items())
+    trainer = Trainer(scenario.trainer_data(), scenario.trainer, seed=0)
+    model = set_weights(trainer.spec.build(), report.weights)
+    right = predict(model, trainer.hard_eval.x) == trainer.hard_eval.y
+    assert right.mean() == pytest.approx(report.to_dict()["combined"]["hard_accuracy"])
