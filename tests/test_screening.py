@@ -131,3 +131,26 @@ def test_a_table_whose_label_sits_in_few_columns_is_voted_on_by_a_forest_that_fi
 def test_a_table_the_neighbours_vote_on_well_keeps_the_neighbours(setup):
     _, trainer = setup
     assert trainer.screen.voter == NEIGHBOURS  # digits: the forest is no better beyond noise
+
+
+def test_right_labels_of_the_kind_the_trainer_gets_wrong_are_judged_as_its_hard_samples_are():
+    """A cue in the trainer's data misleads the vote on the samples it lacks (class 0 that looks like
+    class 1): an owner's right labels of that kind disagree with the vote as wrong labels would.
+    Judged as the trainer's own hard samples are (`as_hard`), they are not called mislabelled;
+    labels that are wrong on typical rows still are."""
+    rng = np.random.default_rng(0)
+    typical0 = rng.normal(0.0, 1.0, (100, 2))
+    typical1 = rng.normal(6.0, 1.0, (100, 2))
+    counter = rng.normal(
+        6.0, 1.0, (6, 2)
+    )  # class 0 where class 1 lives: the trainer's hard samples
+    x = np.concatenate([typical0, typical1, counter]).astype(np.float32)
+    y = np.array([0] * 100 + [1] * 100 + [0] * 6)
+    screen = Screen(
+        Dataset(x, y), Dataset(counter.astype(np.float32), np.zeros(6, int)), forest=False
+    )
+    owner = Dataset(rng.normal(6.0, 1.0, (12, 2)).astype(np.float32), np.zeros(12, int))
+    assert screen.audit(owner).mislabelled  # by typical rows' calibration, they look wrong
+    assert not screen.audit(owner, as_hard=True).mislabelled
+    wrong = Dataset(rng.normal(0.0, 1.0, (12, 2)).astype(np.float32), np.ones(12, int))
+    assert screen.audit(wrong, as_hard=True).mislabelled  # class 1 on class 0's typical rows

@@ -79,14 +79,18 @@ def leave_out_mislabelled(trainer: Trainer, owner: OwnerResult) -> None:
 
     The audit draws its rows in the classes of the picks, so each class the owner is paid for is
     audited on its own: mostly wrong labels there are not bought because its other classes are
-    clean, and a class judged alone is judged by the same rule (and the same noise allowance) as an
-    owner's whole audit.
+    clean. A class alone is judged by the rule (and the noise allowance) of an owner's whole audit,
+    its clean labels taken to be as hard to vote on as the trainer's own hard samples of the class
+    (`Screen.expected_agreement(as_hard=True)`): the picks are the kind of sample the trainer gets
+    wrong, and where its data misleads the vote there, right labels are not left out for it.
     """
     sample = owner.audit
     wrong = [
         int(c)
         for c in np.unique(sample.y)
-        if trainer.screen.audit(sample.subset(np.flatnonzero(sample.y == c))).mislabelled
+        if trainer.screen.audit(
+            sample.subset(np.flatnonzero(sample.y == c)), as_hard=True
+        ).mislabelled
     ]
     drop = np.isin(owner.subset.y, wrong)
     if not drop.any():

@@ -83,6 +83,7 @@ class Screen:
         self.voter = NEIGHBOURS
         self._forest: RandomForestClassifier | None = None
         self.class_agreement: dict[int, float] = {}
+        self.hard_agreement: dict[int, float] = {}
         if len(self.ref) <= self.k:
             return  # too small to calibrate a vote on
         labels = self.ref_y[sample]
@@ -100,6 +101,26 @@ class Screen:
                 self.voter, self._forest, held_out = FOREST, model, oob
         agree = held_out == labels
         self.class_agreement = {int(c): float(agree[labels == c].mean()) for c in np.unique(labels)}
+        hard_votes = self._held_out_votes(self.hard, self.ref[sample], held_out)
+        self.hard_agreement = {
+            int(c): float(np.mean(hard_votes[hard_query.y == c] == c))
+            for c in np.unique(hard_query.y)
+        }
+
+    def _held_out_votes(self, z: np.ndarray, voters: np.ndarray, votes: np.ndarray) -> np.ndarray:
+        """The voter's labels for the standardised rows `z`, none voting for itself: a row that is
+        one of the trainer's samples gets the neighbours' vote without itself, or the forest's
+        out-of-bag vote when it is one of the forest's `voters` (whose held-out `votes` are
+        given)."""
+        if len(z) == 0:
+            return np.empty(0, dtype=self.ref_y.dtype)
+        if self._forest is None:
+            d = _distances(z, self.ref)
+            d[d == 0] = np.inf
+            return self._votes(d)
+        d = _distances(z, voters)
+        own = d.argmin(axis=1)
+        return np.where(d[np.arange(len(z)), own] == 0, votes[own], self._forest.predict(z))
 
     def _neighbour_votes(self, z: np.ndarray, own: np.ndarray | None = None) -> np.ndarray:
         """The majority label of the k nearest trainer samples of each standardised row of `z`, a chunk
@@ -167,13 +188,15 @@ class Screen:
                 shared[(int(o), j)] = shared.get((int(o), j), 0) + 1
         return Copies(within, holders, shared)
 
-    def audit(self, sample: Dataset) -> LabelAudit | None:
+    def audit(self, sample: Dataset, *, as_hard: bool = False) -> LabelAudit | None:
         """The voter's agreement with the labels of `sample` (an owner's random audit sample, or what it
-        sent), beside what clean and wrong labels of its classes would reach (None for no samples)."""
+        sent), beside what clean and wrong labels of its classes would reach (None for no samples);
+        `as_hard`: clean labels calibrated as in `expected_agreement`."""
         if len(sample) == 0:
             return None
         agreeing = int(np.count_nonzero(self.predict(sample.x) == sample.y))
-        return LabelAudit(agreeing, len(sample), *self.expected_agreement(sample.y), self.voter)
+        expected = self.expected_agreement(sample.y, as_hard=as_hard)
+        return LabelAudit(agreeing, len(sample), *expected, self.voter)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The voter's labels for the samples `x`."""
@@ -182,14 +205,24 @@ class Screen:
         z = self._standardise(x)
         return self._forest.predict(z) if self._forest is not None else self._neighbour_votes(z)
 
-    def expected_agreement(self, y: np.ndarray) -> tuple[float | None, float | None]:
+    def expected_agreement(
+        self, y: np.ndarray, *, as_hard: bool = False
+    ) -> tuple[float | None, float | None]:
         """The label agreement that clean labels `y` would reach (per label, the trainer's own leave-one-out
         figure for its class, `class_agreement`), and that labels flipped to a random other class would
-        ((1 − clean) / (C − 1)). None, None for no labels or a trainer too small to calibrate on."""
+        ((1 − clean) / (C − 1)). None, None for no labels or a trainer too small to calibrate on.
+
+        `as_hard`: clean labels may be as hard to vote on as the trainer's own hard samples (per label,
+        the lower of its class's figure and `hard_agreement`'s): where a cue in the trainer's data
+        misleads the vote on the very kind of sample it lacks, right labels of that kind disagree
+        with the vote as wrong ones would, and the vote is no evidence against them."""
         if len(y) == 0 or not self.class_agreement:
             return None, None
         overall = float(np.mean(list(self.class_agreement.values())))
         clean = np.array([self.class_agreement.get(int(c), overall) for c in y])
+        if as_hard:
+            hard = np.array([self.hard_agreement.get(int(c), 1.0) for c in y])
+            clean = np.minimum(clean, hard)
         wrong = (1 - clean) / max(self.n_classes - 1, 1)
         return float(clean.mean()), float(wrong.mean())
 
