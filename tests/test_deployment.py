@@ -17,6 +17,7 @@ from flower_procs import (
     marked_processes,
     owned_processes,
     wait_gone,
+    wait_log,
     write_connection,
 )
 
@@ -85,3 +86,67 @@ def test_loopback_deployment_ranks_owners(tmp_path):
     assert trainer["hard_query"] > 0 and trainer["hard_eval"] > 0
     assert 0.0 <= trainer["test_accuracy"] <= 1.0
     assert report["scenario"] == "loopback"
+
+
+# Two SuperNodes the trainer does not name: owner files the scenario does not list, one of them rich
+# in the hard classes (worth combining, were it invited), one named only by its file's stem.
+UNINVITED = {
+    "intruder": {**{c: 8 for c in range(8)}, 8: 25, 9: 25},
+    "stranger": {c: 10 for c in range(10)},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_loopback_deployment_queries_only_the_owners_it_names(tmp_path):
+    """Five SuperNodes up, three named by the scenario: every node is asked to commit (which carries
+    nothing of the trainer's data), only the named ones are sent the query with its hard samples, and
+    only they are valued or combined; report.json lists the two others as ignored."""
+    data = tmp_path / "data"
+    data.mkdir()
+    scenario = write_digit_files(data, "loopback-uninvited", OWNERS, unlisted=UNINVITED)
+    out, home = tmp_path / "out", tmp_path / "flwr-home"
+    link_port, *node_ports = free_ports(1 + len(OWNERS) + len(UNINVITED))
+    write_connection(home, "loopback", link_port)
+    env = flower_env(home)
+    configs = {  # the uninvited first, so that they are up before the trainer's three are
+        "intruder": f'data-path="{data / "intruder.npz"}" owner-id="intruder"',
+        "stranger": f'data-path="{data / "stranger.npz"}"',
+        **{owner: f'data-path="{data / f"{owner}.npz"}"' for owner in OWNERS},
+    }
+    with owned_processes(tmp_path, str(tmp_path)) as procs:
+        procs.start_superlink(link_port, env)
+        for (owner, config), port in zip(configs.items(), node_ports):
+            procs.start_supernode(f"supernode-{owner}", link_port, port, config)
+        for owner in configs:  # the node has registered with the SuperLink: the trainer sees it
+            wait_log(procs, f"supernode-{owner}", "SuperNode ID", 120)
+        run = procs.start_flwr_run("loopback", f"scenario='{scenario}' out='{out}' budget=16", env)
+        try:
+            rc = run.wait(timeout=180)
+        except Exception:
+            pytest.fail("flwr run did not finish within 180 s\n" + procs.logs())
+        assert rc == 0, procs.logs()
+        received = {  # what each SuperNode was sent, by its own log
+            owner: {
+                kind: procs.log(f"supernode-{owner}").count(f"Receiving: query.{kind} message")
+                for kind in ("commit", "select")
+            }
+            for owner in configs
+        }
+        logs = procs.logs()
+        assert not procs.stop_all(), "processes survived SIGTERM/SIGKILL"
+        assert not wait_gone(marked_processes(str(tmp_path)), 10)
+
+    for owner in OWNERS:
+        assert received[owner] == {"commit": 1, "select": 1}, (received, logs)
+    for owner in UNINVITED:  # asked who it is, never sent a hard sample
+        assert received[owner] == {"commit": 1, "select": 0}, (received, logs)
+    report = json.loads((out / "report.json").read_text())
+    assert sorted(o["id"] for o in report["owners"]) == sorted(OWNERS), report["owners"]
+    assert all(o["status"] == "ok" for o in report["owners"]), report["owners"]
+    assert set(report["combined"]["owners"]) <= set(OWNERS), report["combined"]
+    ignored = sorted(report["ignored"])
+    assert len(ignored) == 2, ignored
+    for line, owner in zip(ignored, sorted(UNINVITED)):
+        assert line.startswith("node ") and f"answered as '{owner}', an owner not invited" in line
+    assert "Not invited, not queried" in (out / "report.md").read_text()
