@@ -7,8 +7,11 @@ import dataclasses
 
 import numpy as np
 import pytest
+from flower_fakes import FakeGrid, task_identity  # noqa: F401 (autouse)
 
 from mycroft_fl.core.data import Dataset
+from mycroft_fl.flower.client_app import app as client_app
+from mycroft_fl.flower.strategy import MycroftStrategy
 from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.in_process import acquire
 from mycroft_fl.trainer.strategy_config import resolve_strategy
@@ -121,3 +124,34 @@ def test_an_owner_holding_the_trainers_hard_samples_is_not_paid_for_them(scenari
     assert o["status"] == "ok" and o["replayed"] > 0 and o["shared"] == 0 and o["utility"] == 0
     assert f"{o['replayed']} replayed" in report.table()
     assert "`public` is a replayer" in report.markdown()
+
+
+def test_through_the_flower_transport_every_owner_fares_as_in_process(scenario, report):
+    """The same owners as Flower nodes (the ClientApp on an in-process Grid, each owner scripted by
+    its scenario `behaviour`): commitments, openings and audits travel as Flower records, and every
+    owner ends with the status, reason, rank and harm flag the in-process run gave it."""
+    n = len(scenario.owners)
+    configs = {100 + i: {"partition-id": i, "num-partitions": n} for i in range(n)}
+    grid = FakeGrid({node: client_app for node in configs}, configs)
+    seed = report.to_dict()["seed"]
+    flower = MycroftStrategy(
+        scenario.trainer_data(),
+        strategy="mycroft",
+        budget=16,
+        seed=seed,
+        trainer=scenario.trainer,
+        owners=scenario.owner_ids,
+        scenario=str(scenario.path),
+        wait_timeout=0.5,
+        reply_timeout=60.0,
+        poll_interval=0.01,
+    ).run(grid)
+
+    def fate(r):
+        return {
+            o["id"]: (o["status"], o.get("reason"), o["rank"], o.get("harmful"))
+            for o in r.to_dict()["owners"]
+        }
+
+    assert fate(flower) == fate(report)
+    assert flower.combined["owners"] == report.combined["owners"]
