@@ -15,6 +15,7 @@ benchmarks/readings/NAME.md, one section per benchmark in the order below.
 BENCHMARKS = (
     "selection",
     "simulate",
+    "commitment",
     "evidence",
     "privacy",
     "shapley_error",

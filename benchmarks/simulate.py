@@ -87,9 +87,10 @@ def write_scenario(directory: Path, n_owners: int) -> Path:
     return path
 
 
-def run_once(scenario: Path, out: Path) -> dict:
-    """One `mycroft-fl simulate` run: its wall time, report.json's timings, the phases read from its
-    progress lines, and the peak memory of its process tree."""
+def run_once(scenario: Path, out: Path, env: dict[str, str] | None = None) -> dict:
+    """One `mycroft-fl simulate` run (in environment `env`, None: this one's): its wall time,
+    report.json's timings, the phases read from its progress lines, and the peak memory of its
+    process tree."""
     load_before = load()
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -98,6 +99,7 @@ def run_once(scenario: Path, out: Path) -> dict:
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
+        env=env,
     )
     lines = []  # (seconds since start, line): the progress lines say when the first and last reply came
     with MemorySampler(lambda: process_tree(proc.pid), INTERVAL) as sampler:
