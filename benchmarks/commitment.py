@@ -21,12 +21,13 @@ import dataclasses
 import os
 import statistics
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.md import Reading, paragraphs, provenance, table
+from benchmarks.md import Reading, paragraphs, provenances, table
 
 TITLE = "## Commit, then draw: the extra round trip"
 SIZES = (100, 1000)
@@ -53,10 +54,13 @@ def wire_bytes(obj) -> int:
 
 def message_bytes(scenario_path: Path) -> dict:
     """Per owner of the scenario: the bytes of each message of the commit and select round trips,
-    and of each array of the select reply, as an honest owner answers the trainer's query."""
+    and of each array of the select reply, as an honest owner answers the trainer's query; and the
+    CPU milliseconds of its commitment (the tree), of its answer (selection and openings) and of the
+    trainer's verification of every opening (CPU time: a shared machine's load does not count)."""
     import torch
 
     from benchmarks.simulate import BUDGET
+    from mycroft_fl.core.commitment import verify_openings
     from mycroft_fl.flower.protocol import (
         commit_content,
         commitment_content,
@@ -81,9 +85,21 @@ def message_bytes(scenario_path: Path) -> dict:
     request = wire_bytes(commit_content(n_classes))
     select = wire_bytes(query_content(query))
     rows: dict[str, list[int]] = {}
+    cpu: dict[str, list[float]] = {"commit_ms": [], "answer_ms": [], "verify_ms": []}
     for owner_id, data in scenario.owners_data().items():
-        holding = Holding(data, n_classes)
-        answer = answer_query(query, holding)
+        t0 = time.process_time()
+        holding = Holding(data, n_classes)  # the owner's tree and commitment
+        t1 = time.process_time()
+        answer = answer_query(query, holding)  # selection, and opening picks and audit
+        t2 = time.process_time()
+        for at, x, y, proofs in (  # what the trainer verifies
+            (answer.positions, answer.x, answer.y, answer.proofs),
+            (answer.audit_positions, answer.audit_x, answer.audit_y, answer.audit_proofs),
+        ):
+            assert verify_openings(holding.commitment, at, x, y, proofs) is None
+        t3 = time.process_time()
+        for key, seconds in zip(cpu, (t1 - t0, t2 - t1, t3 - t2)):
+            cpu[key].append(1000 * seconds)
         reply = reply_content(
             owner_id, query.selector, answer, local_size=len(data), selection_s=0.0
         )
@@ -99,7 +115,8 @@ def message_bytes(scenario_path: Path) -> dict:
         }
         for k, v in sizes.items():
             rows.setdefault(k, []).append(int(v))
-    return {k: {"mean": float(np.mean(v)), "min": min(v), "max": max(v)} for k, v in rows.items()}
+    out = {k: {"mean": float(np.mean(v)), "min": min(v), "max": max(v)} for k, v in rows.items()}
+    return {**out, **{k: {"mean": float(np.mean(v)), "max": max(v)} for k, v in cpu.items()}}
 
 
 def _timed(scenario: Path, out: Path, pythonpath: Path) -> dict:
@@ -167,9 +184,30 @@ def section(entries: list[dict], reading: Reading) -> str:
         rows.append([what, f"{b['mean']:,.0f}", f"{b['min']:,}–{b['max']:,}"])
     extra, before = added(first), sent_before(first)
     totals = [
-        [f"{n:,}", kb(added(b) * n), kb(sent_before(b) * n)]
+        [f"{n:,}", f"{added(b):,.0f}", kb(added(b) * n), kb(sent_before(b) * n)]
         for n, b in ((n, by_n[n]["data"]["bytes"]) for n in sizes)
     ]
+    cpu = table(
+        (
+            "owners",
+            "owner: commitment (tree), ms",
+            "owner: selection and openings, ms",
+            "trainer: verifying picks and audit, ms",
+            "all owners: commitments + verification, s",
+        ),
+        "lllll",
+        (
+            [
+                f"{n:,}",
+                f"{b['commit_ms']['mean']:.2f} (max {b['commit_ms']['max']:.1f})",
+                f"{b['answer_ms']['mean']:.1f} (max {b['answer_ms']['max']:.1f})",
+                f"{b['verify_ms']['mean']:.2f} (max {b['verify_ms']['max']:.1f})",
+                f"{n * (b['commit_ms']['mean'] + b['verify_ms']['mean']) / 1000:.2f}",
+            ]
+            for n, b in ((n, by_n[n]["data"]["bytes"]) for n in sizes)
+            if "commit_ms" in b
+        ),
+    )
     timed = [n for n in sizes if by_n[n]["data"].get("pairs")]
 
     def med(n: int, side: str, key: str) -> float:
@@ -221,8 +259,21 @@ def section(entries: list[dict], reading: Reading) -> str:
         f"Added per owner: {extra:,.0f} bytes (both commit messages, proofs and audit positions; each "
         "message also carries Flower's metadata envelope, not counted), "
         f"against {before:,.0f} bytes of the select reply's picks and audit rows alone. All owners:",
-        table(("owners", "added (kB)", "picks and audit rows (kB)"), "lll", totals),
+        table(
+            (
+                "owners",
+                "added per owner (bytes, mean)",
+                "added, all owners (kB)",
+                "picks and audit rows, all owners (kB)",
+            ),
+            "llll",
+            totals,
+        ),
+        "CPU time per owner, mean (max), one thread, measured in the benchmark's process (CPU time, "
+        "so the load of a shared machine does not count): the owner's commitment, its answer (which "
+        "also selects, as before the change), and the trainer's verification of every opening:",
+        cpu,
         seconds,
         reading.text,
-        "\n\n".join(provenance(by_n[n]) for n in sizes),
+        provenances([by_n[n] for n in sizes]),
     )
