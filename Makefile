@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup run test lint docs bench clean fashion-mnist
+.PHONY: setup run test lint docs bench clean fashion-mnist dvl
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,12 @@ fashion-mnist:
 	  fi; }
 
 setup: $(STAMP) fashion-mnist
+
+# The extra dvl beside the pinned stack: pyDVL 0.10.0 declares numpy<2 but runs on the pinned numpy 2,
+# so it goes in without its dependencies, which come from constraints.txt
+dvl: $(STAMP)
+	$(BIN)/pip install -q --no-deps -c constraints.txt pydvl
+	$(BIN)/pip install -q -c constraints.txt pyDeprecate more-itertools cvxpy psutil tqdm numcodecs
 
 run: $(STAMP)
 	$(BIN)/mycroft-fl simulate simulations/digits.toml --out runs/digits

@@ -130,7 +130,7 @@ BAD_FILES = {
     "selector without name": ("[selector]\nridge = 1\n", "[selector] needs a name"),
     "selector as text": ('selector = "mycroft"\n', "[selector] is missing or not a table"),
     "unknown selector": ('[selector]\nname = "banzhaf"\n', "unknown selector 'banzhaf'"),
-    "unknown valuer": (M + '[valuer]\nname = "banzhaf"\n', "unknown valuer 'banzhaf'"),
+    "unknown valuer": (M + '[valuer]\nname = "owen"\n', "unknown valuer 'owen'"),
     "zero budget": ("budget = 0\n" + M, "budget must be an integer >= 1"),
     "fractional budget": ("budget = 3.5\n" + M, "budget must be an integer >= 1"),
     "zero ridge": ('[selector]\nname = "gradmatch"\nridge = 0\n', "ridge must be a number > 0"),

@@ -99,6 +99,12 @@ class Coalitions:
             self._last = (key, model)
         return self._last[1]
 
+    def fit(self, data: Dataset) -> Classifier:
+        """The model trained with `data` (any data, not only an owners' coalition) added to the
+        trainer's training set, in this process; counted in `retrains`, not memoised."""
+        self.retrains += 1
+        return self.trainer.fit(data)
+
     def score_data(self, datasets: list[Dataset]) -> list[Score]:
         """Scores after training with each of `datasets` (any data, not only owners' coalitions), in one
         call of the map function over chunks of them; counted in `retrains`."""

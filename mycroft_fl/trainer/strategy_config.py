@@ -12,7 +12,7 @@ name = "mycroft"            # mycroft | gradmatch | retrieval | random | full-in
 ridge = 0.5                 # the selector's own parameters
 
 [valuer]                    # optional: how the trainer values it (default: retrain)
-name = "retrain"            # retrain | loo | shapley | inrun | ecoval
+name = "retrain"            # retrain | loo | shapley | inrun | ecoval | data-oob | banzhaf | tmc-shapley
 ```
 """
 

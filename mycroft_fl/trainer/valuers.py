@@ -263,8 +263,113 @@ class EcoVal(Valuer):
         )
 
 
+@dataclass(frozen=True)
+class DataOOB(Valuer):
+    """Data-OOB (Kwon and Zou, 2023) through pyDVL (extra `mycroft-fl[dvl]`, `trainer/dvl.py`): the
+    trainer fits `bags` models, each on its training set plus a bootstrap sample of every point the
+    owners sent; a point's value is the share of the models that did not see it which label it as it
+    is labelled, and an owner's value the sum over its points. Cheap (`bags` retrains, whatever the
+    number of owners) and made to find mislabelled points; it does not measure the hard-accuracy gain."""
+
+    name: ClassVar[str] = "data-oob"
+    meaning: ClassVar[str] = (
+        "its Data-OOB value: summed over the samples it sent, the share of bagged models not trained "
+        "on a sample that label it as it is labelled"
+    )
+    on_coalitions: ClassVar[bool] = True
+    constraints: ClassVar[dict[str, Constraint]] = {"bags": Interval(int, 2, 10_000)}
+    bags: int = 32
+
+    def value(
+        self, coalitions: Coalitions, *, seed: int = 0, progress: Progress | None = None
+    ) -> ValuationResult:
+        from mycroft_fl.trainer import dvl
+
+        def shown(done: int) -> None:
+            if progress:
+                progress(f"{self.name}: bagged models fitted", done, self.bags)
+
+        return dvl.data_oob(
+            coalitions.subsets, coalitions.fit, bags=self.bags, seed=seed, progress=shown
+        )
+
+
+@dataclass(frozen=True)
+class _PyDVLSemivalue(Valuer):
+    """A pyDVL semivalue over owners (extra `mycroft-fl[dvl]`, `trainer/dvl.py`): each owner one group of
+    a `GroupedDataset`, the utility this project's game (`Coalitions`); stops after `samples` or once
+    the ranking settles (pyDVL's RankCorrelation: the Spearman correlation between successive updates
+    changes by less than `rank_rtol`, relative, every owner updated more than `burn_in` times)."""
+
+    method: ClassVar[str] = ""
+    on_coalitions: ClassVar[bool] = True
+    samples: int = 200
+    rank_rtol: float = 0.001
+    burn_in: int = 50
+
+    def value(
+        self, coalitions: Coalitions, *, seed: int = 0, progress: Progress | None = None
+    ) -> ValuationResult:
+        from mycroft_fl.trainer import dvl
+
+        n = len(coalitions.players)
+        expected = min(2**n, self.samples * (n if self.method == "tmc" else 1) + 2)
+        game = _game(self, coalitions, expected, progress)
+        return dvl.semivalue(
+            game,
+            dvl.grouped(coalitions.subsets, game.players),
+            method=self.method,
+            samples=self.samples,
+            rank_rtol=self.rank_rtol,
+            burn_in=self.burn_in,
+            truncation=getattr(self, "truncation", 0.0),
+            seed=seed,
+        )
+
+
+_SEMIVALUE: dict[str, Constraint] = {
+    "samples": POSITIVE_INT,
+    "rank_rtol": Interval(float, 0, 1),
+    "burn_in": NON_NEGATIVE_INT,
+}
+
+
+@dataclass(frozen=True)
+class Banzhaf(_PyDVLSemivalue):
+    """MSR-Banzhaf over owners (Wang and Jia, 2023) through pyDVL: every sampled coalition (each owner
+    in it with probability 1/2) is trained once and updates every owner's value, the mean utility of
+    the sampled coalitions with it minus the mean of those without; `samples` coalitions at most."""
+
+    name: ClassVar[str] = "banzhaf"
+    meaning: ClassVar[str] = (
+        "its Banzhaf value (pyDVL's MSR-Banzhaf): the mean gain of the coalitions of owners with it "
+        "over those without it"
+    )
+    method: ClassVar[str] = "banzhaf"
+    constraints: ClassVar[dict[str, Constraint]] = _SEMIVALUE
+    samples: int = 300
+
+
+@dataclass(frozen=True)
+class TMCShapley(_PyDVLSemivalue):
+    """Truncated Monte Carlo Shapley over owners through pyDVL (TMCShapleyValuation, the field's
+    implementation of the `shapley` valuer's Monte Carlo): at most `samples` random orders, an order
+    cut once its prefix is within `truncation` (relative) of the value of all owners."""
+
+    name: ClassVar[str] = "tmc-shapley"
+    meaning: ClassVar[str] = "its Shapley value estimated by pyDVL's truncated Monte Carlo"
+    method: ClassVar[str] = "tmc"
+    constraints: ClassVar[dict[str, Constraint]] = {
+        **_SEMIVALUE,
+        "truncation": Interval(float, 0, 1, closed="left"),
+    }
+    samples: int = 100
+    burn_in: int = 20
+    truncation: float = 0.01
+
+
 VALUERS: dict[str, type[Valuer]] = {
-    c.name: c for c in (Retrain, LeaveOneOut, Shapley, InRun, EcoVal)
+    c.name: c for c in (Retrain, LeaveOneOut, Shapley, InRun, EcoVal, DataOOB, Banzhaf, TMCShapley)
 }
 
 
