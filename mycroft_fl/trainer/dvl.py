@@ -10,6 +10,7 @@ pyDVL runs here in this process (joblib's default, one job), so the trainer is n
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -21,17 +22,19 @@ from mycroft_fl.core.models import Classifier, predict
 from mycroft_fl.trainer.games import Game, ValuationResult
 
 try:
-    from pydvl.valuation import (
-        DataOOBValuation,
-        GroupedDataset,
-        MSRBanzhafValuation,
-        TMCShapleyValuation,
-    )
-    from pydvl.valuation import Dataset as DvlDataset
-    from pydvl.valuation.methods.data_oob import point_wise_accuracy
-    from pydvl.valuation.samplers.truncation import RelativeTruncation
-    from pydvl.valuation.stopping import MaxSamples, NoStopping, RankCorrelation
-    from pydvl.valuation.utility.base import UtilityBase
+    with warnings.catch_warnings():  # pyDVL 0.10 uses APIs pyDeprecate 0.14 warns about
+        warnings.simplefilter("ignore", FutureWarning)
+        from pydvl.valuation import (
+            DataOOBValuation,
+            GroupedDataset,
+            MSRBanzhafValuation,
+            TMCShapleyValuation,
+        )
+        from pydvl.valuation import Dataset as DvlDataset
+        from pydvl.valuation.methods.data_oob import point_wise_accuracy
+        from pydvl.valuation.samplers.truncation import RelativeTruncation
+        from pydvl.valuation.stopping import MaxSamples, NoStopping, RankCorrelation
+        from pydvl.valuation.utility.base import UtilityBase
 except ImportError as exc:  # the extra is not installed
     raise InputError(
         f"this valuer needs pyDVL ({exc.name} is missing): pip install 'mycroft-fl[dvl]'"
