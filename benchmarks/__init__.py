@@ -23,6 +23,7 @@ BENCHMARKS = (
     "ensemble",
     "rounds",
     "ecoval",
+    "baselines",
     "deployment",
     "ray_cluster",
     "selection_mix",

@@ -120,7 +120,9 @@ def semivalue(
     order = {p: i for i, p in enumerate(game.players)}
     values = dict.fromkeys(game.players, 0.0)
     stderr = dict.fromkeys(game.players, 0.0)
-    for i, v, se in zip(r.indices, r.values, r.stderr):
+    # pyDVL's stderr, with the rounding that leaves a constant owner's variance just below 0 cut off
+    errors = np.sqrt(np.maximum(r.variances, 0.0) / np.maximum(1, r.counts))
+    for i, v, se in zip(r.indices, r.values, errors):
         values[game.players[int(i)]], stderr[game.players[int(i)]] = float(v), float(se)
     sampled = valuation.sampler.n_samples
     return ValuationResult(
