@@ -6,7 +6,9 @@ count their retrains and rank as their methods do."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -203,3 +205,26 @@ def test_the_pydvl_valuers_run_through_the_engine_and_count_their_retrains(digit
     # the owner with 80% flipped labels is last by both; Banzhaf puts the specialist first
     assert ranks["data-oob"]["noisy"] == ranks["banzhaf"]["noisy"] == n
     assert ranks["banzhaf"]["specialist"] == 1
+
+
+def _baselines_benchmark():
+    """benchmarks/baselines.py, the package found by its path (pytest does not put the root on sys.path)."""
+    root = Path(__file__).resolve().parent.parent
+    if "benchmarks" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "benchmarks", root / "benchmarks" / "__init__.py"
+        )
+        sys.modules["benchmarks"] = package = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(package)
+    return importlib.import_module("benchmarks.baselines")
+
+
+def test_noisy_owner_detection_flags_the_lower_of_two_means_groups():
+    b = _baselines_benchmark()
+    values = {"a": 100.0, "b": 104.0, "c": 98.0, "noisy": 20.0, "half": 80.0}
+    assert b.two_means_low(values) == {"noisy"}
+    assert b.detection_f1(values, ["noisy"]) == 1.0
+    assert b.detection_f1(values, ["noisy", "half"]) == pytest.approx(2 / 3)
+    assert b.detection_f1(values, ["gone"]) is None  # no valued owner is noisy
+    assert b.two_means_low(dict.fromkeys("abc", 1.0)) == set()
+    assert b.random_f1(values, ["noisy"]) == pytest.approx(0.2 / 0.7)
