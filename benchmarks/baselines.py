@@ -42,6 +42,12 @@ def add_options(parser) -> None:
     parser.add_argument(
         "--mc-seeds", type=int, default=10, help="Monte Carlo runs per estimator (--check)"
     )
+    parser.add_argument(
+        "--strategies",
+        type=lambda text: [s.strip() for s in text.split(",") if s.strip()],
+        default=list(STRATEGIES),
+        help=f"comma-separated (default {','.join(STRATEGIES)})",
+    )
 
 
 def measure(options) -> Iterator[tuple[str, dict]]:
@@ -62,7 +68,7 @@ def measure(options) -> Iterator[tuple[str, dict]]:
                 "values": {o.id: o.value for o in report.owners if o.status == "ok"}
             }
         )
-        strategies = STRATEGIES[:1] + STRATEGIES[3:] if options.quick else STRATEGIES
+        strategies = ["mycroft", "data-oob", "banzhaf"] if options.quick else options.strategies
         result = compare(scenario, list(strategies), [BUDGET[name]], seeds, driver=driver)
         noisy = [o.id for o in scenario.owners if o.label_noise > 0]
         yield (
