@@ -19,6 +19,7 @@ from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.errors import InputError
 from mycroft_fl.core.models import Classifier
 from mycroft_fl.trainer.games import Game, exact_shapley
+from mycroft_fl.trainer.report import schema_problem
 from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.valuers import Banzhaf, DataOOB, TMCShapley, make_valuer
 
@@ -82,7 +83,7 @@ def test_pydvl_tmc_shapley_of_an_additive_game_is_its_weights(dvl):
         seed=1,
     )
     assert r.values == pytest.approx(WEIGHTS, abs=1e-9)
-    assert game.evaluations <= 2 ** len(players) and r.cost["pydvl_samples"] <= 60
+    assert game.evaluations <= 2 ** len(players) and r.permutations <= 60
 
 
 def test_msr_banzhaf_estimates_the_banzhaf_values_within_their_standard_errors(dvl):
@@ -102,7 +103,7 @@ def test_msr_banzhaf_estimates_the_banzhaf_values_within_their_standard_errors(d
         burn_in=10_000,
         seed=0,
     )
-    assert r.cost["pydvl_samples"] == 400 and not r.converged and game.evaluations <= 32
+    assert not r.converged and game.evaluations <= 32  # ran all 400 samples
     for p in players:
         assert abs(r.values[p] - banzhaf[p]) <= 4 * r.stderr[p], p
     assert max(r.values, key=r.values.get) == "a" and min(r.values, key=r.values.get) == "e"
@@ -176,7 +177,7 @@ def test_data_oob_finds_the_owner_with_flipped_labels(dvl):
         seed=0,
         progress=fitted.append,
     )
-    assert fitted == list(range(1, 13)) and r.cost == {"bags": 12}
+    assert fitted == list(range(1, 13))
     assert r.values["clean"] > 30 and r.values["also-clean"] > 30 and r.values["flipped"] < 5
     assert r.values == dvl.data_oob(subsets, centroid_classifier, bags=12, seed=0).values
 
@@ -199,12 +200,14 @@ def test_the_pydvl_valuers_run_through_the_engine_and_count_their_retrains(digit
     oob, banzhaf = digits_reports["data-oob"], digits_reports["banzhaf"]
     n = len(oob.owners)
     # Data-OOB: one retrain per owner alone, the bags, the combined model
-    assert oob.valuation["bags"] == 32 and 32 + n <= oob.valuation["retrains"] <= 32 + n + 1
+    assert 32 + n <= oob.valuation["retrains"] <= 32 + n + 1
     assert banzhaf.valuation["retrains"] <= 2**n + 1
     ranks = {name: {o.id: o.rank for o in r.owners} for name, r in digits_reports.items()}
     # the owner with 80% flipped labels is last by both; Banzhaf puts the specialist first
     assert ranks["data-oob"]["noisy"] == ranks["banzhaf"]["noisy"] == n
     assert ranks["banzhaf"]["specialist"] == 1
+    for report in digits_reports.values():  # report.json's schema holds their valuation
+        assert schema_problem(report.to_dict()) is None
 
 
 def _baselines_benchmark():

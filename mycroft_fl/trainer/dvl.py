@@ -131,7 +131,6 @@ def semivalue(
         converged=sampled < samples,
         permutations=sampled if method == "tmc" else None,
         evaluations=game.evaluations,
-        cost={"pydvl_samples": int(sampled)},
     )
 
 
@@ -214,7 +213,7 @@ def data_oob(
     players = list(subsets)
     held = [p for p in players if len(subsets[p])]
     if not held:
-        return ValuationResult(dict.fromkeys(players, 0.0), cost={"bags": 0})
+        return ValuationResult(dict.fromkeys(players, 0.0))
     pooled = Dataset.concat([subsets[p] for p in held])
     owner_of = np.concatenate([np.full(len(subsets[p]), i) for i, p in enumerate(held)])
     model = Bagged(fit_model, pooled, bags, seed, progress).fit()
@@ -224,4 +223,4 @@ def data_oob(
     point[np.asarray(result.indices, dtype=int)] = result.values
     values = dict.fromkeys(players, 0.0)
     values.update({p: float(point[owner_of == i].sum()) for i, p in enumerate(held)})
-    return ValuationResult(values, cost={"bags": bags})
+    return ValuationResult(values)
