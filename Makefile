@@ -45,8 +45,8 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The suite: tests/, and every Python block of README.md and docs/ as written (pyproject's addopts and
-# testpaths; see docs/development.md).
-test: lint docs fashion-mnist
+# testpaths; see docs/development.md), with pyDVL in (make dvl) so its baselines are tested too.
+test: lint docs fashion-mnist dvl
 	$(BIN)/python -m pytest -q
 
 # The benchmark suite (benchmarks/; hours on 2 cores): each benchmark of BENCH with its defaults, its
