@@ -155,3 +155,28 @@ def test_through_the_flower_transport_every_owner_fares_as_in_process(scenario, 
 
     assert fate(flower) == fate(report)
     assert flower.combined["owners"] == report.combined["owners"]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_padding_with_near_copies_is_worth_what_the_real_samples_are(scenario, seed):
+    """`pad-near` is valued as the same owner holding only its real samples (its behaviour honest):
+    the near-copies count once, so the padding adds nothing to its utility, within training noise."""
+    trainer = Trainer(scenario.trainer_data(), scenario.trainer, seed=seed)
+    honest = dataclasses.replace(
+        scenario,
+        owners=[
+            dataclasses.replace(o, behaviour="honest") if o.id == "pad-near" else o
+            for o in scenario.owners
+        ],
+    )
+    utility = {}
+    for which, sc in (("padded", scenario), ("real", honest)):
+        owners = {i: sc.owner_data(i) for i in ("specialist", "sparse", "pad-near")}
+        report = acquire(trainer, owners, resolve_strategy("mycroft", 16))
+        got = {o["id"]: o for o in report.to_dict()["owners"]}["pad-near"]
+        utility[which] = got["utility"]
+        if which == "padded":
+            assert got["near_copies"] > 0
+        else:
+            assert got["near_copies"] == 0
+    assert utility["padded"] <= utility["real"] + 0.1, utility  # one hard sample is ~0.03
