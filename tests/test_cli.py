@@ -16,7 +16,7 @@ from mycroft_fl.scenarios.spec import load_scenario
 CLI = [sys.executable, "-m", "mycroft_fl.cli.main"]
 
 
-def simulate(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def simulate(*args: str, timeout: float = 480) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*CLI, "simulate", *args], capture_output=True, text=True, timeout=timeout
     )
