@@ -145,8 +145,9 @@ def test_loopback_deployment_queries_only_the_owners_it_names(tmp_path):
     assert sorted(o["id"] for o in report["owners"]) == sorted(OWNERS), report["owners"]
     assert all(o["status"] == "ok" for o in report["owners"]), report["owners"]
     assert set(report["combined"]["owners"]) <= set(OWNERS), report["combined"]
-    ignored = sorted(report["ignored"])
+    ignored = report["ignored"]  # one line per node, in no set order (nodes' ids are random)
     assert len(ignored) == 2, ignored
-    for line, owner in zip(ignored, sorted(UNINVITED)):
-        assert line.startswith("node ") and f"answered as '{owner}', an owner not invited" in line
+    for owner in UNINVITED:
+        said = f"answered as '{owner}', an owner not invited"
+        assert any(line.startswith("node ") and said in line for line in ignored), ignored
     assert "Not invited, not queried" in (out / "report.md").read_text()
