@@ -59,12 +59,9 @@ def decode_commitment(content: RecordDict, fallback: str) -> Committed | OwnerRe
     if failure is not None:
         return failure
     record = content.array_records.get("commitment")
-    if record is None:
-        return OwnerResult(owner_id, status="rejected", reason="reply has no 'commitment' record")
-    try:
-        arrays = {k: record[k].numpy() for k in record}
-    except Exception as exc:  # a record Flower accepted but numpy cannot read
-        return OwnerResult(owner_id, status="rejected", reason=f"unreadable array ({exc})")
+    arrays = _arrays(owner_id, "commitment", record, list(record or ()))
+    if isinstance(arrays, OwnerResult):
+        return arrays
     metrics = content.metric_records.get("metrics") or MetricRecord()
     return Committed(owner_id, arrays, local_size=metrics.get("local_size"))
 
@@ -157,20 +154,29 @@ def decode_reply(content: RecordDict, fallback: str) -> Answered:
     owner_id, failure = _who(content, fallback)
     if failure is not None:
         return failure
-    subset = content.array_records.get("subset")
-    if subset is None:
-        return OwnerResult(owner_id, status="rejected", reason="reply has no 'subset' record")
+    arrays = _arrays(owner_id, "subset", content.array_records.get("subset"), REPLY_ARRAYS)
+    if isinstance(arrays, OwnerResult):
+        return arrays
     metrics = content.metric_records.get("metrics") or MetricRecord()
-    try:
-        arrays = {k: subset[k].numpy() if k in subset else None for k in REPLY_ARRAYS}
-    except Exception as exc:  # a record Flower accepted but numpy cannot read
-        return OwnerResult(owner_id, status="rejected", reason=f"unreadable array ({exc})")
     return Reply(
         owner_id,
         **arrays,
         local_size=metrics.get("local_size"),
         selection_s=_number(metrics.get("selection_s")),
     )
+
+
+def _arrays(
+    owner_id: str, name: str, record: ArrayRecord | None, keys: Sequence[str]
+) -> dict[str, np.ndarray | None] | OwnerResult:
+    """The arrays `keys` of a reply's record `name` as numpy arrays (None for a key it lacks), or
+    the rejection of a reply without that record or with an array numpy cannot read."""
+    if record is None:
+        return OwnerResult(owner_id, status="rejected", reason=f"reply has no {name!r} record")
+    try:
+        return {k: record[k].numpy() if k in record else None for k in keys}
+    except Exception as exc:  # a record Flower accepted but numpy cannot read
+        return OwnerResult(owner_id, status="rejected", reason=f"unreadable array ({exc})")
 
 
 #: The arrays of a reply's `subset` record (`reply_content`), as `Reply` names them.
