@@ -17,7 +17,12 @@ from mycroft_fl import InputError, Report, load_scenario, value_owners
 from mycroft_fl.core.data import Dataset
 from mycroft_fl.core.tomlfile import read_toml
 from mycroft_fl.trainer.in_process import acquire
-from mycroft_fl.trainer.report import SCHEMA_VERSION, report_schema, schema_problem
+from mycroft_fl.trainer.report import (
+    READABLE_VERSIONS,
+    SCHEMA_VERSION,
+    report_schema,
+    schema_problem,
+)
 from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer
 
@@ -63,7 +68,8 @@ def test_the_schema_is_draft_2020_12_and_ships_in_the_package():
     schema = report_schema()
     Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["properties"]["schema_version"] == {"const": SCHEMA_VERSION}
+    assert schema["properties"]["schema_version"] == {"enum": list(READABLE_VERSIONS)}
+    assert SCHEMA_VERSION == max(READABLE_VERSIONS)
     pyproject = read_toml(Path(__file__).resolve().parents[1] / "pyproject.toml")
     package_data = pyproject["tool"]["setuptools"]["package-data"]
     assert "report.schema.json" in package_data["mycroft_fl.trainer"]  # wheels carry it
@@ -134,7 +140,7 @@ BREAKS = {
         "owners[0]",
     ),
     "a wrong type": (lambda d: d["trainer"].update(hard_query="26"), "trainer.hard_query"),
-    "another schema version": (lambda d: d.update(schema_version=2), "schema_version is 2"),
+    "another schema version": (lambda d: d.update(schema_version=3), "schema_version is 3"),
     "no schema version": (lambda d: d.pop("schema_version"), "no schema_version"),
     "a rejected owner with a utility": (
         lambda d: d["owners"][-1].update(utility=0.5),

@@ -17,8 +17,9 @@ from mycroft_fl.owner.answer import select_for_query
 from mycroft_fl.scenarios.spec import load_scenario
 from mycroft_fl.trainer.acquisition import Acquisition, strategy_query
 from mycroft_fl.trainer.in_process import InProcessOwners, acquire
+from mycroft_fl.trainer.report import Report
 from mycroft_fl.trainer.results import OwnerResult
-from mycroft_fl.trainer.rounds import allocate, first_ask, round_pool
+from mycroft_fl.trainer.rounds import allocate, first_ask, round_pool, unsettled
 from mycroft_fl.trainer.strategy_config import load_strategy
 from mycroft_fl.trainer.trainer import Trainer
 
@@ -28,6 +29,42 @@ CLI = [sys.executable, "-m", "mycroft_fl.cli.main"]
 
 def test_first_round_asks_an_equal_part_of_the_budget_at_least_one():
     assert first_ask(32, 2) == 16 and first_ask(32, 3) == 10 and first_ask(2, 5) == 1
+
+
+def _valued(owner_id: str, value: float, low: float, high: float) -> OwnerResult:
+    return OwnerResult(owner_id, value=value, utility=value, value_ci=(low, high))
+
+
+def test_unsettled_owners_are_those_whose_interval_crosses_the_boundary_of_the_first_k():
+    a, b = _valued("a", 0.6, 0.5, 0.7), _valued("b", 0.4, 0.3, 0.49)
+    c, d = _valued("c", 0.35, 0.2, 0.45), _valued("d", 0.0, -0.1, 0.1)
+    assert unsettled([d, c, b, a], 1) == []  # a's lowest end is above every other's highest
+    # b's place among the first 2 is in doubt against c's, not against d's
+    assert unsettled([a, b, c, d], 2) == ["b", "c"]
+    assert unsettled([a, b, c, d], 3) == []  # c is settled above d
+    assert unsettled([a, b], 2) == [] and unsettled([], 1) == []  # all fit among the first k
+    wide = _valued("e", 0.1, -0.2, 0.65)  # a poor estimate can reach the top: it is asked too
+    assert unsettled([a, b, c, d, wide], 1) == ["a", "e"]
+    point = OwnerResult("p", value=0.4, utility=0.4, value_ci=(float("nan"), float("nan")))
+    assert unsettled([a, point], 1) == []  # no interval: its value alone
+
+
+def test_settle_is_checked_where_the_strategy_is_made(tmp_path):
+    mycroft = load_strategy("mycroft", budget=8)
+    assert replace(mycroft, settle=2).to_dict()["settle"] == 2 and "settle" not in mycroft.to_dict()
+    for bad in (0, "2", True):
+        with pytest.raises(InputError, match="settle must be an integer >= 1"):
+            replace(mycroft, settle=bad)
+    with pytest.raises(InputError, match="settle needs a budgeted selector and the retrain valuer"):
+        replace(load_strategy("shapley"), settle=2)
+    path = tmp_path / "settling.toml"
+    path.write_text('budget = 8\nsettle = 2\n[selector]\nname = "mycroft"\n')
+    assert load_strategy(str(path)).settle == 2
+    path.write_text(
+        'budget = 8\nsettle = 2\n[selector]\nname = "mycroft"\n[valuer]\nname = "loo"\n'
+    )
+    with pytest.raises(InputError, match=f"{path}: strategy 'settling': settle needs"):
+        load_strategy(str(path))
 
 
 def test_allocation_follows_positive_utility_and_never_exceeds_the_room():
@@ -107,6 +144,31 @@ def test_two_rounds_in_process_keep_every_owner_within_its_budget_and_never_rese
     right = predict(model, trainer.hard_eval.x) == trainer.hard_eval.y
     assert right.mean() == pytest.approx(d["combined"]["hard_accuracy"])
     assert "\n- round 2: " in report.markdown()
+
+
+def test_settling_asks_more_only_of_the_owners_whose_place_is_in_doubt(digits, tmp_path):
+    trainer, owners = digits
+    config = replace(load_strategy("mycroft", budget=6), settle=2)
+    engine = Acquisition(trainer, config, 4)
+    report = engine.run(InProcessOwners(owners))
+    first = report.rounds[0]
+    assert all(e["asked"] == 6 for e in first["owners"].values())  # round 1: the whole budget
+    for before, now in zip(report.rounds, report.rounds[1:]):
+        assert set(now["owners"]) == set(before["unsettled"])  # only they are asked again
+        assert now["hard_query"] == first["hard_query"]  # round 1's hard samples, again
+        assert all(e["asked"] == 6 for e in now["owners"].values())
+        valued = [o for o, e in before["owners"].items() if "value" in e]
+        assert set(before["unsettled"]) <= set(valued) - {"noisy"}  # never the harmful one
+    last = report.rounds[-1]
+    if len(report.rounds) < 4:  # stopped early: the first 2 were settled
+        assert last["stopped"].startswith("the first 2 are settled") and last["unsettled"] == []
+    for ledger in engine.ledgers.values():  # never a sample twice
+        assert len(ledger.sent) == len(np.unique(ledger.sent))
+    assert max(len(ledger.sent) for ledger in engine.ledgers.values()) > 6  # beyond one budget
+    path = report.write(tmp_path)
+    doc = json.loads(path.read_text())
+    assert doc["settle"] == 2 and Report.load(path).to_dict() == doc
+    assert "unsettled: " in report.markdown()
 
 
 def test_two_rounds_train_every_owners_data_once(digits):

@@ -8,7 +8,10 @@ utility and harm re-checked) and the combined model trained; a later round share
 the budgets among the owners that are ok, not harmful, of positive value and below their budget
 (`rounds.round_pool`, `rounds.allocate`), sends them the combined model and the hard query samples
 it still gets wrong, with the indices each already sent, and stops early when no owner is left to
-ask or the model gets every hard query sample right.
+ask or the model gets every hard query sample right. With the strategy's `settle` = k, round 1 asks
+every owner for its whole budget and a later round asks only the owners whose place among the first
+k is unsettled (`rounds.unsettled`) for a budget more each (up to what it holds), with round 1's
+hard samples, until the first k are settled.
 
 Every coalition of owners' data is trained once in a run, whatever asks for it (the harm check, the
 valuer, the combined model, a later round), through one `map` (the builtin, or Ray tasks).
@@ -37,7 +40,14 @@ from mycroft_fl.trainer.coalitions import Coalitions, MapFunction
 from mycroft_fl.trainer.intake import take_reply
 from mycroft_fl.trainer.report import Report
 from mycroft_fl.trainer.results import OwnerResult
-from mycroft_fl.trainer.rounds import OwnerLedger, allocate, check_rounds, first_ask, round_pool
+from mycroft_fl.trainer.rounds import (
+    OwnerLedger,
+    allocate,
+    check_rounds,
+    first_ask,
+    round_pool,
+    unsettled,
+)
 from mycroft_fl.trainer.strategy_config import StrategyConfig
 from mycroft_fl.trainer.trainer import Trainer
 from mycroft_fl.trainer.transport import Answered, Committed, Transport
@@ -197,8 +207,9 @@ class Acquisition:
         self.audit_key = seed_audit_key(trainer.seed) if audit_key is None else int(audit_key)
         self.commitments: dict[str, Commitment] = {}
         self.ignored: list[str] = []
-        self._first = first_ask(config.budget, num_rounds)
+        self._first = first_ask(config.budget, num_rounds, config.settle)
         self._query = replace(self._make_query(self._first), audit_key=self.audit_key)
+        self._first_query = self._query
         self._first_disclosure = self._query.disclosure()
         self._audit_rows = self._query.audit  # later rounds ask for no audit: the first one's
 
@@ -422,6 +433,9 @@ class Acquisition:
 
     def _plan(self) -> None:
         """The next round's asks and query, or why there is none (`stopped`)."""
+        if self.config.settle is not None:
+            self._plan_settling()
+            return
         valued = {o.id: o for o in self.owners}
         budget = self.config.budget
         room = {
@@ -446,6 +460,31 @@ class Acquisition:
         self._query = replace(
             self._make_query(budget, model=model, hard=hard.subset(wrong)), audit=0
         )
+
+    def _plan_settling(self) -> None:
+        """`settle`'s next round: a budget more from each owner whose place among the first k is
+        unsettled and that holds more, with round 1's hard samples (no audit: round 1's stands)."""
+        k = self.config.settle
+        askable = [
+            o
+            for o in self.owners
+            if o.status == "ok"
+            and not o.harmful
+            and o.value is not None
+            and self.ledgers[o.id].stopped is None
+        ]
+        doubt = unsettled(askable, k)
+        self.records[-1]["unsettled"] = doubt
+        if not doubt:
+            self.stopped = f"the first {k} are settled: no value's interval crosses the boundary"
+            self.asks = {}
+            return
+        held = {o: (self.ledgers[o].local_size or 0) - len(self.ledgers[o].sent) for o in doubt}
+        self.asks = {o: min(self.config.budget, n) for o, n in held.items() if n > 0}
+        if not self.asks:
+            self.stopped = "the owners whose place is unsettled have nothing more to send"
+            return
+        self._query = replace(self._first_query, audit=0, audit_key=0)
 
     def combined_model(self) -> Classifier:
         """The combined model of the last round: the trainer's model trained with the data of the

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 #: The version of report.json's structure (`report.schema.json`); it changes whenever a field is
 #: added, renamed or removed (docs/reference/report-json.md keeps the history).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: The versions this mycroft-fl reads: version 1 lacks only version 2's optional `settle` fields.
+READABLE_VERSIONS = (1, 2)
 
 
 @dataclass
@@ -179,6 +181,7 @@ class Report:
                 "valuer": s.valuer.name,
                 "value_meaning": s.valuer.meaning,
                 "budget": s.budget,
+                **({} if s.settle is None else {"settle": s.settle}),
                 "seed": self.seed,
                 "private": self.private,
                 "trainer": self.trainer,
@@ -218,6 +221,7 @@ class Report:
                 f"sent {r['sent']} ({r['received']} with the audit); "
                 f"combined ({', '.join(c['owners']) or 'no owner'}): hard {c['hard_accuracy']:.3f}  "
                 f"test {c['test_accuracy']:.3f}  shared {c['shared']}"
+                + (f"; unsettled: {', '.join(r['unsettled'])}" if r.get("unsettled") else "")
                 + (f"; stopped: {r['stopped']}" if r.get("stopped") else "")
             )
         return lines
@@ -510,13 +514,13 @@ def schema_problem(doc: Any) -> str | None:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
-    if isinstance(doc, dict) and doc.get("schema_version") != SCHEMA_VERSION:
+    if isinstance(doc, dict) and doc.get("schema_version") not in READABLE_VERSIONS:
         found = doc.get("schema_version")
+        versions = " or ".join(map(str, READABLE_VERSIONS))
         return (
-            f"schema_version is {found}, not {SCHEMA_VERSION}: this mycroft-fl reads reports of "
-            f"schema version {SCHEMA_VERSION}"
+            f"schema_version is {found}: this mycroft-fl reads reports of schema version {versions}"
             if found is not None
-            else f"no schema_version: not a report.json of schema version {SCHEMA_VERSION}"
+            else f"no schema_version: not a report.json of schema version {versions}"
         )
     error = best_match(Draft202012Validator(report_schema()).iter_errors(doc))
     if error is None:
@@ -537,7 +541,11 @@ def _recorded_strategy(doc: dict) -> StrategyConfig:
     if valuer_class.name != doc["valuer"] or valuer_class.meaning != doc["value_meaning"]:
         valuer_class = _recorded(valuer_class, name=doc["valuer"], meaning=doc["value_meaning"])
     return StrategyConfig(
-        doc["strategy"], selector=selector_class(), valuer=valuer_class(), budget=doc["budget"]
+        doc["strategy"],
+        selector=selector_class(),
+        valuer=valuer_class(),
+        budget=doc["budget"],
+        settle=doc.get("settle"),
     )
 
 

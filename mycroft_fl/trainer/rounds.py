@@ -1,6 +1,7 @@
 """Planning acquisition rounds: what round 1 asks of every owner, how much a later round may ask
-for, how it is shared among the useful owners, and each owner's ledger of what it sent. The
-acquisition engine (`trainer.acquisition`) runs the rounds."""
+for, how it is shared among the useful owners (or, with a strategy's `settle`, which owners' place
+in the ranking is still in doubt), and each owner's ledger of what it sent. The acquisition engine
+(`trainer.acquisition`) runs the rounds."""
 
 from __future__ import annotations
 
@@ -47,22 +48,63 @@ def check_rounds(config: StrategyConfig, num_rounds: int) -> None:
         )
 
 
-def first_ask(budget: int, num_rounds: int) -> int:
-    """What round 1 asks of every owner: an equal part of its budget, at least 1.
+def first_ask(budget: int, num_rounds: int, settle: int | None = None) -> int:
+    """What round 1 asks of every owner: an equal part of its budget, at least 1; with `settle`, the
+    whole budget (later rounds ask more of some owners).
 
     Parameters
     ----------
     budget : int
-        Samples an owner may share over all rounds.
+        Samples an owner may share over all rounds (with `settle`: in each round it is asked).
     num_rounds : int
         Rounds planned.
+    settle : int, optional
+        The strategy's `settle`.
 
     Returns
     -------
     int
-        `budget // num_rounds`, at least 1.
+        `budget // num_rounds`, at least 1; `budget` with `settle`.
     """
-    return max(1, budget // num_rounds)
+    return budget if settle is not None else max(1, budget // num_rounds)
+
+
+def value_interval(owner: OwnerResult) -> tuple[float, float]:
+    """An owner's value with its 95% interval (`value_ci`; the value itself at both ends when the
+    held-out hard samples gave none)."""
+    if owner.value_ci is None or any(np.isnan(owner.value_ci)):
+        return (owner.value, owner.value)
+    return owner.value_ci
+
+
+def unsettled(owners: list[OwnerResult], k: int) -> list[str]:
+    """The owners whose place among the first `k` the data do not settle: ranked by value, a member of
+    the first `k` whose interval reaches above the lowest end of those below it, or an owner below
+    whose interval reaches above the lowest end of the first `k` — the same overlap that marks an
+    unsettled order in the report (`~`), taken at the boundary of the first `k` (as LUCB does for
+    best-arm identification).
+
+    Parameters
+    ----------
+    owners : list of OwnerResult
+        Owners that may still be asked: valued, ok and not harmful.
+    k : int
+        How many first places the trainer wants settled.
+
+    Returns
+    -------
+    list of str
+        Their ids, in rank order; none when every owner fits among the first `k`.
+    """
+    ranked = sorted(owners, key=lambda o: (-o.value, o.id))
+    top, rest = ranked[:k], ranked[k:]
+    if not rest:
+        return []
+    low_top = min(value_interval(o)[0] for o in top)
+    high_rest = max(value_interval(o)[1] for o in rest)
+    return [o.id for o in top if value_interval(o)[0] <= high_rest] + [
+        o.id for o in rest if value_interval(o)[1] >= low_top
+    ]
 
 
 def round_pool(budget: int, sent: Mapping[str, int], rounds_left: int) -> int:

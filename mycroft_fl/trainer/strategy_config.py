@@ -6,6 +6,8 @@ file of the same form is given by path:
 ```toml
 description = "what it is for"
 budget = 32                 # samples an owner may share (unbudgeted selectors ignore it)
+settle = 3                  # optional: later rounds ask more only of the owners whose place among
+                            # the first 3 is unsettled (see `rounds.unsettled`)
 
 [selector]                  # what each owner sends
 name = "mycroft"            # mycroft | gradmatch | retrieval | random | full-information | all-data
@@ -30,7 +32,7 @@ from mycroft_fl.core.tomlfile import read_toml
 from mycroft_fl.owner.selectors import Mycroft, Selector, make_selector
 from mycroft_fl.trainer.valuers import Retrain, Valuer, make_valuer
 
-_KEYS = {"description", "name", "budget", "selector", "valuer"}
+_KEYS = {"description", "name", "budget", "settle", "selector", "valuer"}
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,19 @@ class StrategyConfig:
     valuer : Valuer
         How the trainer values owners (`mycroft_fl.trainer.valuers`).
     budget : int
-        Samples an owner may share (>= 1).
+        Samples an owner may share (>= 1); with `settle`, what each round asks of an owner.
+    settle : int, optional
+        Rounds after the first ask more only of the owners whose place among the first `settle` is
+        not settled by their values' intervals, each for `budget` more samples, and stop once it is
+        settled: exposure goes where the ranking a trainer pays by is still in doubt (None: later
+        rounds share what is left of the budgets by value).
     """
 
     name: str
     selector: Selector = field(default_factory=Mycroft)
     valuer: Valuer = field(default_factory=Retrain)
     budget: int = 32
+    settle: int | None = None
 
     def __post_init__(self) -> None:
         check_value(self.name, Text(), "strategy name")
@@ -66,6 +74,14 @@ class StrategyConfig:
             raise InputError(
                 f"strategy {self.name!r}: valuer must be a Valuer, got {self.valuer!r}"
             )
+        if self.settle is not None:
+            check_value(self.settle, POSITIVE_INT, "settle")
+            if not isinstance(self.valuer, Retrain) or not self.selector.budgeted:
+                raise InputError(
+                    f"strategy {self.name!r}: settle needs a budgeted selector and the retrain "
+                    "valuer, whose values carry intervals (its value is the measured utility); "
+                    f"this one has {self.selector.name!r} and {self.valuer.name!r}"
+                )
 
     @property
     def budgeted(self) -> bool:
@@ -76,6 +92,7 @@ class StrategyConfig:
         return {
             "name": self.name,
             "budget": self.budget,
+            **({} if self.settle is None else {"settle": self.settle}),
             "selector": {"name": self.selector.name, **self.selector.params()},
             "valuer": {"name": self.valuer.name, **self.valuer.params()},
         }
@@ -121,6 +138,7 @@ def load_strategy(name_or_path: str, *, budget: int | None = None) -> StrategyCo
         return StrategyConfig(
             name=table.get("name", path.stem),
             budget=table.get("budget", 32) if budget is None else budget,
+            settle=table.get("settle"),
             selector=_named(table.get("selector"), "selector", make_selector),
             valuer=_named(table.get("valuer", {"name": "retrain"}), "valuer", make_valuer),
         )
