@@ -195,6 +195,14 @@ def test_a_strategy_file_with_a_zero_ridge_is_refused_before_anything_runs(tmp_p
     )
 
 
+def test_settle_is_refused_before_anything_runs_where_it_cannot_work():
+    assert_one_line_error(simulate("digits", "--settle", "0"), "--settle", "0")
+    assert_one_line_error(
+        simulate("digits", "--settle", "2", "--strategy", "loo"),
+        "strategy 'loo': settle needs a budgeted selector and the retrain valuer",
+    )
+
+
 def test_missing_owner_file(file_scenario):
     (file_scenario.parent / "owner.npz").unlink()
     assert_one_line_error(simulate(str(file_scenario)), "owner.npz", "no such file")

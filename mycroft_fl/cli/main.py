@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from mycroft_fl.core.errors import InputError
@@ -67,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="acquisition rounds sharing each owner's budget: later ones ask the useful owners for "
         "more, for the hard samples the combined model still gets wrong (default: 1)",
+    )
+    sim.add_argument(
+        "--settle",
+        type=_integer(1),
+        metavar="K",
+        help="with --rounds: each round asks every owner for the budget, and later rounds only the "
+        "owners whose place among the first K is unsettled (default: the strategy's settle)",
     )
     sim.add_argument(
         "--seed",
@@ -157,6 +165,8 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.no_hard_classes:
         scenario = scenario.without_hard_classes()
     strategy = load_strategy(args.strategy, budget=args.budget)
+    if args.settle is not None:
+        strategy = replace(strategy, settle=args.settle)
     seed = scenario.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("runs") / scenario.name
     report = simulate(
