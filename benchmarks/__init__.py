@@ -22,6 +22,7 @@ BENCHMARKS = (
     "inrun",
     "ensemble",
     "rounds",
+    "settle",
     "ecoval",
     "baselines",
     "deployment",
