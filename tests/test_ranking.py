@@ -182,6 +182,17 @@ def test_ndcg_directly():
     assert math.isnan(ndcg(np.array([1.0, 2.0]), np.array([4.0, 4.0])))
 
 
+def test_ndcg_of_the_ideal_order_is_at_most_one():
+    # scikit-learn's ndcg_score gives 1.0000000000000002 for this ideal order (1.3.0 and 1.9.1)
+    rel = np.array([0.5533502255485289, 0.25382491895669257, 0.0, 0.5863918351716705])
+    rel = np.append(
+        rel, [0.39025781745331467, 0.17514537053654444, 0.35073885380937786, 0.754391329326589]
+    )
+    assert ndcg(rel, rel) == 1.0
+    owners = {f"o{i}": float(v) for i, v in enumerate(rel)}
+    assert ndcg_at_k(owners, owners, 3) == 1.0 and ndcg_at_k(owners, owners, 8) == 1.0
+
+
 # --- evaluation at k -----------------------------------------------------------------------------
 
 

@@ -62,12 +62,15 @@ def rank_quality(
     }
 
 
-def ndcg(scores: np.ndarray, reference: np.ndarray) -> float:
-    """NDCG of ordering by `scores`, relevance = reference − min(reference); tied scores are averaged."""
+def ndcg(scores: np.ndarray, reference: np.ndarray, k: int | None = None) -> float:
+    """NDCG (of the first `k` places; all when None) of ordering by `scores`, relevance =
+    reference − min(reference); tied scores are averaged. nan when the reference is constant."""
     rel = np.asarray(reference, float) - np.min(reference)
     if not rel.any():
         return math.nan
-    return float(ndcg_score(rel[None, :], np.asarray(scores, float)[None, :]))
+    # scikit-learn's ndcg_score can pass 1 by a rounding step (1.0000000000000002 for an ideal order,
+    # 1.3.0 and 1.9.1 alike): NDCG is at most 1
+    return min(1.0, float(ndcg_score(rel[None, :], np.asarray(scores, float)[None, :], k=k)))
 
 
 def top_k(scores: Mapping[str, float | None], k: int) -> list[str]:
@@ -88,10 +91,7 @@ def ndcg_at_k(
 ) -> float:
     """NDCG@k of ordering the owners both have by `scores`, relevance = reference − its minimum."""
     a, b = _paired(scores, reference)
-    rel = b - b.min() if len(b) else b
-    if len(a) < 2 or not rel.any():
-        return math.nan
-    return float(ndcg_score(rel[None, :], a[None, :], k=k))
+    return math.nan if len(a) < 2 else ndcg(a, b, k)
 
 
 def acquisition_regret(
