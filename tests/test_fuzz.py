@@ -80,10 +80,12 @@ def values_for(dtype: np.dtype) -> st.SearchStrategy:
     """Values of `dtype` with the corner cases: NaN, ±inf, huge, tiny, negative, extreme integers."""
     if dtype.kind == "f":
         width = min(dtype.itemsize * 8, 64)
+        # only the corner values the dtype holds: 1e6 in float16 would be inf, which hypothesis rejects
+        # as a broken strategy under numpy 1 (numpy 2 compares the inf it stored as equal)
+        corners = [0.0, -0.0, 1.0, -1.0, 16.0, 1e6, -1e7, 1e30, math.nan, math.inf, -math.inf]
+        largest = np.finfo(dtype).max
         return st.one_of(
-            st.sampled_from(
-                [0.0, -0.0, 1.0, -1.0, 16.0, 1e6, -1e7, 1e30, math.nan, math.inf, -math.inf]
-            ),
+            st.sampled_from([v for v in corners if not math.isfinite(v) or abs(v) <= largest]),
             st.floats(width=width, allow_nan=True, allow_infinity=True, allow_subnormal=False),
         )
     if dtype.kind == "c":
