@@ -32,11 +32,12 @@ dvl: $(STAMP)
 	$(BIN)/pip install -q --no-deps -c constraints.txt pydvl
 	$(BIN)/pip install -q -c constraints.txt pyDeprecate more-itertools cvxpy psutil tqdm numcodecs
 
-# The lower bounds of pyproject.toml: a second venv, .venv-lowest, with the lowest releases of the runtime
-# dependencies that install together (constraints-lowest.txt; torch stays 2.13.0, see docs/development.md),
-# the test tools as pinned in constraints.txt (both files at once: a test tool that moved a runtime pin
-# would stop the install), then the fast tests of the engine, owners, trainer, scenarios, Flower apps and
-# command line, and one simulation on Flower's engine. Not part of `make test`; about 10 minutes.
+# The lower bounds of pyproject.toml: a second venv, .venv-lowest, with the lowest releases of the
+# runtime dependencies that install together (constraints-lowest.txt; torch stays 2.13.0, see
+# docs/development.md), the test tools as pinned in constraints.txt (both files at once: a test tool
+# that moved a runtime pin would stop the install), then the fast tests of the engine, owners, trainer,
+# scenarios, Flower apps and command line, and one simulation on Flower's engine.
+# Not part of `make test`; 12 minutes on 2 busy cores, set-up included.
 PY_LOWEST ?= python3.11
 LOWEST := .venv-lowest
 LOWEST_STAMP := $(LOWEST)/.installed
