@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from benchmarks.drivers import lean_runs
-from benchmarks.evidence import BUDGETS, OWNER_SIZE
+from benchmarks.evidence import five_percent_budget
 from benchmarks.md import Reading, ordered, paragraphs, provenances, table
 
 TITLE = "## EcoVal: owners valued by the clusters of their data"
@@ -24,11 +24,6 @@ SCENARIOS = ("digits", "spurious", "fashion")
 STRATEGIES = ("mycroft", "ecoval")
 RANKING = ("precision_at_k", "ndcg_at_k", "kendall_tau_b")
 MAX_EXTRA_EXPOSURE = 0.05  # the issue's target: at most 5% more exposure than Mycroft alone
-
-
-def budget_of(name: str) -> int:
-    """The budget of the evidence benchmark's nearest 5% of an owner's data."""
-    return min(BUDGETS[name], key=lambda b: abs(b - 0.05 * OWNER_SIZE[name]))
 
 
 def measure(options) -> Iterator[tuple[str, dict]]:
@@ -41,7 +36,7 @@ def measure(options) -> Iterator[tuple[str, dict]]:
     seeds = 2 if options.quick else options.seeds
     for name in ["digits"] if options.quick else options.scenarios:
         scenario = load_scenario(name)
-        result = compare(scenario, list(STRATEGIES), [budget_of(name)], seeds)
+        result = compare(scenario, list(STRATEGIES), [five_percent_budget(name)], seeds)
         sample_values = int(np.prod(scenario.trainer_data().train.sample_shape)) + 1
         yield name, {**lean_runs(result.to_dict()), "sample_values": sample_values}
 

@@ -43,6 +43,14 @@ BUDGETS = {
     "digits": (3, 6, 12),
 }
 
+
+def five_percent_budget(name: str) -> int:
+    """Scenario `name`'s budget nearest 5% of one owner's data, for benchmarks measured there."""
+    if name not in BUDGETS:
+        raise SystemExit(f"unknown scenario {name!r}: use {', '.join(ORDER)}")
+    return min(BUDGETS[name], key=lambda b: abs(b - 0.05 * OWNER_SIZE[name]))
+
+
 # Targets of the evaluation protocol (issue 10), Mycroft at each budget.
 RANDOM_FLOOR = -0.02  # Mycroft - random: the 95% interval's lower end not below -2 points
 HARM_TARGET = 0.90  # harm detection precision and recall, each

@@ -231,3 +231,19 @@ def test_noisy_owner_detection_flags_the_lower_of_two_means_groups():
     assert b.detection_f1(values, ["gone"]) is None  # no valued owner is noisy
     assert b.two_means_low(dict.fromkeys("abc", 1.0)) == set()
     assert b.random_f1(values, ["noisy"]) == pytest.approx(0.2 / 0.7)
+
+
+def test_baselines_budgets_are_five_percent_of_an_owner_on_every_scenario():
+    b = _baselines_benchmark()
+    budgets = {name: b.budget_of(name) for name in b.SCENARIOS}
+    assert budgets == {
+        "digits": 6,  # owners of 120
+        "hostile": 16,  # the attacks benchmark's
+        "credit": 12,  # 240
+        "diamonds": 20,  # 400
+        "spurious": 32,  # 640
+        "fashion": 40,  # 800
+        "clinics": 6,  # digits' owners as files
+    }
+    with pytest.raises(SystemExit, match="unknown scenario 'nope'"):
+        b.budget_of("nope")
