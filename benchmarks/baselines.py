@@ -83,7 +83,7 @@ def measure(options) -> Iterator[tuple[str, dict]]:
             }
         )
         strategies = ["mycroft", "data-oob", "banzhaf"] if options.quick else options.strategies
-        result = compare(scenario, list(strategies), [budget], seeds, driver=driver)
+        result = compare(scenario, list(strategies), [budget], seeds, driver=driver, progress=True)
         noisy = [o.id for o in scenario.owners if o.label_noise > 0]
         # a part with other strategies than the default is kept beside the default's, not in its place
         key = name if list(strategies) == list(STRATEGIES) else f"{name}:{','.join(strategies)}"
