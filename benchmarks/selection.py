@@ -45,6 +45,9 @@ TARGET_RATIO = 10.0
 BIG_N, BIG_CLASSES, BIG_FEATURES, BIG_PICKS, BIG_HARD = 1_000_000, 1_000, 512, 10, (10, 1_000)
 #: Runs of the 10-class case (the 1,000-class case runs once); rows written per chunk.
 BIG_RUNS, BIG_CHUNK = 3, 50_000
+#: Seconds a fresh process of measurement 3 may take before it counts as hung (the 1,000-class case
+#: took 169 s on a shared 2-core machine).
+BIG_TIMEOUT = 1800
 #: The trainer's model: built-in, 128 penultimate features (`logreg`'s would be the 512 inputs, at
 #: 3x the time).
 BIG_MODEL = "mlp"
@@ -257,7 +260,12 @@ def big_owner_runs() -> list[dict]:
             measured = [
                 json.loads(
                     subprocess.run(
-                        command, capture_output=True, text=True, check=True, cwd=ROOT
+                        command,
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                        cwd=ROOT,
+                        timeout=BIG_TIMEOUT,
                     ).stdout
                 )
                 for _ in range(runs)
