@@ -10,15 +10,14 @@ positions; the rows themselves went before the change too. Owners are the same i
 
 Seconds: with `--vs CHECKOUT` (a checkout of the code to compare with, e.g. a worktree of the commit
 before the change), `mycroft-fl simulate` of this checkout and of that one in turn (A B A B ...,
-`--runs` pairs per size) on the same generated scenario, each run as in benchmarks/simulate.py (the
-other checkout reached by PYTHONPATH); report.json's phases give the commit round trip (`commit_s`),
+`--runs` pairs per size, benchmarks/simulate.run_pairs) on the same generated scenario (the other
+checkout reached by PYTHONPATH); report.json's phases give the commit round trip (`commit_s`),
 the select round trip (`query_s`) and valuation. `--quick`: 100 owners, bytes only.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import statistics
 import tempfile
 import time
@@ -119,36 +118,16 @@ def message_bytes(scenario_path: Path) -> dict:
     return {**out, **{k: {"mean": float(np.mean(v)), "max": max(v)} for k, v in cpu.items()}}
 
 
-def _timed(scenario: Path, out: Path, pythonpath: Path) -> dict:
-    """One `simulate` run of the checkout at `pythonpath` (benchmarks/simulate.run_once)."""
-    from benchmarks.simulate import run_once
-
-    env = {**os.environ, "PYTHONPATH": str(pythonpath)}
-    res = run_once(scenario, out, env=env)
-    keep = ("wall_s", "total_s", "query_s", "valuation_s", "pss_mb", "ok", "owners")
-    report = (out / "report.json").read_text()
-    import json
-
-    timings = json.loads(report)["timings"]
-    return {**{k: res[k] for k in keep}, "commit_s": timings.get("commit_s", 0.0)}
-
-
 def measure(options) -> Iterator[tuple[str, dict]]:
-    from benchmarks.simulate import write_scenario
+    from benchmarks.simulate import run_pairs, write_scenario
 
     sizes = [100] if options.quick else options.owners
-    here = Path(__file__).resolve().parent.parent
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix=f"bench-commitment-{n}-") as tmp:
             scenario = write_scenario(Path(tmp), n)
             data = {"owners": n, "bytes": message_bytes(scenario)}
             if options.vs is not None and not options.quick:
-                pairs = []
-                for r in range(options.runs):
-                    a = _timed(scenario, Path(tmp) / f"a-{r}", here)
-                    b = _timed(scenario, Path(tmp) / f"b-{r}", options.vs.resolve())
-                    pairs.append({"this": a, "other": b})
-                    print(f"{n} owners, pair {r + 1}: {a['wall_s']:.1f} s vs {b['wall_s']:.1f} s")
+                pairs = run_pairs(scenario, Path(tmp), options.vs, options.runs)
                 data.update(vs=str(options.vs), pairs=pairs)
         yield f"owners-{n}", data
 
