@@ -12,7 +12,8 @@ Each run is `mycroft-fl simulate SCENARIO --budget 8 --out DIR` as a subprocess,
 RSS (shared pages counted once per process, so an upper bound) and the summed PSS (shared pages divided
 among the processes that map them: what the run really occupies). Each run has a private RAY_TMPDIR
 (Ray started without an address joins the newest instance it finds in its temp dir, which on a shared
-machine may be someone else's) and at most `RUN_TIMEOUT` seconds.
+machine may be someone else's) and at most `RUN_TIMEOUT` seconds plus `RUN_TIMEOUT_PER_OWNER` per
+owner.
 
 `--vs CHECKOUT`: side by side with a checkout of other code (e.g. a worktree of the commit before a
 change), `mycroft-fl simulate` of this checkout and of that one in turn (A B A B ..., `--runs` pairs per
@@ -49,8 +50,9 @@ TARGET_SECONDS = {1000: 25.0, 10000: 900.0}
 TARGET_PSS_MB = {10000: 4096.0}  # owners: peak PSS at most
 CLI = Path(sys.executable).parent / "mycroft-fl"
 ROOT = Path(__file__).resolve().parent.parent
-#: Seconds one simulate run may take before it counts as hung (10,000 owners took 310 s).
-RUN_TIMEOUT = 3600.0
+#: Seconds one simulate run may take before it counts as hung, plus seconds per owner (on a shared
+#: machine 1,000 owners took 45 s alone and 923 s once at a load of 15-20; 10,000 owners 310 s).
+RUN_TIMEOUT, RUN_TIMEOUT_PER_OWNER = 600.0, 0.3
 
 
 def _csv(text: str) -> list[int]:
@@ -130,7 +132,8 @@ def run_once(scenario: Path, out: Path, pythonpath: Path | None = None) -> dict:
         env=env,
         start_new_session=True,  # its own process group, which a timeout ends as a whole
     )
-    hung = threading.Timer(RUN_TIMEOUT, os.killpg, (proc.pid, signal.SIGKILL))
+    timeout = RUN_TIMEOUT + RUN_TIMEOUT_PER_OWNER * scenario.read_text().count("[[owners]]")
+    hung = threading.Timer(timeout, os.killpg, (proc.pid, signal.SIGKILL))
     hung.start()
     lines = []  # (seconds since start, line): the progress lines say when the first and last reply came
     try:
@@ -145,7 +148,7 @@ def run_once(scenario: Path, out: Path, pythonpath: Path | None = None) -> dict:
     output = "\n".join(text for _, text in lines)
     if proc.returncode != 0:
         shutil.rmtree(ray_tmp, ignore_errors=True)
-        timed_out = f" after the {RUN_TIMEOUT:g} s timeout" if wall >= RUN_TIMEOUT else ""
+        timed_out = f" after the {timeout:g} s timeout" if wall >= timeout else ""
         raise SystemExit(
             f"mycroft-fl simulate failed (exit {proc.returncode}{timed_out}):\n{output[-3000:]}"
         )
