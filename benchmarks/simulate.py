@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,15 +113,17 @@ def write_scenario(directory: Path, n_owners: int) -> Path:
     return path
 
 
-def run_once(scenario: Path, out: Path, pythonpath: Path | None = None) -> dict:
-    """One `mycroft-fl simulate` run (of the checkout at `pythonpath`, None: the one this process
-    imports): its wall time, report.json's timings, the phases read from its progress lines, and the
-    peak memory of its process tree."""
+def run_once(scenario: Path, out: Path, checkout: Path = ROOT) -> dict:
+    """One `mycroft-fl simulate` run of the code at `checkout` (default: this one): its wall time,
+    report.json's timings, the phases read from its progress lines, and the peak memory of its process
+    tree. Fails when fewer than half of the owners' replies were taken (a broken run times nothing).
+
+    The code is chosen by PYTHONPATH alone, and the command runs in the scenario's folder: Ray puts
+    the driver's working directory on its workers' path, so run from another checkout the owners
+    would answer with that checkout's code."""
     ray_tmp = tempfile.mkdtemp(prefix="r", dir="/tmp")  # short: Ray's socket paths must fit
-    env = {**os.environ, "RAY_TMPDIR": ray_tmp}
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": str(checkout), **_bytecode(checkout)}
     env.pop("RAY_ADDRESS", None)
-    if pythonpath is not None:
-        env.update(PYTHONPATH=str(pythonpath), **_bytecode(pythonpath))
     load_before = load()
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -130,6 +133,7 @@ def run_once(scenario: Path, out: Path, pythonpath: Path | None = None) -> dict:
         text=True,
         bufsize=1,
         env=env,
+        cwd=scenario.parent,
         start_new_session=True,  # its own process group, which a timeout ends as a whole
     )
     timeout = RUN_TIMEOUT + RUN_TIMEOUT_PER_OWNER * scenario.read_text().count("[[owners]]")
@@ -144,6 +148,8 @@ def run_once(scenario: Path, out: Path, pythonpath: Path | None = None) -> dict:
             wall = time.perf_counter() - start
     finally:
         hung.cancel()
+        if proc.poll() is None:  # this process was interrupted: the run goes with it
+            os.killpg(proc.pid, signal.SIGKILL)
     load_after = load()
     output = "\n".join(text for _, text in lines)
     if proc.returncode != 0:
@@ -156,6 +162,13 @@ def run_once(scenario: Path, out: Path, pythonpath: Path | None = None) -> dict:
     shutil.rmtree(ray_tmp, ignore_errors=True)
     report = json.loads((out / "report.json").read_text())
     owners = report["owners"]
+    taken = sum(o["status"] == "ok" for o in owners)
+    if taken < len(owners) / 2:
+        reasons = Counter(o.get("reason") for o in owners if o["status"] != "ok")
+        raise SystemExit(
+            f"mycroft-fl simulate of {checkout}: {taken} of {len(owners)} owners ok, "
+            f"{len(owners) - taken} not (mostly: {reasons.most_common(1)[0][0]})"
+        )
     # commit_s: the commit round trip, where the code has one (before it: 0)
     timings = {k: report["timings"].get(k, 0.0) for k in ("total_s", "commit_s", "query_s")}
     timings["valuation_s"] = report["timings"]["valuation_s"]
@@ -180,7 +193,7 @@ def run_once(scenario: Path, out: Path, pythonpath: Path | None = None) -> dict:
         "rss_mb": sampler.peak_mb("VmRSS"),
         "pss_mb": sampler.peak_mb("Pss"),
         "procs": sampler.peak_procs,
-        "ok": sum(o["status"] == "ok" for o in owners),
+        "ok": taken,
         "owners": len(owners),
         "selection_s": sum(o.get("selection_s", 0.0) for o in owners),
         "load_before": load_before,
@@ -192,7 +205,7 @@ def run_once(scenario: Path, out: Path, pythonpath: Path | None = None) -> dict:
 def _bytecode(checkout: Path) -> dict[str, str]:
     """The environment that keeps a checkout other than this one unwritten: its compiled bytecode goes
     to a cache of its own (PYTHONPYCACHEPREFIX), compiled here once so no run pays for compiling."""
-    if checkout.resolve() == ROOT:
+    if checkout.resolve() == ROOT.resolve():
         return {}
     digest = hashlib.sha1(str(checkout.resolve()).encode()).hexdigest()[:12]
     cache = Path(tempfile.gettempdir()) / f"bench-pycache-{digest}"
@@ -217,7 +230,7 @@ def run_pairs(scenario: Path, folder: Path, other: Path, pairs: int) -> list[dic
     """
     out = []
     for r in range(pairs):
-        a = run_once(scenario, folder / f"this-{r}", ROOT)
+        a = run_once(scenario, folder / f"this-{r}")
         b = run_once(scenario, folder / f"other-{r}", other.resolve())
         out.append({"this": a, "other": b})
         print(
