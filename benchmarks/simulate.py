@@ -23,7 +23,6 @@ ratio of each pair is the figure to read. `--quick`: 100 owners, one run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -122,7 +121,9 @@ def run_once(scenario: Path, out: Path, checkout: Path = ROOT) -> dict:
     the driver's working directory on its workers' path, so run from another checkout the owners
     would answer with that checkout's code."""
     ray_tmp = tempfile.mkdtemp(prefix="r", dir="/tmp")  # short: Ray's socket paths must fit
-    env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": str(checkout), **_bytecode(checkout)}
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": str(checkout)}
+    if checkout.resolve() != ROOT.resolve():  # another checkout is read, not written to
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.pop("RAY_ADDRESS", None)
     load_before = load()
     start = time.perf_counter()
@@ -200,23 +201,6 @@ def run_once(scenario: Path, out: Path, checkout: Path = ROOT) -> dict:
         "load_after": load_after,
         "leftover": sampler.left_running(proc.pid),
     }
-
-
-def _bytecode(checkout: Path) -> dict[str, str]:
-    """The environment that keeps a checkout other than this one unwritten: its compiled bytecode goes
-    to a cache of its own (PYTHONPYCACHEPREFIX), compiled here once so no run pays for compiling."""
-    if checkout.resolve() == ROOT.resolve():
-        return {}
-    digest = hashlib.sha1(str(checkout.resolve()).encode()).hexdigest()[:12]
-    cache = Path(tempfile.gettempdir()) / f"bench-pycache-{digest}"
-    subprocess.run(  # compiles what changed since the last time only
-        [sys.executable, "-m", "compileall", "-q", str(checkout / "mycroft_fl")],
-        env={**os.environ, "PYTHONPYCACHEPREFIX": str(cache)},
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    return {"PYTHONPYCACHEPREFIX": str(cache)}
 
 
 def run_pairs(scenario: Path, folder: Path, other: Path, pairs: int) -> list[dict]:
