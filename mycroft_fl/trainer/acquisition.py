@@ -209,9 +209,8 @@ class Acquisition:
         self.ignored: list[str] = []
         self._first = first_ask(config.budget, num_rounds, config.settle)
         self._query = replace(self._make_query(self._first), audit_key=self.audit_key)
+        # round 1's query: the report's audit rows and disclosure are its own (later rounds: no audit)
         self._first_query = self._query
-        self._first_disclosure = self._query.disclosure()
-        self._audit_rows = self._query.audit  # later rounds ask for no audit: the first one's
 
     @property
     def done(self) -> bool:
@@ -515,9 +514,9 @@ class Acquisition:
             timings={**timings, "valuation_s": self.valuation["seconds"]},
             rounds=self.records if self.num_rounds > 1 else [],
             warnings=list(self.warnings),
-            audit={"key": self.audit_key, "rows": self._audit_rows},
+            audit={"key": self.audit_key, "rows": self._first_query.audit},
             disclosure={
-                **self._first_disclosure,
+                **self._first_query.disclosure(),
                 **({"revealing_embedder_allowed": True} if self.allow_revealing else {}),
             },
             ignored=list(self.ignored),
